@@ -1,0 +1,1 @@
+//! Console ring layout: `xen/include/public/io/console.h`.

@@ -1,0 +1,1 @@
+//! Xenstore wire protocol: `xen/include/public/io/xs_wire.h`.
