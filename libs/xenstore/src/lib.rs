@@ -1,1 +1,28 @@
-//! Sans-IO xenstore client.
+//! Sans-IO xenstore client (`xs_wire.h` protocol over the shared xenstore page).
+//!
+//! - [`wire`]: message format, types, payload rules, error names.
+//! - [`Client`]: the sans-IO state machine (queue requests, move bytes over
+//!   the rings, match replies, collect watch events).
+//! - [`Xenstore`] + [`XsIo`]: blocking operations over a [`Transport`]
+//!   supplied by the environment, including retried transactions.
+//! - `sim` (feature `sim`): a simulated xenstored for host tests.
+#![no_std]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+mod client;
+mod error;
+mod frame;
+mod ops;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
+mod watch;
+pub mod wire;
+
+pub use client::{Client, ReqId, REQ_RING, RSP_RING};
+pub use error::{ProtocolError, XsError};
+pub use frame::Framer;
+pub use ops::{Transaction, Transport, Xenstore, XsIo, TRANSACTION_TRIES};
+pub use watch::{WatchEvent, WatchQueue};
+pub use wire::MsgType;

@@ -1,0 +1,124 @@
+//! Watch events (`XS_WATCH_EVENT`: `<epath>|<token>|`) and the bounded queue that holds them.
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+
+use crate::wire::{split_strings, to_string};
+use crate::ProtocolError;
+
+/// A fired watch: `path` changed (or is the watched path itself, when the
+/// watch was just registered); `token` is the one given to `XS_WATCH`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WatchEvent {
+    /// The path that changed (relative if the watch was set on a relative path).
+    pub path: String,
+    /// The token of the watch that matched.
+    pub token: String,
+}
+
+impl WatchEvent {
+    /// Parses an `XS_WATCH_EVENT` payload. Extra trailing strings are ignored.
+    pub fn parse(payload: &[u8]) -> Result<Self, ProtocolError> {
+        let mut parts = split_strings(payload);
+        let path = parts.next().ok_or(ProtocolError::Malformed)?;
+        let token = parts.next().ok_or(ProtocolError::Malformed)?;
+        if path.is_empty() {
+            return Err(ProtocolError::Malformed);
+        }
+        Ok(WatchEvent { path: to_string(path)?, token: to_string(token)? })
+    }
+}
+
+/// FIFO of watch events with a bound on its length.
+///
+/// An event equal to one already queued is not queued again: a watch
+/// handler re-reads the state anyway, and this keeps a flood of identical
+/// events from a busy path small. When the queue is full, new events are
+/// dropped and counted; a consumer that sees a non-zero
+/// [`overflowed`](Self::overflowed) count should re-read everything it
+/// watches.
+#[derive(Debug)]
+pub struct WatchQueue {
+    events: VecDeque<WatchEvent>,
+    cap: usize,
+    overflowed: u64,
+}
+
+impl WatchQueue {
+    /// Default bound on queued events.
+    pub const DEFAULT_CAPACITY: usize = 64;
+
+    /// An empty queue holding at most `cap` events.
+    pub fn new(cap: usize) -> Self {
+        WatchQueue { events: VecDeque::new(), cap, overflowed: 0 }
+    }
+
+    /// Queues an event unless an identical one is queued or the queue is full.
+    pub fn push(&mut self, ev: WatchEvent) {
+        if self.events.contains(&ev) {
+            return;
+        }
+        if self.events.len() >= self.cap {
+            self.overflowed += 1;
+            return;
+        }
+        self.events.push_back(ev);
+    }
+
+    /// Takes the oldest event.
+    pub fn pop(&mut self) -> Option<WatchEvent> {
+        self.events.pop_front()
+    }
+
+    /// Number of queued events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether no event is queued.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Events dropped because the queue was full, since creation.
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed
+    }
+}
+
+impl Default for WatchQueue {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_CAPACITY)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(p: &str, t: &str) -> WatchEvent {
+        WatchEvent { path: p.into(), token: t.into() }
+    }
+
+    #[test]
+    fn parse() {
+        assert_eq!(WatchEvent::parse(b"/a/b\0tok\0"), Ok(ev("/a/b", "tok")));
+        assert_eq!(WatchEvent::parse(b"a\0\0"), Ok(ev("a", "")));
+        assert_eq!(WatchEvent::parse(b"/a\0"), Err(ProtocolError::Malformed));
+        assert_eq!(WatchEvent::parse(b""), Err(ProtocolError::Malformed));
+        assert_eq!(WatchEvent::parse(b"\xff\0t\0"), Err(ProtocolError::Malformed));
+    }
+
+    #[test]
+    fn queue_coalesces_and_bounds() {
+        let mut q = WatchQueue::new(2);
+        q.push(ev("a", "t"));
+        q.push(ev("a", "t"));
+        q.push(ev("b", "t"));
+        q.push(ev("c", "t"));
+        assert_eq!((q.len(), q.overflowed()), (2, 1));
+        assert_eq!(q.pop(), Some(ev("a", "t")));
+        assert_eq!(q.pop(), Some(ev("b", "t")));
+        assert!(q.is_empty());
+    }
+}
