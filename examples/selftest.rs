@@ -1,0 +1,225 @@
+//! `selftest`: exercises the kernel's Xen services under real Xen (time,
+//! timers, event channels, grants, xenstore) and prints one line per check,
+//! then `selftest: PASS n/n` (exit 0) or `selftest: FAIL k/n` (exit 1).
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use skiff::sys::xenstore::XsIo;
+use skiff::sys::{evtchn, grant, xenstore, PageBlock};
+use skiff::time::Instant;
+
+skiff::main!(main);
+
+type Check = Result<String, String>;
+type NamedCheck = (&'static str, fn() -> Check);
+
+fn main() -> i32 {
+    let checks: [NamedCheck; 11] = [
+        ("clock is monotonic", clock_monotonic),
+        ("wall clock is plausible", wall_clock),
+        ("sleep uses the one-shot timer", sleep_timer),
+        ("a wait times out at its deadline", wait_deadline),
+        ("event channel loopback", event_loopback),
+        ("grant to dom0 and end access", grant_to_dom0),
+        ("grant references are recycled", grant_recycle),
+        ("xenstore reads own domid and name", xenstore_identity),
+        ("xenstore write and read back", xenstore_write_read),
+        ("xenstore watch fires", xenstore_watch),
+        ("xenstore transaction", xenstore_transaction),
+    ];
+    let mut failed = 0;
+    for (name, f) in checks {
+        match f() {
+            Ok(detail) => skiff::println!("selftest: ok   {name}: {detail}"),
+            Err(why) => {
+                failed += 1;
+                skiff::println!("selftest: FAIL {name}: {why}");
+            }
+        }
+    }
+    let n = checks.len();
+    if failed == 0 {
+        skiff::println!("selftest: PASS {n}/{n}");
+        0
+    } else {
+        skiff::println!("selftest: FAIL {failed}/{n} checks failed");
+        1
+    }
+}
+
+fn ensure(cond: bool, why: impl FnOnce() -> String) -> Result<(), String> {
+    if cond {
+        Ok(())
+    } else {
+        Err(why())
+    }
+}
+
+fn clock_monotonic() -> Check {
+    let mut prev = Instant::now();
+    for _ in 0..10_000 {
+        let now = Instant::now();
+        ensure(now >= prev, || format!("went back from {prev:?} to {now:?}"))?;
+        prev = now;
+    }
+    let a = Instant::now();
+    let mut spin = 0u64;
+    while Instant::now() == a {
+        spin += 1;
+        ensure(spin < 10_000_000, || "clock does not advance".into())?;
+    }
+    Ok(format!("now = {} ns of system time", Instant::now().as_nanos()))
+}
+
+fn wall_clock() -> Check {
+    let t = skiff::time::wall_clock();
+    // 2020-01-01 .. 2100-01-01
+    ensure(t.as_secs() > 1_577_836_800 && t.as_secs() < 4_102_444_800, || {
+        format!("{} s since the epoch", t.as_secs())
+    })?;
+    Ok(format!("{} s since the epoch", t.as_secs()))
+}
+
+fn sleep_timer() -> Check {
+    let start = Instant::now();
+    skiff::time::sleep(Duration::from_millis(50));
+    let took = start.elapsed();
+    ensure(took >= Duration::from_millis(50), || format!("woke after {took:?}"))?;
+    ensure(took < Duration::from_secs(5), || format!("slept far too long: {took:?}"))?;
+    Ok(format!("50 ms sleep took {} us", took.as_micros()))
+}
+
+fn wait_deadline() -> Check {
+    let start = Instant::now();
+    let deadline = start + Duration::from_millis(30);
+    let ready = skiff::sys::block_until(Some(deadline), || false);
+    let now = Instant::now();
+    ensure(!ready, || "condition reported ready".into())?;
+    ensure(now >= deadline, || "returned before the deadline".into())?;
+    Ok(format!("returned {} us after the deadline", now.duration_since(deadline).as_micros()))
+}
+
+fn event_loopback() -> Check {
+    let domid = xenstore::domid().map_err(|e| format!("domid: {e}"))?;
+    let a = evtchn::alloc_unbound(domid).map_err(|e| format!("alloc_unbound: {e}"))?;
+    let b = evtchn::bind_interdomain(domid, a).map_err(|e| format!("bind_interdomain: {e}"))?;
+    let deadline = || Some(Instant::now() + Duration::from_secs(2));
+    let mut result = Ok(());
+    for (from, to) in [(b, a), (a, b), (b, a)] {
+        if let Err(e) = evtchn::send(from) {
+            result = Err(format!("send on {from}: {e}"));
+            break;
+        }
+        if !skiff::sys::wait_port(to, deadline()) {
+            result = Err(format!("port {to} did not fire after a send on {from}"));
+            break;
+        }
+    }
+    let closed = evtchn::close(a).and(evtchn::close(b));
+    result?;
+    closed.map_err(|e| format!("close: {e}"))?;
+    Ok(format!("ports {a} <-> {b}, 3 events delivered"))
+}
+
+fn grant_to_dom0() -> Check {
+    let page = PageBlock::alloc(0).map_err(|_| "no page".to_string())?;
+    let before = grant::in_use();
+    let r = grant::grant_access(0, page.gfn(0), false).map_err(|e| e.to_string())?;
+    ensure(grant::in_use() == before + 1, || "in-use count did not grow".into())?;
+    grant::end_access(r).map_err(|e| format!("end_access({r}): {e}"))?;
+    ensure(grant::in_use() == before, || "in-use count did not shrink".into())?;
+    ensure(grant::end_access(r) == Err(grant::GrantError::BadRef), || {
+        "ending a grant twice was not refused".into()
+    })?;
+    Ok(format!("ref {r} for gfn {:#x}", page.gfn(0)))
+}
+
+fn grant_recycle() -> Check {
+    let pages: Vec<PageBlock> =
+        (0..4).map(|_| PageBlock::alloc(0)).collect::<Result<_, _>>().map_err(|_| "no page")?;
+    let cap = grant::capacity() as usize;
+    let mut refs = Vec::new();
+    // Use every free reference, so the next grant must reuse one.
+    while let Ok(r) = grant::grant_access(0, pages[refs.len() % 4].gfn(0), true) {
+        refs.push(r);
+    }
+    let used = refs.len();
+    ensure(
+        grant::grant_access(0, pages[0].gfn(0), true) == Err(grant::GrantError::Exhausted),
+        || "table did not report exhaustion".into(),
+    )?;
+    let last = *refs.last().ok_or("no grant at all")?;
+    for r in refs.drain(..) {
+        grant::end_access(r).map_err(|e| format!("end_access({r}): {e}"))?;
+    }
+    let again = grant::grant_access(0, pages[0].gfn(0), true).map_err(|e| e.to_string())?;
+    grant::end_access(again).map_err(|e| e.to_string())?;
+    ensure(again == last, || format!("expected recycled ref {last}, got {again}"))?;
+    Ok(format!("{used} of {cap} refs granted, ended and reused"))
+}
+
+fn xenstore_identity() -> Check {
+    let domid = xenstore::domid().map_err(|e| e.to_string())?;
+    ensure(domid > 0, || "domid 0 for a guest".into())?;
+    let name = xenstore::read("name").map_err(|e| format!("read name: {e}"))?;
+    ensure(name == "selftest", || format!("name is {name:?}"))?;
+    Ok(format!("domid {domid}, name {name:?}"))
+}
+
+fn xenstore_write_read() -> Check {
+    let v = format!("value-{}", Instant::now().as_nanos());
+    xenstore::write("data/skiff-selftest", &v).map_err(|e| format!("write: {e}"))?;
+    let back = xenstore::read("data/skiff-selftest").map_err(|e| format!("read: {e}"))?;
+    ensure(back == v, || format!("wrote {v:?}, read {back:?}"))?;
+    let missing = xenstore::read("data/skiff-no-such-key");
+    ensure(matches!(missing, Err(xenstore::Error::NoEnt)), || {
+        format!("missing key gave {missing:?}")
+    })?;
+    let dir = xenstore::directory("data").map_err(|e| format!("directory: {e}"))?;
+    ensure(dir.iter().any(|k| k == "skiff-selftest"), || format!("directory is {dir:?}"))?;
+    xenstore::rm("data/skiff-selftest").map_err(|e| format!("rm: {e}"))?;
+    Ok(format!("{} bytes round-tripped, ENOENT for a missing key", v.len()))
+}
+
+fn xenstore_watch() -> Check {
+    let token = "selftest-watch";
+    let path = "data/skiff-watched";
+    xenstore::write(path, "0").map_err(|e| format!("write: {e}"))?;
+    xenstore::watch(path, token).map_err(|e| format!("watch: {e}"))?;
+    let soon = || Some(Instant::now() + Duration::from_secs(5));
+    // xenstored fires every new watch once.
+    let first = xenstore::wait_watch_event(token, soon()).ok_or("no initial event")?;
+    xenstore::write(path, "1").map_err(|e| format!("write: {e}"))?;
+    let ev = xenstore::wait_watch_event(token, soon()).ok_or("no event after a write")?;
+    xenstore::unwatch(path, token).map_err(|e| format!("unwatch: {e}"))?;
+    ensure(ev.path.ends_with(path), || format!("event for {:?}", ev.path))?;
+    Ok(format!("initial event {:?}, then {:?} after a write", first.path, ev.path))
+}
+
+fn xenstore_transaction() -> Check {
+    let mut attempts = 0;
+    let sum = xenstore::transaction(|tx| {
+        attempts += 1;
+        tx.write("data/skiff-tx-a", "20")?;
+        tx.write("data/skiff-tx-b", "22")?;
+        let a = tx.read_u32("data/skiff-tx-a")?;
+        let b = tx.read_u32("data/skiff-tx-b")?;
+        Ok(a + b)
+    })
+    .map_err(|e| format!("transaction: {e}"))?;
+    ensure(sum == 42, || format!("read {sum} inside the transaction"))?;
+    let a = xenstore::read("data/skiff-tx-a").map_err(|e| format!("read after commit: {e}"))?;
+    ensure(a == "20", || format!("committed value is {a:?}"))?;
+    xenstore::rm("data/skiff-tx-a")
+        .and(xenstore::rm("data/skiff-tx-b"))
+        .map_err(|e| e.to_string())?;
+    Ok(format!("committed after {attempts} attempt(s)"))
+}

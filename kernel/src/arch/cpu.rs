@@ -1,0 +1,66 @@
+//! Small CPU primitives: TSC, CPUID, MSRs, port 0xE9, interrupt flag, halting.
+
+use x86_64::instructions::port::Port;
+
+/// Reads the time-stamp counter (RDTSC; never RDTSCP, which Xen-in-TCG
+/// cannot emulate).
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC has no memory effects; the TSC is enabled for PVH guests.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Executes CPUID for `leaf` (subleaf 0) and returns eax, ebx, ecx, edx.
+pub fn cpuid(leaf: u32) -> [u32; 4] {
+    #[allow(unused_unsafe)]
+    // SAFETY: CPUID is available on every x86_64 CPU and only reads registers.
+    let r = unsafe { core::arch::x86_64::__cpuid_count(leaf, 0) };
+    [r.eax, r.ebx, r.ecx, r.edx]
+}
+
+/// Writes a model-specific register.
+///
+/// # Safety
+/// `msr` and `value` must be valid for this CPU and the write must not break
+/// memory safety (e.g. the Xen hypercall-page MSR with an address of a page we
+/// own).
+pub unsafe fn wrmsr(msr: u32, value: u64) {
+    let mut m = x86_64::registers::model_specific::Msr::new(msr);
+    // SAFETY: forwarded to the caller.
+    unsafe { m.write(value) };
+}
+
+/// Writes bytes to I/O port 0xE9, which Xen prints as `(dN) ...` on its
+/// console when booted with `guest_loglvl=all`.
+pub fn debugcon_write(bytes: &[u8]) {
+    let mut port: Port<u8> = Port::new(0xE9);
+    for &b in bytes {
+        // SAFETY: port 0xE9 is the Xen debug port; writing has no other effect.
+        unsafe { port.write(b) };
+    }
+}
+
+/// Runs `f` with interrupts disabled, restoring the previous state.
+pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
+    x86_64::instructions::interrupts::without_interrupts(f)
+}
+
+/// Enables interrupts and halts atomically (STI; HLT): an interrupt that is
+/// already pending wakes the HLT, so no wakeup is lost.
+pub fn enable_interrupts_and_halt() {
+    x86_64::instructions::interrupts::enable_and_hlt();
+}
+
+/// Enables interrupts.
+pub fn enable_interrupts() {
+    x86_64::instructions::interrupts::enable();
+}
+
+/// Disables interrupts.
+pub fn disable_interrupts() {
+    x86_64::instructions::interrupts::disable();
+}
+
+/// Reads CR2 (the faulting address of the last page fault).
+pub fn cr2() -> u64 {
+    x86_64::registers::control::Cr2::read_raw()
+}

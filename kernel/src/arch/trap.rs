@@ -1,0 +1,236 @@
+//! Trap entry stubs: every vector saves the registers into a [`TrapFrame`]
+//! and calls `trap_dispatch`; exceptions report and crash the domain, the
+//! event channel upcall is handled and returns.
+
+use super::UPCALL_VECTOR;
+
+/// Registers saved by the stubs, in stack order (lowest address first).
+#[repr(C)]
+#[derive(Debug)]
+pub struct TrapFrame {
+    /// General-purpose registers pushed by the common stub.
+    pub r15: u64,
+    #[allow(missing_docs)]
+    pub r14: u64,
+    #[allow(missing_docs)]
+    pub r13: u64,
+    #[allow(missing_docs)]
+    pub r12: u64,
+    #[allow(missing_docs)]
+    pub r11: u64,
+    #[allow(missing_docs)]
+    pub r10: u64,
+    #[allow(missing_docs)]
+    pub r9: u64,
+    #[allow(missing_docs)]
+    pub r8: u64,
+    #[allow(missing_docs)]
+    pub rbp: u64,
+    #[allow(missing_docs)]
+    pub rdi: u64,
+    #[allow(missing_docs)]
+    pub rsi: u64,
+    #[allow(missing_docs)]
+    pub rdx: u64,
+    #[allow(missing_docs)]
+    pub rcx: u64,
+    #[allow(missing_docs)]
+    pub rbx: u64,
+    #[allow(missing_docs)]
+    pub rax: u64,
+    /// Vector number pushed by the per-vector stub.
+    pub vector: u64,
+    /// CPU error code, or 0 for vectors without one.
+    pub error_code: u64,
+    /// Interrupted instruction.
+    pub rip: u64,
+    #[allow(missing_docs)]
+    pub cs: u64,
+    #[allow(missing_docs)]
+    pub rflags: u64,
+    #[allow(missing_docs)]
+    pub rsp: u64,
+    #[allow(missing_docs)]
+    pub ss: u64,
+}
+
+// Vectors 8, 10-14, 17, 21, 29, 30 push an error code; the others get a 0
+// pushed by the stub so the frame layout is uniform.
+macro_rules! stubs {
+    ($($name:ident $vec:literal $err:literal;)*) => {
+        core::arch::global_asm!(
+            $(
+                concat!(".global ", stringify!($name)),
+                concat!(stringify!($name), ":"),
+                concat!(".if ", $err, " == 0"),
+                "push $0",
+                ".endif",
+                concat!("push $", $vec),
+                "jmp skiff_trap_common",
+            )*
+            options(att_syntax)
+        );
+        unsafe extern "C" {
+            $(fn $name();)*
+        }
+        /// Entry stubs by vector, for the IDT.
+        pub fn stubs() -> impl Iterator<Item = (u8, u64)> {
+            [$(($vec as u8, $name as *const () as u64)),*].into_iter()
+        }
+    };
+}
+
+stubs! {
+    skiff_trap_0 0 0; skiff_trap_1 1 0; skiff_trap_2 2 0; skiff_trap_3 3 0;
+    skiff_trap_4 4 0; skiff_trap_5 5 0; skiff_trap_6 6 0; skiff_trap_7 7 0;
+    skiff_trap_8 8 1; skiff_trap_9 9 0; skiff_trap_10 10 1; skiff_trap_11 11 1;
+    skiff_trap_12 12 1; skiff_trap_13 13 1; skiff_trap_14 14 1; skiff_trap_15 15 0;
+    skiff_trap_16 16 0; skiff_trap_17 17 1; skiff_trap_18 18 0; skiff_trap_19 19 0;
+    skiff_trap_20 20 0; skiff_trap_21 21 1; skiff_trap_22 22 0; skiff_trap_23 23 0;
+    skiff_trap_24 24 0; skiff_trap_25 25 0; skiff_trap_26 26 0; skiff_trap_27 27 0;
+    skiff_trap_28 28 0; skiff_trap_29 29 1; skiff_trap_30 30 1; skiff_trap_31 31 0;
+    skiff_trap_upcall 243 0;
+}
+
+const _: () = assert!(UPCALL_VECTOR == 243);
+
+core::arch::global_asm!(
+    r#"
+skiff_trap_common:
+    push %rax
+    push %rbx
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %rbp
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rsp, %rdi
+    cld
+    call {dispatch}
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rbp
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rbx
+    pop %rax
+    add $16, %rsp
+    iretq
+    "#,
+    dispatch = sym trap_dispatch,
+    options(att_syntax)
+);
+
+const NAMES: [&str; 32] = [
+    "divide error",
+    "debug",
+    "NMI",
+    "breakpoint",
+    "overflow",
+    "bound range exceeded",
+    "invalid opcode",
+    "device not available",
+    "double fault",
+    "coprocessor segment overrun",
+    "invalid TSS",
+    "segment not present",
+    "stack-segment fault",
+    "general protection fault",
+    "page fault",
+    "reserved",
+    "x87 floating-point exception",
+    "alignment check",
+    "machine check",
+    "SIMD floating-point exception",
+    "virtualization exception",
+    "control protection exception",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "hypervisor injection exception",
+    "VMM communication exception",
+    "security exception",
+    "reserved",
+];
+
+/// Called by the common stub with interrupts disabled.
+extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
+    if frame.vector == UPCALL_VECTOR as u64 {
+        crate::xen::evtchn::handle_upcall();
+        return;
+    }
+    let name = NAMES.get(frame.vector as usize).copied().unwrap_or("unexpected interrupt");
+    let mut extra = heapless_line();
+    if frame.vector == 14 {
+        let cr2 = super::cpu::cr2();
+        let guard = super::paging::stack_guard();
+        let _ = core::fmt::Write::write_fmt(
+            &mut extra,
+            format_args!(
+                " at address {cr2:#x}{}",
+                if cr2 >> 12 == guard >> 12 { " (stack overflow: hit the guard page)" } else { "" }
+            ),
+        );
+    }
+    crate::crash::fatal(format_args!(
+        "CPU exception {} ({name}){}, error code {:#x}\n  rip {:#018x} rsp {:#018x} rflags {:#x}\n  rax {:#x} rbx {:#x} rcx {:#x} rdx {:#x}\n  rsi {:#x} rdi {:#x} rbp {:#x}",
+        frame.vector,
+        extra.as_str(),
+        frame.error_code,
+        frame.rip,
+        frame.rsp,
+        frame.rflags,
+        frame.rax,
+        frame.rbx,
+        frame.rcx,
+        frame.rdx,
+        frame.rsi,
+        frame.rdi,
+        frame.rbp,
+    ));
+}
+
+/// A fixed-size line buffer usable without the heap (the heap may be the
+/// thing that is broken).
+fn heapless_line() -> LineBuf {
+    LineBuf { buf: [0; 96], len: 0 }
+}
+
+struct LineBuf {
+    buf: [u8; 96],
+    len: usize,
+}
+
+impl LineBuf {
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl core::fmt::Write for LineBuf {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}

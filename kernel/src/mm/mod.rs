@@ -1,0 +1,6 @@
+//! Memory: the PVH memory map, the Rust heap, and the pool of whole pages
+//! that are shared with other domains.
+
+pub mod heap;
+pub mod memmap;
+pub mod pages;

@@ -1,0 +1,119 @@
+//! Whole pages for sharing with other domains: allocated from the heap in
+//! page-aligned blocks of `2^order` pages, so they never hold Rust objects,
+//! zeroed on allocation, and recycled through per-order free lists.
+
+use alloc::alloc::{alloc_zeroed, Layout};
+use alloc::vec::Vec;
+
+use skiff_ring::SharedMem;
+use spin::Mutex;
+
+use crate::xen::rawmem::RawMem;
+
+/// Largest block: 2^MAX_ORDER pages.
+pub const MAX_ORDER: u8 = 9;
+const PAGE: usize = 4096;
+
+struct Pool {
+    free: [Vec<usize>; MAX_ORDER as usize + 1],
+    /// Blocks handed out and not yet returned, per order.
+    live: [usize; MAX_ORDER as usize + 1],
+    /// Pages ever taken from the heap.
+    pages_from_heap: usize,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    free: [const { Vec::new() }; MAX_ORDER as usize + 1],
+    live: [0; MAX_ORDER as usize + 1],
+    pages_from_heap: 0,
+});
+
+/// `2^order` contiguous, page-aligned, zeroed pages; returned to the pool on
+/// drop. Accessed only through [`SharedMem`] (another domain may map them).
+#[derive(Debug)]
+pub struct PageBlock {
+    mem: RawMem,
+    order: u8,
+}
+
+/// No memory for the requested block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutOfPages;
+
+impl PageBlock {
+    /// Allocates `2^order` pages.
+    pub fn alloc(order: u8) -> Result<PageBlock, OutOfPages> {
+        assert!(order <= MAX_ORDER, "page block order {order} > {MAX_ORDER}");
+        let size = PAGE << order;
+        let mut pool = POOL.lock();
+        let addr = match pool.free[order as usize].pop() {
+            Some(a) => {
+                // SAFETY: a free block of `size` bytes owned by the pool.
+                unsafe { core::ptr::write_bytes(a as *mut u8, 0, size) };
+                a
+            }
+            None => {
+                let layout = Layout::from_size_align(size, PAGE).map_err(|_| OutOfPages)?;
+                // SAFETY: the layout has a non-zero size.
+                let p = unsafe { alloc_zeroed(layout) };
+                if p.is_null() {
+                    return Err(OutOfPages);
+                }
+                pool.pages_from_heap += 1 << order;
+                p as usize
+            }
+        };
+        pool.live[order as usize] += 1;
+        // SAFETY: the block is page-aligned, mapped, and exclusively ours
+        // until dropped; it holds no Rust objects.
+        Ok(PageBlock { mem: unsafe { RawMem::new(addr, size) }, order })
+    }
+
+    /// Guest frame number of page `i` of the block.
+    pub fn gfn(&self, i: usize) -> u64 {
+        assert!(i < 1 << self.order);
+        ((self.mem.base() + i * PAGE) >> 12) as u64
+    }
+
+    /// Number of pages.
+    pub fn pages(&self) -> usize {
+        1 << self.order
+    }
+
+    /// The block's order.
+    pub fn order(&self) -> u8 {
+        self.order
+    }
+}
+
+impl SharedMem for PageBlock {
+    fn size(&self) -> usize {
+        self.mem.size()
+    }
+    fn load_u32(&self, off: usize) -> u32 {
+        self.mem.load_u32(off)
+    }
+    fn store_u32(&self, off: usize, val: u32) {
+        self.mem.store_u32(off, val)
+    }
+    fn read_bytes(&self, off: usize, dst: &mut [u8]) {
+        self.mem.read_bytes(off, dst)
+    }
+    fn write_bytes(&self, off: usize, src: &[u8]) {
+        self.mem.write_bytes(off, src)
+    }
+}
+
+impl Drop for PageBlock {
+    fn drop(&mut self) {
+        let mut pool = POOL.lock();
+        pool.live[self.order as usize] -= 1;
+        pool.free[self.order as usize].push(self.mem.base());
+    }
+}
+
+/// Pool statistics: `(blocks in use, pages taken from the heap)`.
+pub fn stats() -> (usize, usize) {
+    let pool = POOL.lock();
+    (pool.live.iter().sum(), pool.pages_from_heap)
+}

@@ -1,0 +1,112 @@
+//! Time: the pvclock (monotonic nanoseconds from `vcpu_time_info` and the
+//! TSC), the wall clock, and the one-shot timer (`VCPUOP_set_singleshot_timer`
+//! delivering `VIRQ_TIMER`) that bounds every wait.
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::time::Duration;
+
+use skiff_xen::event_channel::VIRQ_TIMER;
+use skiff_xen::hypercall::VCPU_OP;
+use skiff_xen::vcpu::{SingleshotTimer, VCPUOP_SET_SINGLESHOT_TIMER};
+
+use crate::arch::cpu;
+use crate::xen::hypercall::{call, check, XenError};
+use crate::xen::{evtchn, shared_info};
+
+/// A point on the monotonic clock (nanoseconds of Xen system time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(u64);
+
+impl Instant {
+    /// The current time.
+    pub fn now() -> Self {
+        Instant(now_ns())
+    }
+
+    /// Nanoseconds of system time.
+    pub fn as_nanos(self) -> u64 {
+        self.0
+    }
+
+    /// Time since `earlier` (zero if `earlier` is later).
+    pub fn duration_since(self, earlier: Instant) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+
+    /// Time elapsed since this instant.
+    pub fn elapsed(self) -> Duration {
+        Instant::now().duration_since(self)
+    }
+
+    /// This instant plus `d`, saturating far in the future.
+    pub fn saturating_add(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_add(d.as_nanos().min(u64::MAX as u128) as u64))
+    }
+}
+
+impl core::ops::Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, d: Duration) -> Instant {
+        self.saturating_add(d)
+    }
+}
+
+static LAST: AtomicU64 = AtomicU64::new(0);
+static TIMER_PORT: AtomicU32 = AtomicU32::new(u32::MAX);
+
+/// Monotonic nanoseconds of Xen system time (never goes backwards, even if
+/// the TSC readings of two records disagree slightly).
+pub fn now_ns() -> u64 {
+    let t = shared_info::time_info().system_time_at(cpu::rdtsc());
+    let prev = LAST.fetch_max(t, Ordering::AcqRel);
+    prev.max(t)
+}
+
+/// Converts a TSC delta into nanoseconds with the current pvclock scale.
+pub fn tsc_delta_to_ns(delta: u64) -> u64 {
+    let mut info = shared_info::time_info();
+    info.system_time = 0;
+    info.tsc_timestamp = 0;
+    info.system_time_at(delta)
+}
+
+/// Time since the PVH entry point, measured with the TSC.
+pub fn since_entry() -> Duration {
+    Duration::from_nanos(tsc_delta_to_ns(
+        cpu::rdtsc().wrapping_sub(crate::arch::entry::entry_tsc()),
+    ))
+}
+
+/// Wall-clock time since the UNIX epoch, as Xen knows it.
+pub fn wall_clock() -> Duration {
+    let (sec, nsec) = shared_info::wall_clock_base();
+    Duration::new(sec as u64, nsec) + Duration::from_nanos(now_ns())
+}
+
+/// Binds `VIRQ_TIMER`; must run after event channels are set up.
+pub fn init() -> Result<(), XenError> {
+    let port = evtchn::bind_virq(VIRQ_TIMER)?;
+    TIMER_PORT.store(port, Ordering::Release);
+    Ok(())
+}
+
+/// The port `VIRQ_TIMER` is bound to.
+pub fn timer_port() -> u32 {
+    TIMER_PORT.load(Ordering::Acquire)
+}
+
+/// Arms the one-shot timer for `deadline` (fires at once if it has passed).
+pub fn arm(deadline: Instant) -> Result<(), XenError> {
+    let mut t = SingleshotTimer { timeout_abs_ns: deadline.0, flags: 0, pad: 0 };
+    // SAFETY: VCPUOP_set_singleshot_timer takes a vcpu_set_singleshot_timer.
+    let ret = unsafe {
+        call(VCPU_OP, VCPUOP_SET_SINGLESHOT_TIMER, 0, &mut t as *mut SingleshotTimer as usize, 0, 0)
+    };
+    check(ret).map(drop)
+}
+
+/// Sleeps for `d`, blocking the vCPU (events are still handled).
+pub fn sleep(d: Duration) {
+    let deadline = Instant::now() + d;
+    crate::wait::block_until(Some(deadline), || false);
+}

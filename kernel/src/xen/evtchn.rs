@@ -1,0 +1,128 @@
+//! Event channels, 2-level ABI: the upcall handler that scans the pending
+//! bitmaps, per-port "fired" flags for waiters, and the port operations
+//! (alloc_unbound, bind_interdomain, bind_virq, send, close).
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use skiff_xen::event_channel::{
+    AllocUnbound, BindInterdomain, BindVirq, Port, PortArg, EVTCHNOP_ALLOC_UNBOUND,
+    EVTCHNOP_BIND_INTERDOMAIN, EVTCHNOP_BIND_VIRQ, EVTCHNOP_CLOSE, EVTCHNOP_SEND, NR_2L_PORTS,
+};
+use skiff_xen::hvm::{callback_via_vector, PARAM_CALLBACK_IRQ};
+use skiff_xen::hypercall::EVENT_CHANNEL_OP;
+use skiff_xen::{DomId, DOMID_SELF};
+
+use super::hypercall::{call_with, XenError};
+use super::shared_info as si;
+use crate::arch::UPCALL_VECTOR;
+
+const WORDS: usize = (NR_2L_PORTS / 64) as usize;
+
+/// Ports that fired since their waiter last looked (one bit per port).
+static FIRED: [AtomicU64; WORDS] = [const { AtomicU64::new(0) }; WORDS];
+/// Counts upcalls that delivered at least one event; waiters compare it to
+/// detect "something happened" without scanning.
+static EVENTS: AtomicU64 = AtomicU64::new(0);
+/// Total events delivered, for statistics.
+static DELIVERED: AtomicU64 = AtomicU64::new(0);
+
+/// Routes upcalls to [`UPCALL_VECTOR`]. Interrupts must still be disabled.
+pub fn init() -> Result<(), XenError> {
+    for word in &FIRED {
+        word.store(0, Ordering::Relaxed);
+    }
+    super::hvm::set_param(PARAM_CALLBACK_IRQ, callback_via_vector(UPCALL_VECTOR))?;
+    si::upcall_mask().store(0, Ordering::Release);
+    Ok(())
+}
+
+/// The upcall: called from the trap stub with interrupts disabled.
+pub fn handle_upcall() {
+    let mut any = false;
+    while si::upcall_pending().swap(0, Ordering::AcqRel) != 0 {
+        let sel = si::pending_sel().swap(0, Ordering::AcqRel);
+        let mut words = sel;
+        while words != 0 {
+            let w = words.trailing_zeros() as usize;
+            words &= words - 1;
+            let pending = si::evtchn_pending(w).load(Ordering::Acquire)
+                & !si::evtchn_mask(w).load(Ordering::Acquire);
+            if pending == 0 {
+                continue;
+            }
+            // Clear exactly the bits we saw, then publish them to waiters.
+            si::evtchn_pending(w).fetch_and(!pending, Ordering::AcqRel);
+            FIRED[w].fetch_or(pending, Ordering::AcqRel);
+            DELIVERED.fetch_add(pending.count_ones() as u64, Ordering::Relaxed);
+            any = true;
+        }
+    }
+    if any {
+        EVENTS.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// The current event generation; changes whenever an upcall delivers events.
+pub fn generation() -> u64 {
+    EVENTS.load(Ordering::Acquire)
+}
+
+/// Total events delivered since boot.
+pub fn delivered() -> u64 {
+    DELIVERED.load(Ordering::Relaxed)
+}
+
+/// Returns and clears whether `port` fired since the last call.
+pub fn take_fired(port: Port) -> bool {
+    let (w, b) = split(port);
+    FIRED[w].fetch_and(!(1 << b), Ordering::AcqRel) & (1 << b) != 0
+}
+
+/// Whether `port` fired (without clearing).
+pub fn has_fired(port: Port) -> bool {
+    let (w, b) = split(port);
+    FIRED[w].load(Ordering::Acquire) & (1 << b) != 0
+}
+
+fn split(port: Port) -> (usize, u32) {
+    assert!(port < NR_2L_PORTS, "event channel port {port} beyond the 2-level ABI");
+    ((port / 64) as usize, port % 64)
+}
+
+fn op<T>(cmd: usize, arg: &mut T) -> Result<(), XenError> {
+    // SAFETY: every caller passes the argument struct of `cmd`.
+    unsafe { call_with(EVENT_CHANNEL_OP, cmd, arg) }.map(drop)
+}
+
+/// Allocates a port that domain `remote` may bind to.
+pub fn alloc_unbound(remote: DomId) -> Result<Port, XenError> {
+    let mut a = AllocUnbound { dom: DOMID_SELF, remote_dom: remote, port: 0 };
+    op(EVTCHNOP_ALLOC_UNBOUND, &mut a)?;
+    Ok(a.port)
+}
+
+/// Binds a local port to `remote_port`, an unbound port of `remote`.
+pub fn bind_interdomain(remote: DomId, remote_port: Port) -> Result<Port, XenError> {
+    let mut a = BindInterdomain { remote_dom: remote, pad: 0, remote_port, local_port: 0 };
+    op(EVTCHNOP_BIND_INTERDOMAIN, &mut a)?;
+    Ok(a.local_port)
+}
+
+/// Binds virtual IRQ `virq` on vCPU 0.
+pub fn bind_virq(virq: u32) -> Result<Port, XenError> {
+    let mut a = BindVirq { virq, vcpu: 0, port: 0 };
+    op(EVTCHNOP_BIND_VIRQ, &mut a)?;
+    Ok(a.port)
+}
+
+/// Notifies the other end of `port`.
+pub fn send(port: Port) -> Result<(), XenError> {
+    op(EVTCHNOP_SEND, &mut PortArg { port })
+}
+
+/// Closes `port` and forgets whether it fired.
+pub fn close(port: Port) -> Result<(), XenError> {
+    op(EVTCHNOP_CLOSE, &mut PortArg { port })?;
+    take_fired(port);
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! Xen services: hypercalls, shared info, event channels, grant table,
+//! console, xenstore and the domain lifecycle.
+
+pub mod console;
+pub mod evtchn;
+pub mod grant;
+pub mod hvm;
+pub mod hypercall;
+pub mod lifecycle;
+pub mod rawmem;
+pub mod shared_info;
+pub mod xenstore;

@@ -1,0 +1,163 @@
+//! The xenstore driver: the `skiff-xenstore` client over the xenstore page
+//! and event channel from `HVM_PARAM_STORE_PFN`/`_EVTCHN`, with watch events
+//! kept per token for whoever asked for them.
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use skiff_xen::hvm::{PARAM_STORE_EVTCHN, PARAM_STORE_PFN};
+use skiff_xenstore::{Transaction, Transport, Xenstore};
+use spin::Mutex;
+
+pub use skiff_xenstore::{WatchEvent, XsError as Error, XsIo};
+
+use super::rawmem::RawMem;
+use super::{evtchn, hvm};
+use crate::time::Instant;
+
+/// How long one request waits for xenstored before failing with
+/// [`Error::TimedOut`].
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Watch events kept per connection before the oldest are dropped.
+const MAX_QUEUED_EVENTS: usize = 256;
+
+/// The kernel's side of the xenstore connection.
+#[derive(Debug)]
+pub struct KernelTransport {
+    mem: RawMem,
+    port: u32,
+}
+
+impl Transport for KernelTransport {
+    type Mem = RawMem;
+
+    fn mem(&self) -> &RawMem {
+        &self.mem
+    }
+
+    fn notify(&mut self) {
+        let _ = evtchn::send(self.port);
+    }
+
+    fn wait(&mut self) -> Result<(), Error> {
+        // The fired flag stays set until taken, so an event that arrived
+        // before this call is not lost.
+        if crate::wait::wait_port(self.port, Some(Instant::now() + REQUEST_TIMEOUT)) {
+            Ok(())
+        } else {
+            Err(Error::TimedOut)
+        }
+    }
+}
+
+/// A transaction opened by [`transaction`].
+pub type Tx<'a> = Transaction<'a, KernelTransport>;
+
+static XS: Mutex<Option<Xenstore<KernelTransport>>> = Mutex::new(None);
+static EVENTS: Mutex<VecDeque<WatchEvent>> = Mutex::new(VecDeque::new());
+
+/// Connects to xenstored through the page and port Xen gives this domain.
+pub fn init() -> Result<(), crate::xen::hypercall::XenError> {
+    let pfn = hvm::get_param(PARAM_STORE_PFN)?;
+    let port = hvm::get_param(PARAM_STORE_EVTCHN)? as u32;
+    // SAFETY: Xen's xenstore page for this domain, identity-mapped below
+    // 4 GiB and shared only with xenstored.
+    let mem = unsafe { RawMem::new((pfn << 12) as usize, 4096) };
+    *XS.lock() = Some(Xenstore::new(KernelTransport { mem, port }));
+    Ok(())
+}
+
+/// Runs `f` on the connection, then moves arrived watch events to the
+/// per-token queue.
+fn with<R>(f: impl FnOnce(&mut Xenstore<KernelTransport>) -> Result<R, Error>) -> Result<R, Error> {
+    let mut guard = XS.lock();
+    let xs = guard.as_mut().ok_or(Error::Io)?;
+    let r = f(xs);
+    stash_events(xs);
+    r
+}
+
+fn stash_events(xs: &mut Xenstore<KernelTransport>) {
+    let mut q = EVENTS.lock();
+    while let Ok(Some(ev)) = xs.poll_watch() {
+        if q.len() == MAX_QUEUED_EVENTS {
+            q.pop_front();
+        }
+        q.push_back(ev);
+    }
+}
+
+/// Whether a request is in progress (the connection is locked).
+pub fn is_busy() -> bool {
+    XS.is_locked()
+}
+
+/// Reads responses and watch events that have arrived, without blocking.
+pub fn pump() -> Result<(), Error> {
+    with(|xs| xs.pump())
+}
+
+/// `XS_READ` as text.
+pub fn read(path: &str) -> Result<String, Error> {
+    with(|xs| xs.read_string(path))
+}
+
+/// `XS_WRITE`.
+pub fn write(path: &str, value: &str) -> Result<(), Error> {
+    with(|xs| xs.write(path, value))
+}
+
+/// `XS_DIRECTORY`.
+pub fn directory(path: &str) -> Result<Vec<String>, Error> {
+    with(|xs| xs.directory(path))
+}
+
+/// `XS_RM`.
+pub fn rm(path: &str) -> Result<(), Error> {
+    with(|xs| xs.rm(path))
+}
+
+/// This domain's id (the `domid` node of its home).
+pub fn domid() -> Result<u16, Error> {
+    let id = with(|xs| xs.read_u32("domid"))?;
+    u16::try_from(id).map_err(|_| Error::BadValue)
+}
+
+/// Watches `path` (and below); events are delivered to `token`.
+pub fn watch(path: &str, token: &str) -> Result<(), Error> {
+    with(|xs| xs.watch(path, token))
+}
+
+/// Removes a watch.
+pub fn unwatch(path: &str, token: &str) -> Result<(), Error> {
+    with(|xs| xs.unwatch(path, token))?;
+    EVENTS.lock().retain(|e| e.token != token);
+    Ok(())
+}
+
+/// Takes the oldest queued event for `token`, if any (never blocks).
+pub fn take_watch_event(token: &str) -> Option<WatchEvent> {
+    let mut q = EVENTS.lock();
+    let i = q.iter().position(|e| e.token == token)?;
+    q.remove(i)
+}
+
+/// Waits until an event for `token` arrives or `deadline` passes.
+pub fn wait_watch_event(token: &str, deadline: Option<Instant>) -> Option<WatchEvent> {
+    let mut got = None;
+    crate::wait::block_until(deadline, || {
+        got = take_watch_event(token).or_else(|| {
+            let _ = pump();
+            take_watch_event(token)
+        });
+        got.is_some()
+    });
+    got
+}
+
+/// Runs `f` in a transaction and commits it, retrying on `EAGAIN`.
+pub fn transaction<R>(f: impl FnMut(&mut Tx<'_>) -> Result<R, Error>) -> Result<R, Error> {
+    with(|xs| xs.transaction(f))
+}

@@ -1,0 +1,18 @@
+//! Skiff: the crate a unikernel application depends on. It re-exports the
+//! kernel's safe API: the entry macro, arguments, exit, time, console output
+//! and the Xen services.
+#![no_std]
+
+pub use skiff_kernel::{args, exit, main, print, println, Termination};
+
+/// Time: monotonic clock, wall clock, sleeping.
+pub mod time {
+    pub use skiff_kernel::time::{since_entry, sleep, wall_clock, Instant};
+}
+
+/// Lower-level Xen services for system code and tests.
+pub mod sys {
+    pub use skiff_kernel::mm::pages::PageBlock;
+    pub use skiff_kernel::wait::{block_until, wait_port};
+    pub use skiff_kernel::xen::{evtchn, grant, xenstore};
+}
