@@ -10,6 +10,7 @@ mod boot;
 pub mod crash;
 pub mod logger;
 pub mod mm;
+pub mod net;
 pub mod time;
 pub mod wait;
 pub mod xen;

@@ -23,6 +23,11 @@ impl Instant {
         Instant(now_ns())
     }
 
+    /// The instant `ns` nanoseconds of system time after Xen's origin.
+    pub fn from_nanos(ns: u64) -> Self {
+        Instant(ns)
+    }
+
     /// Nanoseconds of system time.
     pub fn as_nanos(self) -> u64 {
         self.0

@@ -20,12 +20,15 @@ struct Pool {
     live: [usize; MAX_ORDER as usize + 1],
     /// Pages ever taken from the heap.
     pages_from_heap: usize,
+    /// Pages leaked because a peer still mapped them.
+    leaked_pages: usize,
 }
 
 static POOL: Mutex<Pool> = Mutex::new(Pool {
     free: [const { Vec::new() }; MAX_ORDER as usize + 1],
     live: [0; MAX_ORDER as usize + 1],
     pages_from_heap: 0,
+    leaked_pages: 0,
 });
 
 /// `2^order` contiguous, page-aligned, zeroed pages; returned to the pool on
@@ -112,8 +115,33 @@ impl Drop for PageBlock {
     }
 }
 
-/// Pool statistics: `(blocks in use, pages taken from the heap)`.
-pub fn stats() -> (usize, usize) {
+/// Gives up a block another domain may still map: it is never reused or
+/// freed (reusing it would let the peer see or change new data).
+pub fn leak(block: PageBlock) {
+    let mut pool = POOL.lock();
+    pool.live[block.order as usize] -= 1;
+    pool.leaked_pages += block.pages();
+    drop(pool);
+    core::mem::forget(block);
+}
+
+/// Pool statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Blocks handed out and not returned.
+    pub live_blocks: usize,
+    /// Pages ever taken from the heap.
+    pub pages_from_heap: usize,
+    /// Pages given up because a peer still mapped them.
+    pub leaked_pages: usize,
+}
+
+/// Current pool statistics.
+pub fn stats() -> Stats {
     let pool = POOL.lock();
-    (pool.live.iter().sum(), pool.pages_from_heap)
+    Stats {
+        live_blocks: pool.live.iter().sum(),
+        pages_from_heap: pool.pages_from_heap,
+        leaked_pages: pool.leaked_pages,
+    }
 }

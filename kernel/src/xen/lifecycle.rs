@@ -62,31 +62,43 @@ pub fn poll() {
     if !WATCHING.load(Ordering::Acquire) || xenstore::is_busy() {
         return;
     }
-    if xenstore::pump().is_err() {
+    if xenstore::pump_if_fired().is_err() {
         return;
     }
     while xenstore::take_watch_event(WATCH_TOKEN).is_some() {
-        let request = match xenstore::read("control/shutdown") {
-            Ok(v) => v,
-            Err(xenstore::Error::NoEnt) => continue,
-            Err(e) => {
-                log::warn!("cannot read control/shutdown: {e}");
-                continue;
-            }
-        };
-        let reason = match request.as_str() {
-            "" => continue,
-            "poweroff" | "halt" => Reason::Poweroff,
-            "reboot" => Reason::Reboot,
-            other => {
-                log::warn!("ignoring unsupported shutdown request {other:?}");
-                let _ = xenstore::write("control/shutdown", "");
-                continue;
-            }
-        };
-        // Acknowledge, then go.
-        let _ = xenstore::write("control/shutdown", "");
-        crate::println!("skiff: {request} requested by the toolstack");
-        shutdown(reason);
+        check_request();
     }
+}
+
+/// Reads `control/shutdown` once and acts on a pending request (for callers
+/// that may have swallowed the watch event).
+pub fn recheck() {
+    if WATCHING.load(Ordering::Acquire) {
+        check_request();
+    }
+}
+
+fn check_request() {
+    let request = match xenstore::read("control/shutdown") {
+        Ok(v) => v,
+        Err(xenstore::Error::NoEnt) => return,
+        Err(e) => {
+            log::warn!("cannot read control/shutdown: {e}");
+            return;
+        }
+    };
+    let reason = match request.as_str() {
+        "" => return,
+        "poweroff" | "halt" => Reason::Poweroff,
+        "reboot" => Reason::Reboot,
+        other => {
+            log::warn!("ignoring unsupported shutdown request {other:?}");
+            let _ = xenstore::write("control/shutdown", "");
+            return;
+        }
+    };
+    // Acknowledge, then go.
+    let _ = xenstore::write("control/shutdown", "");
+    crate::println!("skiff: {request} requested by the toolstack");
+    shutdown(reason);
 }

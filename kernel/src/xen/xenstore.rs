@@ -5,6 +5,7 @@
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 
 use skiff_xen::hvm::{PARAM_STORE_EVTCHN, PARAM_STORE_PFN};
@@ -57,6 +58,7 @@ pub type Tx<'a> = Transaction<'a, KernelTransport>;
 
 static XS: Mutex<Option<Xenstore<KernelTransport>>> = Mutex::new(None);
 static EVENTS: Mutex<VecDeque<WatchEvent>> = Mutex::new(VecDeque::new());
+static PORT: AtomicU32 = AtomicU32::new(u32::MAX);
 
 /// Connects to xenstored through the page and port Xen gives this domain.
 pub fn init() -> Result<(), crate::xen::hypercall::XenError> {
@@ -66,7 +68,16 @@ pub fn init() -> Result<(), crate::xen::hypercall::XenError> {
     // 4 GiB and shared only with xenstored.
     let mem = unsafe { RawMem::new((pfn << 12) as usize, 4096) };
     *XS.lock() = Some(Xenstore::new(KernelTransport { mem, port }));
+    PORT.store(port, Ordering::Release);
     Ok(())
+}
+
+/// Runs `f` on the connection (for protocol code generic over
+/// `skiff-xenstore`), then moves arrived watch events to the per-token queue.
+pub fn with_connection<R>(
+    f: impl FnOnce(&mut Xenstore<KernelTransport>) -> Result<R, Error>,
+) -> Result<R, Error> {
+    with(f)
 }
 
 /// Runs `f` on the connection, then moves arrived watch events to the
@@ -97,6 +108,17 @@ pub fn is_busy() -> bool {
 /// Reads responses and watch events that have arrived, without blocking.
 pub fn pump() -> Result<(), Error> {
     with(|xs| xs.pump())
+}
+
+/// [`pump`]s only if xenstored signalled since the last look: cheap enough
+/// to call on every wake-up.
+pub fn pump_if_fired() -> Result<(), Error> {
+    let port = PORT.load(Ordering::Acquire);
+    if port != u32::MAX && evtchn::take_fired(port) {
+        pump()
+    } else {
+        Ok(())
+    }
 }
 
 /// `XS_READ` as text.

@@ -1,0 +1,108 @@
+//! Networking: the PV Calls frontend, connected on first use, shared by
+//! every socket of the application. The backend's xenbus `state` is watched
+//! so that a backend going away fails every socket instead of hanging.
+
+pub mod platform;
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+
+use skiff_pvcalls::handshake::{self, BackendInfo, Config};
+use skiff_pvcalls::{Errno, Frontend};
+use spin::Mutex;
+
+pub use platform::KernelPlatform;
+
+use crate::xen::xenstore;
+
+/// Watch token for the backend's `state` node.
+const BACKEND_TOKEN: &str = "skiff-pvcalls-backend";
+
+enum State {
+    /// Not connected yet (nothing used sockets).
+    Idle,
+    /// Connected.
+    Up(Box<(Frontend<KernelPlatform>, BackendInfo)>),
+    /// The handshake failed or the backend went away; why.
+    Down(Errno, String),
+}
+
+static NET: Mutex<State> = Mutex::new(State::Idle);
+
+/// Runs `f` on the frontend, connecting to the backend first if needed.
+/// Fails with `ENETDOWN` (and a printed reason, once) when there is no
+/// usable PV Calls backend.
+pub fn with<R>(f: impl FnOnce(&mut Frontend<KernelPlatform>) -> R) -> Result<R, Errno> {
+    let mut state = NET.lock();
+    if matches!(*state, State::Idle) {
+        *state = connect();
+    }
+    match &mut *state {
+        State::Up(up) => {
+            let (fe, info) = &mut **up;
+            watch_backend(fe, info);
+            Ok(f(fe))
+        }
+        State::Down(e, _) => Err(*e),
+        State::Idle => unreachable!("connect() never leaves the state idle"),
+    }
+}
+
+/// Why networking is down, if it is.
+pub fn down_reason() -> Option<String> {
+    match &*NET.lock() {
+        State::Down(_, why) => Some(why.clone()),
+        _ => None,
+    }
+}
+
+fn connect() -> State {
+    let started = crate::time::Instant::now();
+    let result = xenstore::with_connection(|xs| {
+        Ok(handshake::connect(xs, KernelPlatform::new(), Config::default()))
+    });
+    // The handshake drains watch events while it waits; re-check any
+    // shutdown request it may have swallowed.
+    crate::xen::lifecycle::recheck();
+    match result {
+        Ok(Ok((fe, info))) => {
+            if let Err(e) = xenstore::watch(&info.state_path(), BACKEND_TOKEN) {
+                log::warn!("cannot watch the PV Calls backend state: {e}");
+            }
+            log::info!(
+                "PV Calls connected to {} (domain {}, max-page-order {}) in {} us",
+                info.path,
+                info.domid,
+                info.max_page_order,
+                started.elapsed().as_micros()
+            );
+            State::Up(Box::new((fe, info)))
+        }
+        Ok(Err(e)) => down(format!("PV Calls unavailable: {e}")),
+        Err(e) => down(format!("PV Calls unavailable: xenstore: {e}")),
+    }
+}
+
+fn down(why: String) -> State {
+    crate::println!("skiff: {why}");
+    State::Down(Errno::ENETDOWN, why)
+}
+
+/// Fails every socket if the backend left the Connected state.
+fn watch_backend(fe: &mut Frontend<KernelPlatform>, info: &BackendInfo) {
+    if xenstore::pump_if_fired().is_err() {
+        return;
+    }
+    if xenstore::take_watch_event(BACKEND_TOKEN).is_none() {
+        return;
+    }
+    while xenstore::take_watch_event(BACKEND_TOKEN).is_some() {}
+    let state = xenstore::with_connection(|xs| handshake::backend_state(xs, info));
+    if let Ok(s) = state {
+        if handshake::is_closed_state(s) {
+            log::warn!("PV Calls backend {} is closing (state {s}): failing all sockets", info.path);
+            fe.backend_gone();
+        }
+    }
+}

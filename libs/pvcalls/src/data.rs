@@ -1,0 +1,234 @@
+//! Data ring I/O (spec "Workflow"): read `in`, write `out`, sticky `in_error`/`out_error`, EOF after draining.
+//!
+//! A data ring is an indexes page (`struct pvcalls_data_intf`) plus
+//! `1 << order` data pages; the first half of the data pages is `in`
+//! (backend → frontend), the second half `out`. [`DataIo`] implements the
+//! frontend's side over any two [`SharedMem`] regions (the indexes page and
+//! the data pages), copying straight between the ring and the caller's
+//! buffer.
+//!
+//! Rules it follows:
+//! - errors are read *before* the producer index, so when the ring looks
+//!   empty and an error is set, every byte produced before the error has
+//!   been seen: `in` is always drained before EOF or an error is reported;
+//! - `in_error == -ENOTCONN` is an orderly EOF: `recv` returns 0;
+//! - errors are sticky: once seen they are remembered even if the backend
+//!   later clears them;
+//! - impossible indexes (`prod - cons > size`) make the ring fail with
+//!   `EIO` for good, without touching memory outside it;
+//! - the caller notifies the backend after every `send`/`recv` that moved
+//!   bytes, and only then (a spurious event could leave the backend's
+//!   event channel masked on pre-2023 dom0 kernels).
+
+use skiff_ring::{ByteRing, Consumer, Producer, SharedMem};
+use skiff_xen::pvcalls::{data_ring_size, intf, MAX_RING_ORDER};
+
+use crate::Errno;
+
+/// `-ENOTCONN` as the backend stores it for an orderly shutdown.
+pub const EOF_ERROR: i32 = -(Errno::ENOTCONN.0);
+
+/// Readiness of an active socket, as `poll()` wants it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// Data, EOF or an error can be read without blocking.
+    pub readable: bool,
+    /// Data can be written, or a write would fail at once with an error.
+    pub writable: bool,
+    /// A pending error (not EOF).
+    pub error: Option<Errno>,
+    /// The peer shut down its sending side (`POLLRDHUP`).
+    pub hup: bool,
+}
+
+/// The frontend's end of one data ring. See the module documentation.
+#[derive(Clone, Copy, Debug)]
+pub struct DataIo {
+    order: u32,
+    rx: Consumer,
+    tx: Producer,
+    in_error: i32,
+    out_error: i32,
+    broken: bool,
+}
+
+impl DataIo {
+    /// The frontend's end of a ring of `1 << order` data pages.
+    ///
+    /// # Panics
+    ///
+    /// If `order` is 0 or above 9 (the protocol's range).
+    pub fn new(order: u32) -> Self {
+        assert!((1..=MAX_RING_ORDER).contains(&order), "data ring order out of range");
+        let size = data_ring_size(order) as u32;
+        DataIo {
+            order,
+            rx: ByteRing::new(0, size, intf::IN_PROD, intf::IN_CONS).consumer(),
+            tx: ByteRing::new(size as usize, size, intf::OUT_PROD, intf::OUT_CONS).producer(),
+            in_error: 0,
+            out_error: 0,
+            broken: false,
+        }
+    }
+
+    /// The ring order.
+    pub fn order(&self) -> u32 {
+        self.order
+    }
+
+    /// Bytes in each direction.
+    pub fn size(&self) -> usize {
+        data_ring_size(self.order)
+    }
+
+    /// Writes `ring_order` and the data pages' grant refs into a zeroed
+    /// indexes page, before the page is passed to the backend.
+    ///
+    /// # Panics
+    ///
+    /// If `refs.len() != 1 << order`.
+    pub fn init_intf<I: SharedMem + ?Sized>(&self, idx: &I, refs: &[u32]) {
+        assert_eq!(refs.len(), 1 << self.order, "one grant ref per data page");
+        idx.store_u32(intf::RING_ORDER, self.order);
+        for (i, r) in refs.iter().enumerate() {
+            idx.store_u32(intf::REF + 4 * i, *r);
+        }
+    }
+
+    fn refresh_errors<I: SharedMem + ?Sized>(&mut self, idx: &I) {
+        if self.in_error == 0 {
+            self.in_error = idx.load_u32(intf::IN_ERROR) as i32;
+        }
+        if self.out_error == 0 {
+            self.out_error = idx.load_u32(intf::OUT_ERROR) as i32;
+        }
+    }
+
+    fn map_error(e: i32) -> Errno {
+        match Errno::from_backend(e) {
+            Err(e) => e,
+            // A positive "error" is garbage; treat it as one.
+            Ok(()) => Errno::EIO,
+        }
+    }
+
+    /// Reads available bytes into `dst`. Returns the number read (the
+    /// caller then notifies the backend), `Ok(0)` at EOF (or for an empty
+    /// `dst`), `Err(EAGAIN)` if nothing is there yet, or the socket's error
+    /// once `in` is drained.
+    pub fn recv<I, D>(&mut self, idx: &I, data: &D, dst: &mut [u8]) -> Result<usize, Errno>
+    where
+        I: SharedMem + ?Sized,
+        D: SharedMem + ?Sized,
+    {
+        if self.broken {
+            return Err(Errno::EIO);
+        }
+        if dst.is_empty() {
+            return Ok(0);
+        }
+        // Error first (acquire), then the indexes: see the module docs.
+        self.refresh_errors(idx);
+        match self.rx.read_split(idx, data, dst) {
+            Ok(0) => {}
+            Ok(n) => return Ok(n),
+            Err(_) => {
+                self.broken = true;
+                return Err(Errno::EIO);
+            }
+        }
+        match self.in_error {
+            0 => Err(Errno::EAGAIN),
+            EOF_ERROR => Ok(0),
+            e => Err(Self::map_error(e)),
+        }
+    }
+
+    /// Writes as much of `src` as fits. Returns the number written (the
+    /// caller then notifies the backend), `Err(EAGAIN)` if `out` is full,
+    /// or the socket's error (`-ENOTCONN` from the backend becomes `EPIPE`).
+    pub fn send<I, D>(&mut self, idx: &I, data: &D, src: &[u8]) -> Result<usize, Errno>
+    where
+        I: SharedMem + ?Sized,
+        D: SharedMem + ?Sized,
+    {
+        if self.broken {
+            return Err(Errno::EIO);
+        }
+        self.refresh_errors(idx);
+        if self.out_error != 0 {
+            return Err(self.out_errno());
+        }
+        if src.is_empty() {
+            return Ok(0);
+        }
+        match self.tx.write_split(idx, data, src) {
+            Ok(0) => Err(Errno::EAGAIN),
+            Ok(n) => Ok(n),
+            Err(_) => {
+                self.broken = true;
+                Err(Errno::EIO)
+            }
+        }
+    }
+
+    fn out_errno(&self) -> Errno {
+        if self.out_error == EOF_ERROR {
+            Errno::EPIPE
+        } else {
+            Self::map_error(self.out_error)
+        }
+    }
+
+    /// Bytes waiting in `in`.
+    pub fn available<I: SharedMem + ?Sized>(&mut self, idx: &I) -> Result<usize, Errno> {
+        match self.rx.available(idx) {
+            Ok(n) => Ok(n as usize),
+            Err(_) => {
+                self.broken = true;
+                Err(Errno::EIO)
+            }
+        }
+    }
+
+    /// Whether everything written to `out` has been consumed by the backend.
+    pub fn out_drained<I: SharedMem + ?Sized>(&mut self, idx: &I) -> bool {
+        matches!(self.tx.space(idx), Ok(s) if s as usize == self.size())
+    }
+
+    /// Current readiness (reads the indexes page).
+    pub fn readiness<I: SharedMem + ?Sized>(&mut self, idx: &I) -> Readiness {
+        if self.broken {
+            return Readiness {
+                readable: true,
+                writable: true,
+                error: Some(Errno::EIO),
+                hup: true,
+            };
+        }
+        self.refresh_errors(idx);
+        let avail = self.rx.available(idx);
+        let space = self.tx.space(idx);
+        if avail.is_err() || space.is_err() {
+            self.broken = true;
+            return self.readiness(idx);
+        }
+        let (avail, space) = (avail.unwrap_or(0), space.unwrap_or(0));
+        let in_err = match self.in_error {
+            0 | EOF_ERROR => None,
+            e => Some(Self::map_error(e)),
+        };
+        let out_err = (self.out_error != 0).then(|| self.out_errno());
+        Readiness {
+            readable: avail > 0 || self.in_error != 0,
+            writable: space > 0 || self.out_error != 0,
+            error: in_err.or(out_err),
+            hup: self.in_error == EOF_ERROR,
+        }
+    }
+
+    /// Marks the ring failed with `EIO` (used when the backend is gone).
+    pub fn set_broken(&mut self) {
+        self.broken = true;
+    }
+}

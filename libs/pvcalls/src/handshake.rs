@@ -1,0 +1,311 @@
+//! Xenbus handshake with `pvcalls-back` (spec "Frontend/Backend XenBus Nodes" and "State Machine").
+//!
+//! 1. read `device/pvcalls/0/backend` and `backend-id`;
+//! 2. watch the backend `state` until it is InitWait (2) or later;
+//! 3. check `versions` lists "1", `function-calls` is "1", read
+//!    `max-page-order` (>= 1);
+//! 4. allocate, initialise and grant the command ring, allocate its event
+//!    channel, and write `version`, `ring-ref`, `port` and `state` =
+//!    Initialised (3) in one transaction (retried on `EAGAIN`);
+//! 5. wait for the backend to be Connected (4), then switch to Connected.
+//!
+//! Afterwards the caller keeps watching [`BackendInfo::state_path`]: when
+//! [`backend_state`] reports Closing or Closed, it calls
+//! [`Frontend::backend_gone`](crate::Frontend::backend_gone).
+
+use alloc::format;
+use alloc::string::String;
+use core::fmt;
+
+use skiff_xen::pvcalls::{PVCALLS_VERSION, XENBUS_FUNCTIONS_CALLS};
+use skiff_xen::xenbus::XenbusState;
+use skiff_xenstore::{Transport, Xenstore, XsError, XsIo};
+
+use crate::engine::{Frontend, Options};
+use crate::platform::{DomId, Platform};
+use crate::Errno;
+
+/// The frontend's xenstore directory (relative to the domain's home).
+pub const FRONTEND_PATH: &str = "device/pvcalls/0";
+
+/// Token of the handshake's watch on the backend state.
+const WATCH_TOKEN: &str = "skiff-pvcalls";
+
+/// Default time to wait for each backend state change.
+pub const DEFAULT_TIMEOUT_NS: u64 = 10_000_000_000;
+
+/// Why the handshake failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HandshakeError {
+    /// The guest has no `device/pvcalls/0`.
+    NoDevice,
+    /// A xenstore operation failed.
+    Xenstore(XsError),
+    /// A node has an unusable value (path, message).
+    BadNode(String, &'static str),
+    /// The backend does not offer protocol version 1.
+    UnsupportedVersion(String),
+    /// The backend does not implement the socket calls.
+    NoFunctionCalls(String),
+    /// The backend's `max-page-order` is below 1 (or the requested order is
+    /// out of range).
+    BadPageOrder(u32),
+    /// The backend did not reach the expected state in time.
+    TimedOut {
+        /// State awaited.
+        want: u32,
+        /// Last state seen.
+        seen: u32,
+    },
+    /// The backend is closing or closed.
+    BackendClosed(u32),
+    /// Allocating the command ring failed.
+    Resources(Errno),
+}
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandshakeError::NoDevice => {
+                f.write_str("no PV Calls device: add pvcalls = [\"backend=0\"] to the xl config")
+            }
+            HandshakeError::Xenstore(e) => write!(f, "xenstore: {e:?}"),
+            HandshakeError::BadNode(p, why) => write!(f, "{p}: {why}"),
+            HandshakeError::UnsupportedVersion(v) => {
+                write!(f, "backend offers PV Calls versions {v:?}, we need 1")
+            }
+            HandshakeError::NoFunctionCalls(v) => {
+                write!(f, "backend function-calls is {v:?}, we need \"1\"")
+            }
+            HandshakeError::BadPageOrder(o) => write!(f, "unusable data ring order {o}"),
+            HandshakeError::TimedOut { want, seen } => {
+                write!(f, "backend stayed in state {seen}, waiting for {want}")
+            }
+            HandshakeError::BackendClosed(s) => write!(f, "backend closed (state {s})"),
+            HandshakeError::Resources(e) => write!(f, "allocating the command ring: {e}"),
+        }
+    }
+}
+
+impl From<XsError> for HandshakeError {
+    fn from(e: XsError) -> Self {
+        HandshakeError::Xenstore(e)
+    }
+}
+
+/// What the handshake learnt about the backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendInfo {
+    /// The backend's directory (`/local/domain/0/backend/pvcalls/<domU>/0`).
+    pub path: String,
+    /// The backend domain.
+    pub domid: DomId,
+    /// Its `max-page-order`.
+    pub max_page_order: u32,
+}
+
+impl BackendInfo {
+    /// The backend's `state` node: watch it after the handshake.
+    pub fn state_path(&self) -> String {
+        format!("{}/state", self.path)
+    }
+}
+
+/// Handshake settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Engine options (data ring order, SOCKET).
+    pub options: Options,
+    /// How long to wait for each backend state change.
+    pub timeout_ns: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { options: Options::default(), timeout_ns: DEFAULT_TIMEOUT_NS }
+    }
+}
+
+/// Reads the backend state (`Unknown` (0) if absent or garbled).
+pub fn backend_state<X: XsIo>(xs: &mut X, info: &BackendInfo) -> Result<u32, XsError> {
+    read_state(xs, &info.state_path())
+}
+
+fn read_state<X: XsIo>(xs: &mut X, path: &str) -> Result<u32, XsError> {
+    match xs.try_read(path)? {
+        Some(v) => Ok(core::str::from_utf8(&v)
+            .ok()
+            .and_then(XenbusState::parse)
+            .map_or(XenbusState::Unknown as u32, |s| s as u32)),
+        None => Ok(XenbusState::Unknown as u32),
+    }
+}
+
+/// Whether a backend in `state` is gone for good (Closing or Closed).
+pub fn is_closed_state(state: u32) -> bool {
+    state == XenbusState::Closing as u32 || state == XenbusState::Closed as u32
+}
+
+/// Reads where the backend is. Fails with [`HandshakeError::NoDevice`] if
+/// the guest has no PV Calls device.
+pub fn find_backend<X: XsIo>(xs: &mut X) -> Result<(String, DomId), HandshakeError> {
+    let bpath = format!("{FRONTEND_PATH}/backend");
+    let path = match xs.try_read(&bpath)? {
+        Some(v) => {
+            String::from_utf8(v).map_err(|_| HandshakeError::BadNode(bpath.clone(), "not UTF-8"))?
+        }
+        None => return Err(HandshakeError::NoDevice),
+    };
+    let idpath = format!("{FRONTEND_PATH}/backend-id");
+    let domid = match xs.read_u32(&idpath) {
+        Ok(d) if d <= u32::from(u16::MAX) => d as DomId,
+        Ok(_) | Err(XsError::BadValue) => {
+            return Err(HandshakeError::BadNode(idpath, "not a domain id"))
+        }
+        Err(XsError::NoEnt) => return Err(HandshakeError::NoDevice),
+        Err(e) => return Err(e.into()),
+    };
+    Ok((path, domid))
+}
+
+/// Waits (watching `path`) until the state there satisfies `ok`; fails on
+/// Closing/Closed (unless `ok` accepts it) and after `timeout_ns`.
+fn wait_state<T: Transport, P: Platform>(
+    xs: &mut Xenstore<T>,
+    platform: &P,
+    path: &str,
+    want: u32,
+    timeout_ns: u64,
+) -> Result<u32, HandshakeError> {
+    let deadline = platform.now_ns().saturating_add(timeout_ns);
+    xs.watch(path, WATCH_TOKEN)?;
+    let result = loop {
+        let s = match read_state(xs, path) {
+            Ok(s) => s,
+            Err(e) => break Err(e.into()),
+        };
+        if s >= want && !is_closed_state(s) {
+            break Ok(s);
+        }
+        if is_closed_state(s) {
+            break Err(HandshakeError::BackendClosed(s));
+        }
+        if platform.now_ns() >= deadline {
+            break Err(HandshakeError::TimedOut { want, seen: s });
+        }
+        match xs.wait_watch() {
+            Ok(_) => {}
+            Err(XsError::TimedOut) => break Err(HandshakeError::TimedOut { want, seen: s }),
+            Err(e) => break Err(e.into()),
+        }
+    };
+    // The watch is ours; failing to remove it changes nothing for the caller.
+    let _ = xs.unwatch(path, WATCH_TOKEN);
+    while let Ok(Some(_)) = xs.poll_watch() {}
+    result
+}
+
+/// Runs the whole handshake and returns the connected frontend. On failure
+/// after the command ring was allocated, it is freed again (the backend
+/// never mapped it, or its mapping is ended before reuse).
+pub fn connect<T: Transport, P: Platform>(
+    xs: &mut Xenstore<T>,
+    platform: P,
+    cfg: Config,
+) -> Result<(Frontend<P>, BackendInfo), HandshakeError> {
+    let (bpath, domid) = find_backend(xs)?;
+    let state_path = format!("{bpath}/state");
+    wait_state(xs, &platform, &state_path, XenbusState::InitWait as u32, cfg.timeout_ns)?;
+
+    let vpath = format!("{bpath}/versions");
+    let versions = xs.read_string(&vpath)?;
+    if !versions.split(',').any(|v| v.trim() == PVCALLS_VERSION) {
+        return Err(HandshakeError::UnsupportedVersion(versions));
+    }
+    let fpath = format!("{bpath}/function-calls");
+    let calls = xs.try_read(&fpath)?.map(|v| String::from_utf8_lossy(&v).into_owned());
+    match calls {
+        Some(c) if c.trim() == XENBUS_FUNCTIONS_CALLS => {}
+        other => return Err(HandshakeError::NoFunctionCalls(other.unwrap_or_default())),
+    }
+    let opath = format!("{bpath}/max-page-order");
+    let max_page_order = match xs.read_u32(&opath) {
+        Ok(o) => o,
+        Err(XsError::NoEnt) => skiff_xen::pvcalls::MAX_RING_ORDER,
+        Err(XsError::BadValue) => return Err(HandshakeError::BadNode(opath, "not a number")),
+        Err(e) => return Err(e.into()),
+    };
+    if max_page_order < 1 {
+        return Err(HandshakeError::BadPageOrder(max_page_order));
+    }
+    let info = BackendInfo { path: bpath, domid, max_page_order };
+
+    let mut fe = Frontend::new(platform, domid, max_page_order, cfg.options).map_err(|e| {
+        if e == Errno::EINVAL {
+            HandshakeError::BadPageOrder(cfg.options.ring_order.unwrap_or(max_page_order))
+        } else {
+            HandshakeError::Resources(e)
+        }
+    })?;
+    match publish_and_wait(xs, &mut fe, &state_path, cfg.timeout_ns) {
+        Ok(()) => Ok((fe, info)),
+        Err(e) => {
+            fe.teardown();
+            Err(e)
+        }
+    }
+}
+
+fn publish_and_wait<T: Transport, P: Platform>(
+    xs: &mut Xenstore<T>,
+    fe: &mut Frontend<P>,
+    state_path: &str,
+    timeout_ns: u64,
+) -> Result<(), HandshakeError> {
+    let ring_ref = format!("{}", fe.cmd_ring_ref());
+    let port = format!("{}", fe.cmd_port());
+    xs.transaction(|tx| {
+        tx.write(&format!("{FRONTEND_PATH}/version"), PVCALLS_VERSION)?;
+        tx.write(&format!("{FRONTEND_PATH}/ring-ref"), &ring_ref)?;
+        tx.write(&format!("{FRONTEND_PATH}/port"), &port)?;
+        tx.write(&format!("{FRONTEND_PATH}/state"), b"3")
+    })?;
+    wait_state(xs, fe.platform(), state_path, XenbusState::Connected as u32, timeout_ns)?;
+    xs.write(&format!("{FRONTEND_PATH}/state"), b"4")?;
+    Ok(())
+}
+
+/// Frontend-initiated close (spec "State Machine"): Closing, wait for the
+/// backend to close (it unmaps everything), tear the rings down, Closed.
+pub fn disconnect<T: Transport, P: Platform>(
+    xs: &mut Xenstore<T>,
+    fe: &mut Frontend<P>,
+    info: &BackendInfo,
+    timeout_ns: u64,
+) -> Result<(), HandshakeError> {
+    fe.release_all();
+    xs.write(&format!("{FRONTEND_PATH}/state"), b"5")?;
+    let deadline = fe.now_ns().saturating_add(timeout_ns);
+    let path = info.state_path();
+    xs.watch(&path, WATCH_TOKEN)?;
+    let r = loop {
+        let s = read_state(xs, &path)?;
+        if is_closed_state(s) || s == XenbusState::Unknown as u32 {
+            break Ok(());
+        }
+        if fe.now_ns() >= deadline {
+            break Err(HandshakeError::TimedOut { want: XenbusState::Closing as u32, seen: s });
+        }
+        match xs.wait_watch() {
+            Ok(_) => {}
+            Err(XsError::TimedOut) => {
+                break Err(HandshakeError::TimedOut { want: XenbusState::Closing as u32, seen: s })
+            }
+            Err(e) => break Err(e.into()),
+        }
+    };
+    let _ = xs.unwatch(&path, WATCH_TOKEN);
+    fe.teardown();
+    xs.write(&format!("{FRONTEND_PATH}/state"), b"6")?;
+    r
+}

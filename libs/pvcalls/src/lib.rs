@@ -1,0 +1,40 @@
+//! Sans-IO PV Calls frontend: sockets forwarded to dom0's `pvcalls-back` (`docs/misc/pvcalls.pandoc`).
+//!
+//! - [`handshake`]: xenbus connection on `device/pvcalls/0`.
+//! - [`cmd`]: the command ring client (32 slots, out-of-order completions,
+//!   validated responses); [`wire`]: request/response encoding.
+//! - [`data`]: one data ring's I/O (`in`/`out`, sticky errors, EOF).
+//! - [`Frontend`]: the socket engine (non-blocking socket operations over a
+//!   [`Platform`] that supplies pages, grants, event channels and waiting).
+//! - [`Errno`]: Linux error numbers; backend errors mapped once.
+//! - `sim` (feature `sim`): a simulated `pvcalls-back` serving real host
+//!   TCP sockets, a host [`Platform`] and a simulated xenstore.
+//!
+//! Blocking callers loop: call the operation; while it fails with an error
+//! for which [`Errno::is_would_block`] holds, call [`Frontend::wait`] with a
+//! deadline and try again.
+#![no_std]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+#[cfg(any(test, feature = "std"))]
+extern crate std;
+
+pub mod cmd;
+pub mod data;
+mod engine;
+mod errno;
+pub mod handshake;
+mod ops;
+pub mod platform;
+mod rings;
+#[cfg(feature = "sim")]
+pub mod sim;
+mod socket;
+pub mod wire;
+
+pub use data::Readiness;
+pub use engine::{Frontend, Options};
+pub use errno::{Errno, BACKEND_ENOTSUPP};
+pub use platform::{EndGrantError, PageBlock, Platform, PlatformError, Resources};
+pub use socket::SocketId;

@@ -1,0 +1,181 @@
+//! Granted pages and event channels: allocation, teardown (leaking what the backend still maps) and accounting.
+
+use alloc::vec::Vec;
+
+use crate::data::DataIo;
+use crate::platform::{DomId, EndGrantError, GrantRef, PageBlock, Platform, Port, Resources};
+use crate::Errno;
+
+/// Counters of what the frontend holds.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Accounting {
+    pub grants: usize,
+    pub pages: usize,
+    pub ports: usize,
+    pub leaked_pages: usize,
+    pub leaked_grants: usize,
+}
+
+impl Accounting {
+    pub fn resources(&self, req_ids: usize, sockets: usize) -> Resources {
+        Resources {
+            grants: self.grants,
+            pages: self.pages,
+            ports: self.ports,
+            req_ids,
+            sockets,
+            leaked_pages: self.leaked_pages,
+            leaked_grants: self.leaked_grants,
+        }
+    }
+}
+
+/// A block of pages, each granted to the backend.
+#[derive(Debug)]
+pub(crate) struct GrantedBlock<B> {
+    pub mem: B,
+    pub refs: Vec<GrantRef>,
+}
+
+impl<B: PageBlock> GrantedBlock<B> {
+    /// Allocates `2^order` pages and grants each of them to `domid`.
+    pub fn new<P: Platform<Pages = B>>(
+        p: &mut P,
+        acct: &mut Accounting,
+        domid: DomId,
+        order: u32,
+    ) -> Result<Self, Errno> {
+        let mem = p.alloc_pages(order).map_err(|_| Errno::ENOMEM)?;
+        let n = mem.pages();
+        acct.pages += n;
+        let mut block = GrantedBlock { mem, refs: Vec::with_capacity(n) };
+        for i in 0..n {
+            match p.grant(domid, block.mem.gfn(i)) {
+                Ok(r) => {
+                    block.refs.push(r);
+                    acct.grants += 1;
+                }
+                Err(_) => {
+                    block.release(p, acct);
+                    return Err(Errno::ENOMEM);
+                }
+            }
+        }
+        Ok(block)
+    }
+
+    /// Ends every grant and frees the pages; if the backend still maps any
+    /// page, that grant stays active and the whole block is leaked.
+    pub fn release<P: Platform<Pages = B>>(self, p: &mut P, acct: &mut Accounting) {
+        let mut mapped = false;
+        for r in &self.refs {
+            match p.end_grant(*r) {
+                Ok(()) => acct.grants -= 1,
+                Err(EndGrantError::StillMapped) => {
+                    mapped = true;
+                    acct.grants -= 1;
+                    acct.leaked_grants += 1;
+                }
+                // Not a grant we hold any more: nothing to account.
+                Err(EndGrantError::BadRef) => acct.grants -= 1,
+            }
+        }
+        let n = self.mem.pages();
+        acct.pages -= n;
+        if mapped {
+            acct.leaked_pages += n;
+            p.leak_pages(self.mem);
+        }
+    }
+}
+
+/// Allocates an unbound event channel for `domid`, counted.
+pub(crate) fn alloc_port<P: Platform>(
+    p: &mut P,
+    acct: &mut Accounting,
+    domid: DomId,
+) -> Result<Port, Errno> {
+    let port = p.alloc_evtchn(domid).map_err(|_| Errno::ENOMEM)?;
+    acct.ports += 1;
+    Ok(port)
+}
+
+/// Closes a counted event channel.
+pub(crate) fn close_port<P: Platform>(p: &mut P, acct: &mut Accounting, port: Port) {
+    p.close_evtchn(port);
+    acct.ports -= 1;
+}
+
+/// One data ring: indexes page, data pages, event channel, and the I/O state.
+#[derive(Debug)]
+pub(crate) struct DataRing<B> {
+    pub idx: GrantedBlock<B>,
+    pub data: GrantedBlock<B>,
+    pub port: Port,
+    pub io: DataIo,
+}
+
+impl<B: PageBlock> DataRing<B> {
+    /// Allocates, grants and initialises a data ring of `1 << order` pages.
+    pub fn new<P: Platform<Pages = B>>(
+        p: &mut P,
+        acct: &mut Accounting,
+        domid: DomId,
+        order: u32,
+    ) -> Result<Self, Errno> {
+        let idx = GrantedBlock::new(p, acct, domid, 0)?;
+        let data = match GrantedBlock::new(p, acct, domid, order) {
+            Ok(d) => d,
+            Err(e) => {
+                idx.release(p, acct);
+                return Err(e);
+            }
+        };
+        let port = match alloc_port(p, acct, domid) {
+            Ok(port) => port,
+            Err(e) => {
+                data.release(p, acct);
+                idx.release(p, acct);
+                return Err(e);
+            }
+        };
+        let io = DataIo::new(order);
+        io.init_intf(&idx.mem, &data.refs);
+        Ok(DataRing { idx, data, port, io })
+    }
+
+    /// Grant of the indexes page (what CONNECT and ACCEPT carry).
+    pub fn intf_ref(&self) -> GrantRef {
+        self.idx.refs[0]
+    }
+
+    /// Tears the ring down: only after the backend has unmapped it
+    /// (RELEASE answered, or a CONNECT/ACCEPT that failed).
+    pub fn release<P: Platform<Pages = B>>(self, p: &mut P, acct: &mut Accounting) {
+        self.data.release(p, acct);
+        self.idx.release(p, acct);
+        close_port(p, acct, self.port);
+    }
+
+    /// Reads into `dst`; notifies the backend if bytes were consumed.
+    pub fn recv<P: Platform<Pages = B>>(
+        &mut self,
+        p: &mut P,
+        dst: &mut [u8],
+    ) -> Result<usize, Errno> {
+        let r = self.io.recv(&self.idx.mem, &self.data.mem, dst);
+        if matches!(r, Ok(n) if n > 0) {
+            p.notify(self.port);
+        }
+        r
+    }
+
+    /// Writes from `src`; notifies the backend if bytes were produced.
+    pub fn send<P: Platform<Pages = B>>(&mut self, p: &mut P, src: &[u8]) -> Result<usize, Errno> {
+        let r = self.io.send(&self.idx.mem, &self.data.mem, src);
+        if matches!(r, Ok(n) if n > 0) {
+            p.notify(self.port);
+        }
+        r
+    }
+}

@@ -1,0 +1,213 @@
+//! The xenbus side of the simulated backend and toolstack, and a xenstore transport that runs them.
+
+use std::format;
+use std::string::String;
+use std::sync::{Arc, Mutex};
+
+use skiff_ring::HostMem;
+use skiff_xenstore::sim::SimXenstored;
+use skiff_xenstore::{Transport, XsError};
+
+use super::backend::SimBackend;
+
+/// How the simulated backend behaves on xenbus.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// Probe at all (write the feature nodes and go to InitWait). `false`:
+    /// the backend stays in Initialising forever.
+    pub probe: bool,
+    /// `versions` (`None`: not written).
+    pub versions: Option<String>,
+    /// `function-calls` (`None`: not written).
+    pub function_calls: Option<String>,
+    /// `max-page-order` (`None`: not written).
+    pub max_page_order: Option<String>,
+    /// Whether the toolstack created the device at all.
+    pub device: bool,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        // What Linux's pvcalls_back_probe writes.
+        AgentConfig {
+            probe: true,
+            versions: Some("1".into()),
+            function_calls: Some("1".into()),
+            max_page_order: Some("4".into()),
+            device: true,
+        }
+    }
+}
+
+/// The backend's xenbus driver (`pvcalls_back_probe`, `pvcalls_back_changed`).
+#[derive(Debug)]
+pub struct XenbusAgent {
+    domu: u32,
+    backend: Arc<Mutex<SimBackend>>,
+    cfg: AgentConfig,
+    state: u32,
+    closing: bool,
+}
+
+impl XenbusAgent {
+    /// The frontend directory (absolute).
+    pub fn frontend_path(&self) -> String {
+        format!("/local/domain/{}/device/pvcalls/0", self.domu)
+    }
+
+    /// The backend directory (absolute).
+    pub fn backend_path(&self) -> String {
+        format!("/local/domain/0/backend/pvcalls/{}/0", self.domu)
+    }
+
+    fn set_state(&mut self, xs: &mut SimXenstored, s: u32) {
+        self.state = s;
+        let _ = xs.write(&format!("{}/state", self.backend_path()), format!("{s}").as_bytes());
+    }
+
+    /// Creates the nodes libxl writes when the domain is built.
+    fn toolstack(&self, xs: &mut SimXenstored) {
+        if !self.cfg.device {
+            return;
+        }
+        let (fe, be) = (self.frontend_path(), self.backend_path());
+        let w = |xs: &mut SimXenstored, p: String, v: &str| {
+            let _ = xs.write(&p, v.as_bytes());
+        };
+        w(xs, format!("{be}/frontend"), &fe);
+        w(xs, format!("{be}/frontend-id"), &format!("{}", self.domu));
+        w(xs, format!("{be}/online"), "1");
+        w(xs, format!("{be}/state"), "1");
+        w(xs, format!("{fe}/backend"), &be);
+        w(xs, format!("{fe}/backend-id"), "0");
+        w(xs, format!("{fe}/state"), "1");
+    }
+
+    /// Reacts to the frontend; returns whether it changed anything.
+    pub fn step(&mut self, xs: &mut SimXenstored) -> bool {
+        if !self.cfg.device {
+            return false;
+        }
+        let be = self.backend_path();
+        let fe = self.frontend_path();
+        let read_u32 = |xs: &SimXenstored, p: &str| -> Option<u32> {
+            core::str::from_utf8(xs.read(p)?).ok()?.trim().parse().ok()
+        };
+        if self.closing {
+            if self.state != 6 {
+                self.set_state(xs, 6);
+                return true;
+            }
+            return false;
+        }
+        match self.state {
+            1 if self.cfg.probe => {
+                for (k, v) in [
+                    ("versions", &self.cfg.versions),
+                    ("max-page-order", &self.cfg.max_page_order),
+                    ("function-calls", &self.cfg.function_calls),
+                ] {
+                    if let Some(v) = v {
+                        let _ = xs.write(&format!("{be}/{k}"), v.as_bytes());
+                    }
+                }
+                self.set_state(xs, 2);
+                true
+            }
+            2 => {
+                let fs = read_u32(xs, &format!("{fe}/state"));
+                if !matches!(fs, Some(3) | Some(4)) {
+                    return false;
+                }
+                let (Some(port), Some(rref)) =
+                    (read_u32(xs, &format!("{fe}/port")), read_u32(xs, &format!("{fe}/ring-ref")))
+                else {
+                    return false;
+                };
+                let ok = self.backend.lock().map(|mut b| b.connect(rref, port).is_ok());
+                if ok.unwrap_or(false) {
+                    self.set_state(xs, 4);
+                } else {
+                    self.set_state(xs, 5);
+                    self.closing = true;
+                }
+                true
+            }
+            4 => {
+                let fs = read_u32(xs, &format!("{fe}/state"));
+                if matches!(fs, Some(5) | Some(6)) {
+                    self.close(xs);
+                    return true;
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// The backend leaves Connected: `backend_disconnect` releases every
+    /// socket and unmaps everything, then Closing (and Closed on the next
+    /// step).
+    pub fn close(&mut self, xs: &mut SimXenstored) {
+        if let Ok(mut b) = self.backend.lock() {
+            b.disconnect();
+        }
+        self.set_state(xs, 5);
+        self.closing = true;
+    }
+}
+
+/// A xenstore [`Transport`] whose `wait` runs the simulated xenstored and
+/// the backend's xenbus driver on the caller's thread (deterministic).
+/// `wait` fails with [`XsError::TimedOut`] when neither has anything to do.
+#[derive(Debug)]
+pub struct SimXs {
+    mem: HostMem,
+    daemon: SimXenstored,
+    agent: XenbusAgent,
+}
+
+impl SimXs {
+    /// A xenstore for domain `domu` with the toolstack's nodes in place.
+    pub fn new(domu: u32, backend: Arc<Mutex<SimBackend>>, cfg: AgentConfig) -> Self {
+        let mut daemon = SimXenstored::new(domu);
+        let agent = XenbusAgent { domu, backend, cfg, state: 1, closing: false };
+        agent.toolstack(&mut daemon);
+        SimXs { mem: HostMem::pages(1), daemon, agent }
+    }
+
+    /// The simulated daemon.
+    pub fn daemon(&mut self) -> &mut SimXenstored {
+        &mut self.daemon
+    }
+
+    /// Makes the backend close (as when dom0 unloads `pvcalls-back` or the
+    /// toolstack removes the device).
+    pub fn close_backend(&mut self) {
+        self.agent.close(&mut self.daemon);
+    }
+
+    /// The backend's xenbus state.
+    pub fn backend_state(&self) -> u32 {
+        self.agent.state
+    }
+}
+
+impl Transport for SimXs {
+    type Mem = HostMem;
+
+    fn mem(&self) -> &HostMem {
+        &self.mem
+    }
+
+    fn notify(&mut self) {}
+
+    fn wait(&mut self) -> Result<(), XsError> {
+        let a = self.agent.step(&mut self.daemon);
+        match self.daemon.step(&self.mem) {
+            Ok(d) if a || d => Ok(()),
+            Ok(_) => Err(XsError::TimedOut),
+            Err(e) => Err(XsError::Protocol(e)),
+        }
+    }
+}

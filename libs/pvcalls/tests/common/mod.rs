@@ -1,0 +1,159 @@
+//! Helpers shared by the simulated end-to-end tests: setup, blocking loops, host peers.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
+use std::thread;
+
+use skiff_pvcalls::handshake::{self, BackendInfo};
+use skiff_pvcalls::sim::{SimConfig, SimPlatform, SimWorld, SimXs};
+use skiff_pvcalls::wire::{AF_INET, SOCK_STREAM};
+use skiff_pvcalls::{Errno, Frontend, SocketId};
+use skiff_xenstore::Xenstore;
+
+pub type Fe = Frontend<SimPlatform>;
+
+pub struct Setup {
+    pub fe: Fe,
+    pub xs: Xenstore<SimXs>,
+    pub info: BackendInfo,
+    // Last: dropped after the frontend.
+    pub world: SimWorld,
+}
+
+pub fn setup() -> Setup {
+    setup_with(SimConfig::default(), handshake::Config::default())
+}
+
+pub fn setup_with(cfg: SimConfig, hs: handshake::Config) -> Setup {
+    let (world, xs, fe, info) = SimWorld::connect(cfg, hs).expect("handshake");
+    Setup { fe, xs, info, world }
+}
+
+const TIMEOUT_NS: u64 = 20_000_000_000;
+
+/// Runs `op` until it stops asking to be called again, waiting in between.
+pub fn block<T>(fe: &mut Fe, mut op: impl FnMut(&mut Fe) -> Result<T, Errno>) -> Result<T, Errno> {
+    let deadline = fe.now_ns() + TIMEOUT_NS;
+    loop {
+        match op(fe) {
+            Err(e) if e.is_would_block() => {
+                let now = fe.now_ns();
+                assert!(now < deadline, "operation still blocked after the timeout ({e:?})");
+                fe.wait(Some(now + 50_000_000));
+            }
+            r => return r,
+        }
+    }
+}
+
+pub fn tcp_socket(fe: &mut Fe) -> SocketId {
+    fe.socket(AF_INET, SOCK_STREAM, 0).expect("socket")
+}
+
+pub fn connect(fe: &mut Fe, addr: SocketAddrV4) -> Result<SocketId, Errno> {
+    let s = tcp_socket(fe);
+    match block(fe, |fe| fe.connect(s, addr)) {
+        Ok(()) => Ok(s),
+        Err(e) => {
+            fe.close(s).unwrap();
+            Err(e)
+        }
+    }
+}
+
+pub fn send_all(fe: &mut Fe, s: SocketId, mut data: &[u8]) {
+    while !data.is_empty() {
+        let n = block(fe, |fe| fe.send(s, data)).expect("send");
+        data = &data[n..];
+    }
+}
+
+pub fn recv_exact(fe: &mut Fe, s: SocketId, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        let n = block(fe, |fe| fe.recv(s, &mut out[got..])).expect("recv");
+        assert!(n > 0, "unexpected EOF after {got} of {len} bytes");
+        got += n;
+    }
+    out
+}
+
+pub fn recv_to_end(fe: &mut Fe, s: SocketId) -> Result<Vec<u8>, (Vec<u8>, Errno)> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match block(fe, |fe| fe.recv(s, &mut buf)) {
+            Ok(0) => return Ok(out),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => return Err((out, e)),
+        }
+    }
+}
+
+/// Closes and processes until every background release is answered.
+pub fn settle(fe: &mut Fe) {
+    let deadline = fe.now_ns() + TIMEOUT_NS;
+    while fe.resources().sockets > fe.open_sockets() {
+        assert!(fe.now_ns() < deadline, "releases not answered: {:?}", fe.resources());
+        let now = fe.now_ns();
+        fe.wait(Some(now + 20_000_000));
+    }
+}
+
+/// A host echo server on 127.0.0.1 (one thread per connection).
+pub fn echo_server() -> SocketAddrV4 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = match l.local_addr().unwrap() {
+        std::net::SocketAddr::V4(a) => a,
+        _ => unreachable!(),
+    };
+    thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if s.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn localhost(port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// FNV-1a.
+pub fn checksum(data: &[u8]) -> u64 {
+    data.iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}

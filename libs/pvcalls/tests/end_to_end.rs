@@ -1,0 +1,397 @@
+//! End to end over the simulated backend with real host TCP: echo, accept, EOF, reset, errors, leaks.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+use common::*;
+use skiff_pvcalls::sim::{BackendConfig, SimConfig};
+use skiff_pvcalls::wire::{AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SOCK_STREAM};
+use skiff_pvcalls::{handshake, Errno, Options};
+use skiff_xen::pvcalls::{PVCALLS_ACCEPT, PVCALLS_SOCKET};
+
+/// Sends `data` and reads the echo back, interleaving both directions.
+fn echo_through(fe: &mut Fe, s: skiff_pvcalls::SocketId, data: &[u8]) -> Vec<u8> {
+    let mut sent = 0;
+    let mut back = Vec::with_capacity(data.len());
+    let mut buf = vec![0u8; 50_000];
+    let deadline = fe.now_ns() + 60_000_000_000;
+    while back.len() < data.len() {
+        let mut moved = false;
+        if sent < data.len() {
+            let end = (sent + 40_000).min(data.len());
+            match fe.send(s, &data[sent..end]) {
+                Ok(n) => {
+                    sent += n;
+                    moved = true;
+                }
+                Err(Errno::EAGAIN) => {}
+                Err(e) => panic!("send: {e:?}"),
+            }
+        }
+        match fe.recv(s, &mut buf) {
+            Ok(0) => panic!("EOF after {} bytes", back.len()),
+            Ok(n) => {
+                back.extend_from_slice(&buf[..n]);
+                moved = true;
+            }
+            Err(Errno::EAGAIN) => {}
+            Err(e) => panic!("recv: {e:?}"),
+        }
+        if !moved {
+            let now = fe.now_ns();
+            assert!(now < deadline, "echo stalled at {} of {}", back.len(), data.len());
+            fe.wait(Some(now + 50_000_000));
+        }
+    }
+    back
+}
+
+#[test]
+fn echo_multi_megabyte_with_checksum() {
+    let mut s = setup();
+    let addr = echo_server();
+    let c = connect(&mut s.fe, addr).unwrap();
+    let data = pattern(8 << 20, 42);
+    let back = echo_through(&mut s.fe, c, &data);
+    assert_eq!(checksum(&back), checksum(&data));
+    assert!(back == data);
+    s.fe.close(c).unwrap();
+    settle(&mut s.fe);
+    let st = s.world.backend_stats();
+    assert_eq!(st.bytes_out, 8 << 20);
+    assert_eq!(st.bytes_in, 8 << 20);
+    assert_eq!(st.active, 0);
+}
+
+#[test]
+fn smallest_ring_order_wraps_correctly() {
+    let hs = handshake::Config {
+        options: Options { ring_order: Some(1), ..Options::default() },
+        ..Default::default()
+    };
+    let mut s = setup_with(SimConfig::default(), hs);
+    let c = connect(&mut s.fe, echo_server()).unwrap();
+    let data = pattern(1 << 20, 7);
+    assert!(echo_through(&mut s.fe, c, &data) == data);
+}
+
+#[test]
+fn listen_and_accept_from_a_host_client() {
+    let mut s = setup();
+    let port = free_port();
+    let l = tcp_socket(&mut s.fe);
+    block(&mut s.fe, |fe| fe.bind(l, localhost(port))).unwrap();
+    block(&mut s.fe, |fe| fe.listen(l, 16)).unwrap();
+    assert_eq!(s.fe.local_addr(l), Some(localhost(port)));
+    assert!(!s.fe.poll(l).unwrap().readable);
+
+    let client = thread::spawn(move || {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.write_all(b"hello guest").unwrap();
+        let mut reply = [0u8; 10];
+        c.read_exact(&mut reply).unwrap();
+        let mut rest = Vec::new();
+        c.read_to_end(&mut rest).unwrap();
+        (reply, rest)
+    });
+    // Readable via the pending ACCEPT's response.
+    block(&mut s.fe, |fe| if fe.poll(l)?.readable { Ok(()) } else { Err(Errno::EAGAIN) }).unwrap();
+    let a = block(&mut s.fe, |fe| fe.accept(l)).unwrap();
+    assert_eq!(recv_exact(&mut s.fe, a, 11), b"hello guest");
+    send_all(&mut s.fe, a, b"hello host");
+    // Closing flushes nothing by itself: wait until the backend took it all.
+    block(&mut s.fe, |fe| if fe.poll(a)?.writable { Ok(()) } else { Err(Errno::EAGAIN) }).unwrap();
+    thread::sleep(Duration::from_millis(50));
+    s.fe.close(a).unwrap();
+    let (reply, rest) = client.join().unwrap();
+    assert_eq!(&reply, b"hello host");
+    assert!(rest.is_empty());
+    s.fe.close(l).unwrap();
+    settle(&mut s.fe);
+    let st = s.world.backend_stats();
+    assert_eq!((st.active, st.passive), (0, 0));
+}
+
+#[test]
+fn many_concurrent_connections() {
+    let mut s = setup();
+    let addr = echo_server();
+    let n = 64;
+    let conns: Vec<_> = (0..n).map(|_| connect(&mut s.fe, addr).unwrap()).collect();
+    let datas: Vec<Vec<u8>> = (0..n).map(|i| pattern(20_000 + i * 1000, i as u64)).collect();
+    let mut sent = vec![0usize; n];
+    let mut got: Vec<Vec<u8>> = vec![Vec::new(); n];
+    let mut buf = vec![0u8; 65536];
+    let deadline = s.fe.now_ns() + 60_000_000_000;
+    while got.iter().zip(&datas).any(|(g, d)| g.len() < d.len()) {
+        let mut moved = false;
+        for i in 0..n {
+            if sent[i] < datas[i].len() {
+                if let Ok(k) = s.fe.send(conns[i], &datas[i][sent[i]..]) {
+                    sent[i] += k;
+                    moved = true;
+                }
+            }
+            match s.fe.recv(conns[i], &mut buf) {
+                Ok(k) if k > 0 => {
+                    got[i].extend_from_slice(&buf[..k]);
+                    moved = true;
+                }
+                Ok(_) => panic!("early EOF on {i}"),
+                Err(Errno::EAGAIN) => {}
+                Err(e) => panic!("{i}: {e:?}"),
+            }
+        }
+        if !moved {
+            let now = s.fe.now_ns();
+            assert!(now < deadline, "stalled");
+            s.fe.wait(Some(now + 20_000_000));
+        }
+    }
+    for i in 0..n {
+        assert!(got[i] == datas[i], "connection {i} corrupted");
+    }
+    let r = s.fe.resources();
+    assert_eq!(r.ports, 1 + n);
+    assert_eq!(r.grants, 1 + n * 17, "order 4: indexes page + 16 data pages each");
+    for c in conns {
+        s.fe.close(c).unwrap();
+    }
+    settle(&mut s.fe);
+    assert_eq!(s.fe.resources().grants, 1);
+}
+
+#[test]
+fn peer_half_close_gives_eof_after_draining_and_writes_still_work() {
+    let mut s = setup();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let payload = pattern(300_000, 9);
+    let expect = payload.clone();
+    let server = thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        c.write_all(&payload).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut ack = [0u8; 3];
+        c.read_exact(&mut ack).unwrap();
+        ack
+    });
+    let c = connect(&mut s.fe, localhost(port)).unwrap();
+    // Let the whole payload and the FIN reach the backend before reading.
+    thread::sleep(Duration::from_millis(100));
+    let got = recv_to_end(&mut s.fe, c).expect("orderly EOF");
+    assert!(got == expect, "got {} bytes", got.len());
+    assert_eq!(s.fe.recv(c, &mut [0; 4]), Ok(0), "EOF is sticky");
+    assert!(s.fe.poll(c).unwrap().hup);
+    send_all(&mut s.fe, c, b"ack");
+    assert_eq!(&server.join().unwrap(), b"ack");
+}
+
+#[test]
+fn peer_reset_is_reported() {
+    let mut s = setup();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let server = thread::spawn(move || {
+        let (c, _) = l.accept().unwrap();
+        // Closing with unread data makes the host send RST.
+        thread::sleep(Duration::from_millis(100));
+        drop(c);
+    });
+    let c = connect(&mut s.fe, localhost(port)).unwrap();
+    send_all(&mut s.fe, c, b"unread data");
+    server.join().unwrap();
+    let e = recv_to_end(&mut s.fe, c).unwrap_err().1;
+    assert_eq!(e, Errno::ECONNRESET);
+    let p = s.fe.poll(c).unwrap();
+    assert_eq!(p.error, Some(Errno::ECONNRESET));
+    assert!(p.readable);
+}
+
+#[test]
+fn connect_refused_and_retry() {
+    let mut s = setup();
+    let base = s.fe.resources();
+    let port = free_port();
+    let c = tcp_socket(&mut s.fe);
+    assert_eq!(s.fe.connect(c, localhost(port)), Err(Errno::EINPROGRESS));
+    assert_eq!(block(&mut s.fe, |fe| fe.connect(c, localhost(port))), Err(Errno::ECONNREFUSED));
+    assert_eq!(s.fe.resources().grants, base.grants, "failed ring freed at once");
+    // The same socket may try again.
+    let addr = echo_server();
+    block(&mut s.fe, |fe| fe.connect(c, addr)).unwrap();
+    assert_eq!(s.fe.connect(c, addr), Err(Errno::EISCONN));
+    send_all(&mut s.fe, c, b"again");
+    assert_eq!(recv_exact(&mut s.fe, c, 5), b"again");
+    s.fe.close(c).unwrap();
+    settle(&mut s.fe);
+    assert_eq!(s.fe.resources(), base);
+}
+
+#[test]
+fn address_in_use() {
+    let mut s = setup();
+    let host = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = host.local_addr().unwrap().port();
+    let b = tcp_socket(&mut s.fe);
+    assert_eq!(block(&mut s.fe, |fe| fe.bind(b, localhost(port))), Err(Errno::EADDRINUSE));
+    assert_eq!(s.fe.listen(b, 1), Err(Errno::EINVAL), "not bound");
+    s.fe.close(b).unwrap();
+    assert_eq!(s.world.backend_stats().passive, 0);
+}
+
+#[test]
+fn unsupported_families_and_types_are_refused_locally() {
+    let mut s = setup();
+    assert_eq!(s.fe.socket(AF_INET6, SOCK_STREAM, 0), Err(Errno::EAFNOSUPPORT));
+    assert_eq!(s.fe.socket(AF_UNIX, SOCK_STREAM, 0), Err(Errno::EAFNOSUPPORT));
+    assert_eq!(s.fe.socket(AF_INET, SOCK_DGRAM, 0), Err(Errno::ESOCKTNOSUPPORT));
+    assert_eq!(s.fe.socket(AF_INET, SOCK_STREAM, 17), Err(Errno::EPROTONOSUPPORT));
+    let ok = s.fe.socket(AF_INET, SOCK_STREAM | 0o4000, 6).unwrap();
+    assert_eq!(s.fe.send(ok, b"x"), Err(Errno::ENOTCONN));
+    assert_eq!(s.fe.recv(ok, &mut [0; 1]), Err(Errno::ENOTCONN));
+    assert_eq!(s.fe.accept(ok), Err(Errno::EINVAL));
+    s.fe.close(ok).unwrap();
+    assert_eq!(s.fe.close(ok), Err(Errno::EBADF));
+    assert_eq!(s.world.backend_stats().requests, [0; 8], "no round trip");
+}
+
+#[test]
+fn second_accept_does_not_send_a_second_accept() {
+    let mut s = setup();
+    let port = free_port();
+    let l = tcp_socket(&mut s.fe);
+    block(&mut s.fe, |fe| fe.bind(l, localhost(port))).unwrap();
+    block(&mut s.fe, |fe| fe.listen(l, 4)).unwrap();
+    for _ in 0..5 {
+        assert_eq!(s.fe.accept(l), Err(Errno::EAGAIN));
+        assert!(s.fe.poll(l).is_ok());
+        s.fe.wait(Some(s.fe.now_ns() + 5_000_000));
+    }
+    assert!(s.fe.accept_pending(l));
+    let st = s.world.backend_stats();
+    assert_eq!(st.requests[PVCALLS_ACCEPT as usize], 1);
+    assert_eq!(st.eintr, 0);
+    let client = thread::spawn(move || TcpStream::connect(("127.0.0.1", port)).unwrap());
+    let a = block(&mut s.fe, |fe| fe.accept(l)).unwrap();
+    let _host_side = client.join().unwrap();
+    assert!(!s.fe.accept_pending(l));
+    s.fe.close(a).unwrap();
+    s.fe.close(l).unwrap();
+    settle(&mut s.fe);
+}
+
+#[test]
+fn closing_a_listener_with_a_pending_accept_waits_for_its_answer() {
+    let mut s = setup();
+    let base = s.fe.resources();
+    let port = free_port();
+    let l = tcp_socket(&mut s.fe);
+    block(&mut s.fe, |fe| fe.bind(l, localhost(port))).unwrap();
+    block(&mut s.fe, |fe| fe.listen(l, 4)).unwrap();
+    assert_eq!(s.fe.accept(l), Err(Errno::EAGAIN));
+    s.fe.close(l).unwrap();
+    assert_eq!(s.fe.accept(l), Err(Errno::EBADF));
+    for _ in 0..5 {
+        s.fe.wait(Some(s.fe.now_ns() + 5_000_000));
+    }
+    // Still listening in dom0, ACCEPT still outstanding, nothing lost.
+    assert_eq!(s.world.backend_stats().passive, 1);
+    assert_eq!(s.fe.resources().req_ids, 1);
+    let _c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    settle(&mut s.fe);
+    assert_eq!(s.fe.resources(), base);
+    let st = s.world.backend_stats();
+    assert_eq!((st.active, st.passive), (0, 0));
+}
+
+#[test]
+fn lazy_socket_command_can_be_disabled() {
+    let hs = handshake::Config {
+        options: Options { send_socket: false, ..Options::default() },
+        ..Default::default()
+    };
+    let mut s = setup_with(SimConfig::default(), hs);
+    let c = connect(&mut s.fe, echo_server()).unwrap();
+    send_all(&mut s.fe, c, b"no socket cmd");
+    assert_eq!(recv_exact(&mut s.fe, c, 13), b"no socket cmd");
+    assert_eq!(s.world.backend_stats().requests[PVCALLS_SOCKET as usize], 0);
+}
+
+#[test]
+fn old_backend_answering_accept_with_eagain_still_works() {
+    let cfg = SimConfig {
+        backend: BackendConfig { accept_eagain: true, ..BackendConfig::default() },
+        ..SimConfig::default()
+    };
+    let mut s = setup_with(cfg, Default::default());
+    let port = free_port();
+    let l = tcp_socket(&mut s.fe);
+    block(&mut s.fe, |fe| fe.bind(l, localhost(port))).unwrap();
+    block(&mut s.fe, |fe| fe.listen(l, 4)).unwrap();
+    let client = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(30));
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.write_all(b"hi").unwrap();
+        c
+    });
+    let a = block(&mut s.fe, |fe| fe.accept(l)).unwrap();
+    assert_eq!(recv_exact(&mut s.fe, a, 2), b"hi");
+    drop(client.join().unwrap());
+    s.fe.close(a).unwrap();
+    s.fe.close(l).unwrap();
+    settle(&mut s.fe);
+    assert_eq!(s.fe.resources().grants, 1);
+}
+
+#[test]
+fn open_close_500_connections_leaks_nothing() {
+    let mut s = setup();
+    let addr = echo_server();
+    // Warm up, then take the baseline.
+    let base = s.fe.resources();
+    let host_base = s.world.host().stats();
+    for i in 0..500u32 {
+        let c = connect(&mut s.fe, addr).unwrap();
+        let msg = i.to_le_bytes();
+        send_all(&mut s.fe, c, &msg);
+        assert_eq!(recv_exact(&mut s.fe, c, 4), msg);
+        s.fe.close(c).unwrap();
+        if i % 50 == 0 {
+            s.fe.process();
+        }
+    }
+    // Accepted connections too.
+    let port = free_port();
+    let l = tcp_socket(&mut s.fe);
+    block(&mut s.fe, |fe| fe.bind(l, localhost(port))).unwrap();
+    block(&mut s.fe, |fe| fe.listen(l, 64)).unwrap();
+    for _ in 0..100 {
+        let client = thread::spawn(move || {
+            let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            c.write_all(b"x").unwrap();
+            c
+        });
+        let a = block(&mut s.fe, |fe| fe.accept(l)).unwrap();
+        assert_eq!(recv_exact(&mut s.fe, a, 1), b"x");
+        s.fe.close(a).unwrap();
+        drop(client.join().unwrap());
+    }
+    s.fe.close(l).unwrap();
+    settle(&mut s.fe);
+    let r = s.fe.resources();
+    assert_eq!(r, base, "grants, pages, ports, req_ids back to baseline");
+    assert_eq!(r.leaked_pages, 0);
+    let h = s.world.host().stats();
+    assert_eq!(
+        (h.frames, h.grants, h.ports, h.mapped),
+        (host_base.frames, host_base.grants, host_base.ports, 1)
+    );
+    let st = s.world.backend_stats();
+    assert_eq!((st.active, st.passive), (0, 0));
+    assert_eq!(s.fe.cmd_stats(), Default::default(), "no invalid response");
+}

@@ -1,0 +1,170 @@
+//! Xenbus handshake against the simulated xenstore and backend: happy path, refusals, backend closing.
+
+mod common;
+
+use common::*;
+use skiff_pvcalls::handshake::{self, HandshakeError};
+use skiff_pvcalls::sim::{AgentConfig, SimConfig, SimWorld, GUEST_DOMID};
+use skiff_pvcalls::wire::AF_INET;
+use skiff_pvcalls::{Errno, Options};
+use skiff_xenstore::XsIo;
+
+fn try_connect(agent: AgentConfig, hs: handshake::Config) -> Result<Setup, HandshakeError> {
+    let cfg = SimConfig { agent, ..SimConfig::default() };
+    let (world, xs, fe, info) = SimWorld::connect(cfg, hs)?;
+    Ok(Setup { fe, xs, info, world })
+}
+
+fn agent_with(f: impl FnOnce(&mut AgentConfig)) -> AgentConfig {
+    let mut a = AgentConfig::default();
+    f(&mut a);
+    a
+}
+
+#[test]
+fn happy_path_publishes_ring_and_reaches_connected() {
+    let mut s = setup();
+    let fe_path = format!("/local/domain/{GUEST_DOMID}/device/pvcalls/0");
+    assert_eq!(s.xs.read_string(&format!("{fe_path}/state")).unwrap(), "4");
+    assert_eq!(s.xs.read_string(&format!("{fe_path}/version")).unwrap(), "1");
+    assert_eq!(s.xs.read_u32(&format!("{fe_path}/ring-ref")).unwrap(), s.fe.cmd_ring_ref());
+    assert_eq!(s.xs.read_u32(&format!("{fe_path}/port")).unwrap(), s.fe.cmd_port());
+    assert_eq!(handshake::backend_state(&mut s.xs, &s.info), Ok(4));
+    assert_eq!(s.info.path, format!("/local/domain/0/backend/pvcalls/{GUEST_DOMID}/0"));
+    assert_eq!((s.info.domid, s.info.max_page_order), (0, 4));
+    assert_eq!(s.fe.ring_order(), 4, "default: the backend's maximum");
+    assert!(s.world.backend().is_connected());
+    let r = s.fe.resources();
+    assert_eq!((r.grants, r.pages, r.ports, r.req_ids, r.sockets), (1, 1, 1, 0, 0));
+    // The command ring works.
+    let addr = echo_server();
+    let c = connect(&mut s.fe, addr).unwrap();
+    send_all(&mut s.fe, c, b"ping");
+    assert_eq!(recv_exact(&mut s.fe, c, 4), b"ping");
+}
+
+#[test]
+fn missing_device_is_a_clear_error() {
+    let e = try_connect(agent_with(|a| a.device = false), Default::default()).err().unwrap();
+    assert_eq!(e, HandshakeError::NoDevice);
+    assert!(e.to_string().contains("pvcalls = [\"backend=0\"]"), "{e}");
+}
+
+#[test]
+fn wrong_versions_or_functions_are_refused_without_leaks() {
+    type Check = fn(&HandshakeError) -> bool;
+    let cases: Vec<(AgentConfig, Check)> = vec![
+        (
+            agent_with(|a| a.versions = Some("2".into())),
+            |e| matches!(e, HandshakeError::UnsupportedVersion(v) if v == "2"),
+        ),
+        (agent_with(|a| a.function_calls = Some("0".into())), |e| {
+            matches!(e, HandshakeError::NoFunctionCalls(_))
+        }),
+        (agent_with(|a| a.function_calls = None), |e| {
+            matches!(e, HandshakeError::NoFunctionCalls(_))
+        }),
+        (agent_with(|a| a.max_page_order = Some("0".into())), |e| {
+            matches!(e, HandshakeError::BadPageOrder(0))
+        }),
+        (agent_with(|a| a.max_page_order = Some("x".into())), |e| {
+            matches!(e, HandshakeError::BadNode(..))
+        }),
+    ];
+    for (agent, check) in cases {
+        let cfg = SimConfig { agent, ..SimConfig::default() };
+        let (world, mut xs, platform) = SimWorld::start(cfg);
+        let e = handshake::connect(&mut xs, platform, Default::default()).err().unwrap();
+        assert!(check(&e), "unexpected {e:?}");
+        let h = world.host().stats();
+        assert_eq!((h.frames, h.grants, h.ports), (0, 0, 0), "{e:?} leaked");
+    }
+}
+
+#[test]
+fn versions_list_and_missing_max_order_are_accepted() {
+    let agent = agent_with(|a| {
+        a.versions = Some("3,1".into());
+        a.max_page_order = None;
+    });
+    // No max-page-order: default to the protocol maximum, but the backend
+    // only maps up to 4, so ask for 2 explicitly.
+    let hs = handshake::Config {
+        options: Options { ring_order: Some(2), ..Options::default() },
+        ..Default::default()
+    };
+    let mut s = try_connect(agent, hs).unwrap();
+    assert_eq!(s.fe.ring_order(), 2);
+    let c = connect(&mut s.fe, echo_server()).unwrap();
+    let data = pattern(100_000, 3);
+    send_all(&mut s.fe, c, &data[..5000]);
+    assert_eq!(recv_exact(&mut s.fe, c, 5000), &data[..5000]);
+}
+
+#[test]
+fn ring_order_outside_the_backend_range_is_refused() {
+    for order in [0, 5] {
+        let hs = handshake::Config {
+            options: Options { ring_order: Some(order), ..Options::default() },
+            ..Default::default()
+        };
+        let e = try_connect(AgentConfig::default(), hs).err().unwrap();
+        assert_eq!(e, HandshakeError::BadPageOrder(order));
+    }
+}
+
+#[test]
+fn backend_that_never_probes_times_out() {
+    let hs = handshake::Config { timeout_ns: 50_000_000, ..Default::default() };
+    let e = try_connect(agent_with(|a| a.probe = false), hs).err().unwrap();
+    assert_eq!(e, HandshakeError::TimedOut { want: 2, seen: 1 });
+}
+
+#[test]
+fn backend_closing_fails_every_socket_and_nothing_hangs() {
+    let mut s = setup();
+    let addr = echo_server();
+    let c = connect(&mut s.fe, addr).unwrap();
+    send_all(&mut s.fe, c, b"data");
+    assert_eq!(recv_exact(&mut s.fe, c, 4), b"data");
+    let l = tcp_socket(&mut s.fe);
+    block(&mut s.fe, |fe| fe.bind(l, localhost(free_port()))).unwrap();
+    block(&mut s.fe, |fe| fe.listen(l, 8)).unwrap();
+    assert_eq!(s.fe.accept(l), Err(Errno::EAGAIN));
+
+    s.xs.transport_mut().close_backend();
+    // The caller watches the backend state and reports it.
+    let state = handshake::backend_state(&mut s.xs, &s.info).unwrap();
+    assert!(handshake::is_closed_state(state));
+    s.fe.backend_gone();
+
+    assert_eq!(block(&mut s.fe, |fe| fe.recv(c, &mut [0; 8])), Err(Errno::ECONNABORTED));
+    assert_eq!(s.fe.send(c, b"x"), Err(Errno::ECONNABORTED));
+    assert_eq!(block(&mut s.fe, |fe| fe.accept(l)), Err(Errno::ECONNABORTED));
+    assert_eq!(s.fe.socket(AF_INET, 1, 0), Err(Errno::ENETDOWN));
+    assert!(s.fe.poll(c).unwrap().error.is_some());
+    s.fe.close(c).unwrap();
+    s.fe.close(l).unwrap();
+    let r = s.fe.resources();
+    assert_eq!((r.sockets, r.leaked_pages), (0, 0), "backend unmapped before we freed");
+    assert_eq!((r.grants, r.pages, r.ports), (1, 1, 1), "only the command ring is left");
+    s.fe.teardown();
+    let r = s.fe.resources();
+    assert_eq!((r.grants, r.pages, r.ports), (0, 0, 0));
+    assert_eq!(s.world.host().stats().frames, 0);
+}
+
+#[test]
+fn frontend_initiated_disconnect_reclaims_everything() {
+    let mut s = setup();
+    let c = connect(&mut s.fe, echo_server()).unwrap();
+    send_all(&mut s.fe, c, b"x");
+    assert_eq!(recv_exact(&mut s.fe, c, 1), b"x");
+    s.fe.close(c).unwrap();
+    handshake::disconnect(&mut s.xs, &mut s.fe, &s.info, 1_000_000_000).unwrap();
+    let r = s.fe.resources();
+    assert_eq!((r.grants, r.pages, r.ports, r.sockets), (0, 0, 0, 0));
+    assert!(!s.world.backend().is_connected());
+    let fe_state = format!("/local/domain/{GUEST_DOMID}/device/pvcalls/0/state");
+    assert_eq!(s.xs.read_string(&fe_state).unwrap(), "6");
+}
