@@ -45,7 +45,6 @@ extern "C" fn skiff_rust_start(start_info: u64) -> ! {
     check(shared_info::init(), "map shared info");
     check(evtchn::init(), "route event channel upcalls");
     check(crate::time::init(), "bind the timer VIRQ");
-    arch::cpu::enable_interrupts();
     check(console::init(), "set up the PV console");
 
     if let Err(e) = crate::app::set_args(info.cmdline()) {
@@ -70,6 +69,8 @@ extern "C" fn skiff_rust_start(start_info: u64) -> ! {
     let entries = check(grant::init(), "map the grant table");
     log::debug!("grant table: {entries} entries");
     check(xenstore::init(), "connect to xenstore");
+    log::debug!("xenstore: connected");
+    log::debug!("lifecycle: watching control/shutdown");
     if let Err(e) = lifecycle::init() {
         log::warn!("shutdown requests from the toolstack will not be honoured: {e}");
     }

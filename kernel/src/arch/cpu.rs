@@ -1,12 +1,18 @@
 //! Small CPU primitives: TSC, CPUID, MSRs, port 0xE9, interrupt flag, halting.
 
-use x86_64::instructions::port::Port;
-
 /// Reads the time-stamp counter (RDTSC; never RDTSCP, which Xen-in-TCG
 /// cannot emulate).
+///
+/// Xen may intercept RDTSC (TSC emulation); the asm deliberately does not
+/// promise to preserve RFLAGS, so the compiler never keeps a comparison
+/// result live across it. Under Xen in QEMU's emulated SVM, flags did not
+/// survive intercepted instructions, which turned `cmp; rdtsc; jcc`
+/// sequences into wrong branches.
 pub fn rdtsc() -> u64 {
-    // SAFETY: RDTSC has no memory effects; the TSC is enabled for PVH guests.
-    unsafe { core::arch::x86_64::_rdtsc() }
+    let (lo, hi): (u32, u32);
+    // SAFETY: RDTSC only writes edx:eax; the TSC is enabled for PVH guests.
+    unsafe { core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
+    (hi as u64) << 32 | lo as u64
 }
 
 /// Executes CPUID for `leaf` (subleaf 0) and returns eax, ebx, ecx, edx.
@@ -32,10 +38,13 @@ pub unsafe fn wrmsr(msr: u32, value: u64) {
 /// Writes bytes to I/O port 0xE9, which Xen prints as `(dN) ...` on its
 /// console when booted with `guest_loglvl=all`.
 pub fn debugcon_write(bytes: &[u8]) {
-    let mut port: Port<u8> = Port::new(0xE9);
     for &b in bytes {
-        // SAFETY: port 0xE9 is the Xen debug port; writing has no other effect.
-        unsafe { port.write(b) };
+        // SAFETY: port 0xE9 is the Xen debug port; writing has no other
+        // effect. RFLAGS is not declared preserved (see `rdtsc`): the OUT
+        // is intercepted by Xen.
+        unsafe {
+            core::arch::asm!("out dx, al", in("dx") 0xE9u16, in("al") b, options(nomem, nostack))
+        };
     }
 }
 

@@ -26,6 +26,8 @@ static mut TABLES: Tables = Tables {
 
 unsafe extern "C" {
     static __stack_guard: u8;
+    static __stack_bottom: u8;
+    static __stack_top: u8;
     static __image_start: u8;
     static __data_start: u8;
 }
@@ -78,4 +80,9 @@ pub fn init() {
 /// The unmapped guard page below the boot stack.
 pub fn stack_guard() -> u64 {
     addr_of_symbol(&raw const __stack_guard)
+}
+
+/// The boot stack: `(bottom, top)`.
+pub fn boot_stack() -> (u64, u64) {
+    (addr_of_symbol(&raw const __stack_bottom), addr_of_symbol(&raw const __stack_top))
 }

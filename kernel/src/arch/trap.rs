@@ -191,8 +191,9 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
             ),
         );
     }
+    let stack = StackWords(frame.rsp);
     crate::crash::fatal(format_args!(
-        "CPU exception {} ({name}){}, error code {:#x}\n  rip {:#018x} rsp {:#018x} rflags {:#x}\n  rax {:#x} rbx {:#x} rcx {:#x} rdx {:#x}\n  rsi {:#x} rdi {:#x} rbp {:#x}",
+        "CPU exception {} ({name}){}, error code {:#x}\n  rip {:#018x} rsp {:#018x} rflags {:#x}\n  rax {:#x} rbx {:#x} rcx {:#x} rdx {:#x}\n  rsi {:#x} rdi {:#x} rbp {:#x}\n  r8 {:#x} r9 {:#x} r10 {:#x} r11 {:#x}\n  stack around rsp: {stack}",
         frame.vector,
         extra.as_str(),
         frame.error_code,
@@ -206,7 +207,33 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
         frame.rsi,
         frame.rdi,
         frame.rbp,
+        frame.r8,
+        frame.r9,
+        frame.r10,
+        frame.r11,
     ));
+}
+
+/// Prints the words from `rsp - 16` to `rsp + 40` if they lie on the boot
+/// stack (which is always mapped), to show where a bad jump came from.
+struct StackWords(u64);
+
+impl core::fmt::Display for StackWords {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (lo, hi) = super::paging::boot_stack();
+        let start = self.0.wrapping_sub(16);
+        if start < lo || start + 56 > hi || !start.is_multiple_of(8) {
+            return f.write_str("(not on the boot stack)");
+        }
+        for i in 0..7 {
+            let addr = start + i * 8;
+            // SAFETY: the address is 8-byte aligned and inside the boot
+            // stack, which is mapped for the whole run.
+            let w = unsafe { core::ptr::read_volatile(addr as *const u64) };
+            write!(f, "{}{w:#x}", if i == 0 { "" } else { " " })?;
+        }
+        Ok(())
+    }
 }
 
 /// A fixed-size line buffer usable without the heap (the heap may be the

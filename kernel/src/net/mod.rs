@@ -101,7 +101,10 @@ fn watch_backend(fe: &mut Frontend<KernelPlatform>, info: &BackendInfo) {
     let state = xenstore::with_connection(|xs| handshake::backend_state(xs, info));
     if let Ok(s) = state {
         if handshake::is_closed_state(s) {
-            log::warn!("PV Calls backend {} is closing (state {s}): failing all sockets", info.path);
+            log::warn!(
+                "PV Calls backend {} is closing (state {s}): failing all sockets",
+                info.path
+            );
             fe.backend_gone();
         }
     }

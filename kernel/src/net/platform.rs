@@ -6,8 +6,8 @@ use skiff_pvcalls::{EndGrantError, PageBlock as PageBlockTrait, Platform, Platfo
 
 use crate::mm::pages::{self, PageBlock};
 use crate::time::Instant;
-use crate::xen::grant::{self, GrantError};
 use crate::xen::evtchn;
+use crate::xen::grant::{self, GrantError};
 
 impl PageBlockTrait for PageBlock {
     fn gfn(&self, i: usize) -> u64 {

@@ -35,6 +35,7 @@ const STALL_LIMIT_NS: u64 = 2_000_000_000;
 pub fn init() -> Result<(), XenError> {
     let pfn = hvm::get_param(PARAM_CONSOLE_PFN)?;
     let port = hvm::get_param(PARAM_CONSOLE_EVTCHN)? as u32;
+    evtchn::track(port);
     // SAFETY: Xen's console page for this domain, identity-mapped below
     // 4 GiB, shared only with the console backend.
     let mem = unsafe { RawMem::new((pfn << 12) as usize, 4096) };

@@ -2,7 +2,10 @@
 //! bitmaps, per-port "fired" flags for waiters, and the port operations
 //! (alloc_unbound, bind_interdomain, bind_virq, send, close).
 
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
+
+use spin::Mutex;
 
 use skiff_xen::event_channel::{
     AllocUnbound, BindInterdomain, BindVirq, Port, PortArg, EVTCHNOP_ALLOC_UNBOUND,
@@ -25,6 +28,8 @@ static FIRED: [AtomicU64; WORDS] = [const { AtomicU64::new(0) }; WORDS];
 static EVENTS: AtomicU64 = AtomicU64::new(0);
 /// Total events delivered, for statistics.
 static DELIVERED: AtomicU64 = AtomicU64::new(0);
+/// Ports this domain has open, for `SCHEDOP_poll`.
+static OPEN: Mutex<Vec<Port>> = Mutex::new(Vec::new());
 
 /// Routes upcalls to [`UPCALL_VECTOR`]. Interrupts must still be disabled.
 pub fn init() -> Result<(), XenError> {
@@ -36,7 +41,32 @@ pub fn init() -> Result<(), XenError> {
     Ok(())
 }
 
-/// The upcall: called from the trap stub with interrupts disabled.
+/// Remembers a port Xen or the toolstack opened for us (console, xenstore)
+/// so that blocking waits include it.
+pub fn track(port: Port) {
+    let mut open = OPEN.lock();
+    if !open.contains(&port) {
+        open.push(port);
+    }
+}
+
+fn untrack(port: Port) {
+    OPEN.lock().retain(|&p| p != port);
+}
+
+/// Copies up to `out.len()` open ports into `out`; returns how many there
+/// are in all.
+pub fn open_ports(out: &mut [Port]) -> usize {
+    let open = OPEN.lock();
+    for (o, p) in out.iter_mut().zip(open.iter()) {
+        *o = *p;
+    }
+    open.len()
+}
+
+/// Collects pending events from the shared info bitmaps into the per-port
+/// "fired" flags. Called by the upcall (if interrupts are ever enabled) and
+/// by the waiting code after every wake-up.
 pub fn handle_upcall() {
     let mut any = false;
     while si::upcall_pending().swap(0, Ordering::AcqRel) != 0 {
@@ -98,6 +128,7 @@ fn op<T>(cmd: usize, arg: &mut T) -> Result<(), XenError> {
 pub fn alloc_unbound(remote: DomId) -> Result<Port, XenError> {
     let mut a = AllocUnbound { dom: DOMID_SELF, remote_dom: remote, port: 0 };
     op(EVTCHNOP_ALLOC_UNBOUND, &mut a)?;
+    track(a.port);
     Ok(a.port)
 }
 
@@ -105,6 +136,7 @@ pub fn alloc_unbound(remote: DomId) -> Result<Port, XenError> {
 pub fn bind_interdomain(remote: DomId, remote_port: Port) -> Result<Port, XenError> {
     let mut a = BindInterdomain { remote_dom: remote, pad: 0, remote_port, local_port: 0 };
     op(EVTCHNOP_BIND_INTERDOMAIN, &mut a)?;
+    track(a.local_port);
     Ok(a.local_port)
 }
 
@@ -112,6 +144,7 @@ pub fn bind_interdomain(remote: DomId, remote_port: Port) -> Result<Port, XenErr
 pub fn bind_virq(virq: u32) -> Result<Port, XenError> {
     let mut a = BindVirq { virq, vcpu: 0, port: 0 };
     op(EVTCHNOP_BIND_VIRQ, &mut a)?;
+    track(a.port);
     Ok(a.port)
 }
 
@@ -123,6 +156,7 @@ pub fn send(port: Port) -> Result<(), XenError> {
 /// Closes `port` and forgets whether it fired.
 pub fn close(port: Port) -> Result<(), XenError> {
     op(EVTCHNOP_CLOSE, &mut PortArg { port })?;
+    untrack(port);
     take_fired(port);
     Ok(())
 }

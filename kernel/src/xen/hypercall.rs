@@ -64,13 +64,17 @@ pub fn init() -> Result<u32, InitError> {
 pub unsafe fn call(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize) -> isize {
     assert!(READY.load(Ordering::Acquire), "hypercall before the hypercall page was set up");
     let entry = &raw const skiff_hypercall_page as usize + nr * hc::STUB_SIZE;
-    let ret: isize;
+    let mut ret: isize = 0;
     // SAFETY: `entry` is the stub for `nr` in the page Xen filled in; the
     // stubs preserve the stack and clobber at most rax and the argument
     // registers (debug Xen builds scrub argument registers), all declared.
-    unsafe {
+    crate::arch::cpu::without_interrupts(|| unsafe {
         core::arch::asm!(
+            "push %rbx",
+            "push %rbp",
             "call *%rax",
+            "pop %rbp",
+            "pop %rbx",
             inlateout("rax") entry => ret,
             inlateout("rdi") a1 => _,
             inlateout("rsi") a2 => _,
@@ -78,11 +82,31 @@ pub unsafe fn call(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5: us
             inlateout("r10") a4 => _,
             inlateout("r8") a5 => _,
             lateout("rcx") _,
+            lateout("r9") _,
             lateout("r11") _,
+            lateout("r12") _,
+            lateout("r13") _,
+            lateout("r14") _,
+            lateout("r15") _,
             options(att_syntax)
         );
-    }
+    });
     ret
+}
+
+/// `SCHEDOP_poll`: blocks the vCPU until one of `ports` is pending or the
+/// absolute system time `timeout_ns` (0: none) passes.
+pub fn sched_poll(ports: &[u32], timeout_ns: u64) -> Result<(), XenError> {
+    use skiff_xen::sched::{SchedPoll, SCHEDOP_POLL};
+    let mut arg = SchedPoll {
+        ports: ports.as_ptr() as u64,
+        nr_ports: ports.len() as u32,
+        pad: 0,
+        timeout: timeout_ns,
+    };
+    // SAFETY: SCHEDOP_poll reads a sched_poll and `nr_ports` u32s at
+    // `ports`, both valid for the duration of the call.
+    unsafe { call_with(hc::SCHED_OP, SCHEDOP_POLL, &mut arg) }.map(drop)
 }
 
 /// A hypercall that failed with a negative Xen errno.

@@ -64,6 +64,8 @@ static PORT: AtomicU32 = AtomicU32::new(u32::MAX);
 pub fn init() -> Result<(), crate::xen::hypercall::XenError> {
     let pfn = hvm::get_param(PARAM_STORE_PFN)?;
     let port = hvm::get_param(PARAM_STORE_EVTCHN)? as u32;
+    evtchn::track(port);
+    log::debug!("xenstore: page at frame {pfn:#x}, event channel {port}");
     // SAFETY: Xen's xenstore page for this domain, identity-mapped below
     // 4 GiB and shared only with xenstored.
     let mem = unsafe { RawMem::new((pfn << 12) as usize, 4096) };

@@ -32,3 +32,25 @@ pub struct SchedShutdown {
 }
 
 const _: () = assert!(core::mem::size_of::<SchedShutdown>() == 4);
+
+/// `SCHEDOP_poll`: block until one of the listed ports is pending or the
+/// timeout passes. Argument is a [`SchedPoll`].
+pub const SCHEDOP_POLL: usize = 3;
+/// Most ports one `SCHEDOP_poll` may list (`do_poll` in common/sched/core.c).
+pub const POLL_MAX_PORTS: usize = 128;
+
+/// `struct sched_poll`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SchedPoll {
+    /// Guest address of an array of `evtchn_port_t` (u32).
+    pub ports: u64,
+    /// Number of ports in the array.
+    pub nr_ports: u32,
+    /// Padding before the 64-bit field.
+    pub pad: u32,
+    /// Absolute system time (ns) to give up at; 0 = no timeout.
+    pub timeout: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<SchedPoll>() == 24);

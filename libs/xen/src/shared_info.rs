@@ -62,9 +62,13 @@ pub struct TimeInfo {
 
 impl TimeInfo {
     /// Converts a TSC reading into system time in nanoseconds (the pvclock
-    /// formula from `xen.h`).
+    /// formula from `xen.h`). A TSC reading from before the record was taken
+    /// (possible with virtualised TSCs) counts as no time elapsed, never as a
+    /// huge unsigned delta.
     pub fn system_time_at(&self, tsc: u64) -> u64 {
-        let mut delta = tsc.wrapping_sub(self.tsc_timestamp);
+        let Some(mut delta) = tsc.checked_sub(self.tsc_timestamp) else {
+            return self.system_time;
+        };
         if self.tsc_shift >= 0 {
             delta <<= self.tsc_shift as u32;
         } else {
@@ -94,5 +98,8 @@ mod tests {
         assert_eq!(t.system_time_at(5000), 6_000);
         let t = TimeInfo { tsc_shift: 2, ..t };
         assert_eq!(t.system_time_at(1010), 5_020);
+        // A TSC behind the record's timestamp must not wrap around.
+        assert_eq!(t.system_time_at(999), 5_000);
+        assert_eq!(t.system_time_at(0), 5_000);
     }
 }
