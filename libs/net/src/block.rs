@@ -1,0 +1,51 @@
+//! The one blocking helper every face uses: retry a non-blocking engine operation, waiting in between.
+
+use core::time::Duration;
+
+use skiff_pvcalls::{Errno, Frontend};
+
+use crate::Stack;
+
+/// A deadline that has already passed: [`block_on`] tries once and returns
+/// the engine's "would block" error (`EAGAIN`, `EINPROGRESS`, `EALREADY`)
+/// as it is. This is how non-blocking mode is expressed.
+pub const NON_BLOCKING: Option<u64> = Some(0);
+
+/// The deadline `timeout` from now (`None`: no deadline).
+pub fn deadline_after<S: Stack>(stack: &S, timeout: Option<Duration>) -> Option<u64> {
+    timeout.map(|t| {
+        let ns = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX);
+        stack.now_ns().saturating_add(ns)
+    })
+}
+
+/// Runs `op` on the engine until it stops asking to be called again
+/// ([`Errno::is_would_block`]), waiting for events in between, or until
+/// `deadline_ns` (monotonic, see [`Stack::now_ns`]) passes.
+///
+/// Returns `op`'s result, or, once the deadline has passed, the last "would
+/// block" error. So a "would block" error comes back only when the
+/// deadline expired (or was [`NON_BLOCKING`]): callers turn it into
+/// `EAGAIN`, `EINPROGRESS` or `TimedOut` as their face requires.
+pub fn block_on<S, T>(
+    stack: &S,
+    deadline_ns: Option<u64>,
+    mut op: impl FnMut(&mut Frontend<S::P>) -> Result<T, Errno>,
+) -> Result<T, Errno>
+where
+    S: Stack,
+{
+    loop {
+        match stack.with(&mut op) {
+            Err(e) if e.is_would_block() => {
+                if let Some(d) = deadline_ns {
+                    if d == 0 || stack.now_ns() >= d {
+                        return Err(e);
+                    }
+                }
+                stack.wait(deadline_ns);
+            }
+            r => return r,
+        }
+    }
+}

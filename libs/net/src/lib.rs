@@ -1,0 +1,54 @@
+//! Skiff's socket API: one PV Calls engine behind POSIX, `std::net`-shaped, embedded-io/embedded-nal and smoltcp-style faces.
+//!
+//! Every face drives the same sans-IO engine ([`skiff_pvcalls::Frontend`])
+//! through a [`Stack`] handle and blocks, where it blocks, with the one
+//! helper [`block_on`]:
+//!
+//! - [`posix`]: an fd table with Linux `errno`s, flags, `sockaddr_in`
+//!   parsing and `poll()`.
+//! - [`TcpStream`] / [`TcpListener`]: shaped like `std::net`, with an
+//!   [`Error`] that carries an [`ErrorKind`] and the errno; they implement
+//!   [`embedded_io`]'s `Read`/`Write`/`ReadReady`/`WriteReady`.
+//! - [`NalStack`]: [`embedded_nal`]'s `TcpClientStack` and `TcpFullStack`
+//!   (non-blocking, `nb`).
+//! - [`TcpSocket`]: smoltcp-style non-blocking methods (`send_slice`,
+//!   `recv_slice`, `can_send`, `state`, ...).
+//!
+//! What PV Calls cannot express is reported, never invented: only IPv4 TCP
+//! (`EAFNOSUPPORT` for IPv6), no peer address for accepted connections, no
+//! `getsockname` (a listener reports the address it was bound to, port 0
+//! stays 0), no socket options, no half-close.
+//!
+//! Hand-written rather than taken from a crate, and why:
+//! - [`Error`]/[`ErrorKind`]: `core` has no `io::Error`, and
+//!   `embedded_io::ErrorKind` has no `WouldBlock` or `UnexpectedEof`, which
+//!   the `std::net`-shaped face needs; it maps onto `embedded_io::ErrorKind`.
+//! - The Linux constants in [`posix::consts`]: the `libc` crate defines
+//!   nothing for `x86_64-unknown-none`, and the values are the Linux uapi ABI.
+//! - [`SockAddr`]: a 16-byte `sockaddr_in` parser; `socket2`/`nix` need std.
+//! - There is no TCP/IP stack in the guest (sockets live in dom0), so
+//!   smoltcp itself does not apply; [`TcpSocket`] only mirrors its method
+//!   names.
+#![no_std]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+mod addr;
+mod block;
+mod error;
+mod handle;
+mod nal;
+pub mod posix;
+mod socket;
+mod stack;
+mod tcp;
+
+pub use addr::{to_v4, SockAddr};
+pub use block::{block_on, deadline_after, NON_BLOCKING};
+pub use error::{Error, ErrorKind, Result};
+pub use nal::NalStack;
+pub use skiff_pvcalls::{Errno, SocketId};
+pub use socket::{RecvError, SendError, TcpSocket, TcpState};
+pub use stack::Stack;
+pub use tcp::{Incoming, TcpListener, TcpStream};

@@ -1,0 +1,381 @@
+//! POSIX-like sockets: an fd table over the engine, Linux errnos, flags, timeouts and `poll()`.
+//!
+//! Arguments are converted once, here at the edge: fds to engine sockets
+//! (`EBADF` for anything not open), `sockaddr_in` bytes to [`SockAddr`]
+//! (see [`SockAddr::from_bytes`]), flag words to typed behaviour. Sockets
+//! block by default; `SOCK_NONBLOCK`, [`FdTable::set_nonblocking`] /
+//! `O_NONBLOCK` and `MSG_DONTWAIT` turn "would block" into `EAGAIN`
+//! (`EINPROGRESS`/`EALREADY` for `connect`).
+//!
+//! A non-blocking `connect` returns `EINPROGRESS`; completion shows as
+//! `POLLOUT` (with `POLLERR` on failure, read by [`FdTable::take_error`]
+//! like `SO_ERROR`). Caveat: the Linux backend runs CONNECT inline on its
+//! command ring, so while dom0 waits for the TCP handshake no other socket
+//! command of this guest (bind, listen, accept, close, another connect) is
+//! processed; data on connected sockets keeps flowing.
+
+pub mod consts;
+mod io;
+mod poll;
+
+use alloc::vec::Vec;
+use core::net::SocketAddrV4;
+use core::time::Duration;
+
+use skiff_pvcalls::{Errno, Frontend, SocketId};
+
+use crate::{block_on, deadline_after, SockAddr, Stack, NON_BLOCKING};
+use consts::*;
+
+pub use poll::PollFd;
+
+/// A file descriptor.
+pub type Fd = i32;
+
+/// Connection state of an fd as far as this table knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Conn {
+    /// Not connected (fresh, bound, or a failed connect).
+    Idle,
+    /// CONNECT sent to this address; its outcome not collected yet.
+    Connecting(SocketAddrV4),
+    /// Connected (to this address, if we connected).
+    Connected(Option<SocketAddrV4>),
+    /// Listening.
+    Listening,
+}
+
+/// One open fd.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    id: SocketId,
+    nonblocking: bool,
+    rcvtimeo: Option<Duration>,
+    sndtimeo: Option<Duration>,
+    conn: Conn,
+    /// A connect failure collected by `poll`, for `take_error`/`connect`.
+    so_error: Option<Errno>,
+    /// A non-blocking connect succeeded and `connect` has not said so yet.
+    connect_unreported: bool,
+}
+
+impl Entry {
+    fn new(id: SocketId, nonblocking: bool, conn: Conn) -> Self {
+        Entry {
+            id,
+            nonblocking,
+            rcvtimeo: None,
+            sndtimeo: None,
+            conn,
+            so_error: None,
+            connect_unreported: false,
+        }
+    }
+
+    /// Collects the outcome of a connect in flight, without blocking.
+    fn collect_connect<P: skiff_pvcalls::Platform>(&mut self, fe: &mut Frontend<P>) {
+        if let Conn::Connecting(addr) = self.conn {
+            match fe.connect(self.id, addr) {
+                Ok(()) | Err(Errno::EISCONN) => {
+                    self.conn = Conn::Connected(Some(addr));
+                    self.connect_unreported = true;
+                }
+                Err(e) if e.is_would_block() => {}
+                Err(e) => {
+                    self.conn = Conn::Idle;
+                    self.so_error = Some(e);
+                }
+            }
+        }
+    }
+}
+
+/// The socket fd table: POSIX calls on small integers (lowest free first,
+/// from [`FIRST_FD`]). Dropping the table closes every fd.
+#[derive(Debug)]
+pub struct FdTable<S: Stack> {
+    stack: S,
+    fds: Vec<Option<Entry>>,
+}
+
+impl<S: Stack> FdTable<S> {
+    /// An empty table on `stack`.
+    pub fn new(stack: S) -> Self {
+        FdTable { stack, fds: Vec::new() }
+    }
+
+    /// The stack.
+    pub fn stack(&self) -> &S {
+        &self.stack
+    }
+
+    /// Number of open fds.
+    pub fn open_fds(&self) -> usize {
+        self.fds.iter().filter(|e| e.is_some()).count()
+    }
+
+    fn entry(&self, fd: Fd) -> Result<&Entry, Errno> {
+        let i = usize::try_from(fd - FIRST_FD).map_err(|_| Errno::EBADF)?;
+        self.fds.get(i).and_then(Option::as_ref).ok_or(Errno::EBADF)
+    }
+
+    fn entry_mut(&mut self, fd: Fd) -> Result<&mut Entry, Errno> {
+        let i = usize::try_from(fd - FIRST_FD).map_err(|_| Errno::EBADF)?;
+        self.fds.get_mut(i).and_then(Option::as_mut).ok_or(Errno::EBADF)
+    }
+
+    /// The lowest free slot, or `EMFILE`.
+    fn free_slot(&self) -> Result<usize, Errno> {
+        match self.fds.iter().position(Option::is_none) {
+            Some(i) => Ok(i),
+            None if self.fds.len() < MAX_FDS => Ok(self.fds.len()),
+            None => Err(Errno::EMFILE),
+        }
+    }
+
+    fn install(&mut self, slot: usize, e: Entry) -> Fd {
+        if slot == self.fds.len() {
+            self.fds.push(Some(e));
+        } else {
+            self.fds[slot] = Some(e);
+        }
+        slot as Fd + FIRST_FD
+    }
+
+    /// The engine socket behind `fd`.
+    pub fn socket_id(&self, fd: Fd) -> Result<SocketId, Errno> {
+        Ok(self.entry(fd)?.id)
+    }
+
+    /// `socket(domain, type, protocol)`: only `AF_INET`/`SOCK_STREAM`/0 or
+    /// `IPPROTO_TCP` exist (`EAFNOSUPPORT` for `AF_INET6`, ...). `type` may
+    /// carry `SOCK_NONBLOCK` and `SOCK_CLOEXEC`. No round trip.
+    pub fn socket(&mut self, domain: i32, ty: i32, protocol: i32) -> Result<Fd, Errno> {
+        let domain = u32::try_from(domain).map_err(|_| Errno::EAFNOSUPPORT)?;
+        let ty_u = u32::try_from(ty).map_err(|_| Errno::EINVAL)?;
+        let protocol = u32::try_from(protocol).map_err(|_| Errno::EPROTONOSUPPORT)?;
+        let slot = self.free_slot()?;
+        let id = self.stack.with(|fe| fe.socket(domain, ty_u, protocol))?;
+        Ok(self.install(slot, Entry::new(id, ty & SOCK_NONBLOCK != 0, Conn::Idle)))
+    }
+
+    /// `bind(fd, addr)`: one round trip; blocks even on a non-blocking
+    /// socket, as on Linux. A port in use in dom0 gives `EADDRINUSE`.
+    pub fn bind(&mut self, fd: Fd, addr: &SockAddr) -> Result<(), Errno> {
+        let id = self.entry(fd)?.id;
+        let addr = addr.addr();
+        block_on(&self.stack, None, |fe| fe.bind(id, addr))
+    }
+
+    /// `listen(fd, backlog)` on a bound socket (`EINVAL` if not bound:
+    /// PV Calls cannot bind implicitly). A negative backlog means 0.
+    pub fn listen(&mut self, fd: Fd, backlog: i32) -> Result<(), Errno> {
+        let id = self.entry(fd)?.id;
+        let backlog = u32::try_from(backlog).unwrap_or(0);
+        block_on(&self.stack, None, |fe| fe.listen(id, backlog))?;
+        self.entry_mut(fd)?.conn = Conn::Listening;
+        Ok(())
+    }
+
+    /// `accept(fd)`: [`accept4`](Self::accept4) without flags.
+    pub fn accept(&mut self, fd: Fd) -> Result<(Fd, Option<SockAddr>), Errno> {
+        self.accept4(fd, 0)
+    }
+
+    /// `accept4(fd, flags)`: the next connection as a new fd (non-blocking
+    /// if `flags` has `SOCK_NONBLOCK`). Blocks unless the listener is
+    /// non-blocking (`EAGAIN`); honours the receive timeout (`EAGAIN`).
+    /// The address is always `None`: PV Calls does not report the peer.
+    pub fn accept4(&mut self, fd: Fd, flags: i32) -> Result<(Fd, Option<SockAddr>), Errno> {
+        if flags & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let e = *self.entry(fd)?;
+        let slot = self.free_slot()?;
+        let deadline = self.read_deadline(&e, 0);
+        let id = block_on(&self.stack, deadline, |fe| fe.accept(e.id)).map_err(would_block)?;
+        let new = Entry::new(id, flags & SOCK_NONBLOCK != 0, Conn::Connected(None));
+        Ok((self.install(slot, new), None))
+    }
+
+    /// `connect(fd, addr)`. Blocking: waits for the backend's answer (up to
+    /// the send timeout, then `EINPROGRESS`). Non-blocking: `EINPROGRESS`,
+    /// then `EALREADY` while in flight; the next call after completion
+    /// returns the outcome (also when `poll` saw it first), later calls
+    /// `EISCONN`, as on Linux.
+    pub fn connect(&mut self, fd: Fd, addr: &SockAddr) -> Result<(), Errno> {
+        let addr = addr.addr();
+        let stack = self.stack.clone();
+        let e = self.entry_mut(fd)?;
+        match e.conn {
+            Conn::Connected(_) if core::mem::take(&mut e.connect_unreported) => return Ok(()),
+            Conn::Connected(_) => return Err(Errno::EISCONN),
+            Conn::Listening => return Err(Errno::EINVAL),
+            Conn::Idle => {
+                if let Some(err) = e.so_error.take() {
+                    return Err(err);
+                }
+            }
+            Conn::Connecting(_) => {}
+        }
+        let nonblocking = e.nonblocking;
+        let deadline = if nonblocking { NON_BLOCKING } else { deadline_after(&stack, e.sndtimeo) };
+        let id = e.id;
+        let target = match e.conn {
+            Conn::Connecting(a) => a,
+            _ => addr,
+        };
+        e.conn = Conn::Connecting(target);
+        let r = block_on(&stack, deadline, |fe| fe.connect(id, target));
+        let e = self.entry_mut(fd)?;
+        match r {
+            Ok(()) => {
+                e.conn = Conn::Connected(Some(target));
+                Ok(())
+            }
+            Err(err) if err.is_would_block() => {
+                Err(if nonblocking { err } else { Errno::EINPROGRESS })
+            }
+            Err(err) => {
+                e.conn = Conn::Idle;
+                Err(err)
+            }
+        }
+    }
+
+    /// `close(fd)`: the fd is free at once; the socket is released in the
+    /// background.
+    pub fn close(&mut self, fd: Fd) -> Result<(), Errno> {
+        let id = self.entry(fd)?.id;
+        self.fds[(fd - FIRST_FD) as usize] = None;
+        while self.fds.last().is_some_and(Option::is_none) {
+            self.fds.pop();
+        }
+        self.stack.with(|fe| fe.close(id))
+    }
+
+    /// `fcntl(fd, F_GETFL | F_SETFL, arg)`; only `O_NONBLOCK` is kept.
+    pub fn fcntl(&mut self, fd: Fd, cmd: i32, arg: i32) -> Result<i32, Errno> {
+        let e = self.entry_mut(fd)?;
+        match cmd {
+            F_GETFL => Ok(if e.nonblocking { O_NONBLOCK } else { 0 }),
+            F_SETFL => {
+                e.nonblocking = arg & O_NONBLOCK != 0;
+                Ok(0)
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Sets or clears `O_NONBLOCK`.
+    pub fn set_nonblocking(&mut self, fd: Fd, nonblocking: bool) -> Result<(), Errno> {
+        self.entry_mut(fd)?.nonblocking = nonblocking;
+        Ok(())
+    }
+
+    /// Whether `O_NONBLOCK` is set.
+    pub fn is_nonblocking(&self, fd: Fd) -> Result<bool, Errno> {
+        Ok(self.entry(fd)?.nonblocking)
+    }
+
+    /// `SO_RCVTIMEO`: how long `recv`/`accept` block (`None` or zero:
+    /// forever, as on Linux); expiry gives `EAGAIN`.
+    pub fn set_recv_timeout(&mut self, fd: Fd, t: Option<Duration>) -> Result<(), Errno> {
+        self.entry_mut(fd)?.rcvtimeo = t.filter(|t| !t.is_zero());
+        Ok(())
+    }
+
+    /// `SO_SNDTIMEO`: how long `send` (expiry: `EAGAIN`, or the bytes sent
+    /// so far) and `connect` (expiry: `EINPROGRESS`) block.
+    pub fn set_send_timeout(&mut self, fd: Fd, t: Option<Duration>) -> Result<(), Errno> {
+        self.entry_mut(fd)?.sndtimeo = t.filter(|t| !t.is_zero());
+        Ok(())
+    }
+
+    /// The `SO_RCVTIMEO` value.
+    pub fn recv_timeout(&self, fd: Fd) -> Result<Option<Duration>, Errno> {
+        Ok(self.entry(fd)?.rcvtimeo)
+    }
+
+    /// The `SO_SNDTIMEO` value.
+    pub fn send_timeout(&self, fd: Fd) -> Result<Option<Duration>, Errno> {
+        Ok(self.entry(fd)?.sndtimeo)
+    }
+
+    /// `SO_ERROR`: a failed non-blocking connect (cleared when read), or
+    /// the connection's pending error (sticky in PV Calls).
+    pub fn take_error(&mut self, fd: Fd) -> Result<Option<Errno>, Errno> {
+        let stack = self.stack.clone();
+        let e = self.entry_mut(fd)?;
+        let id = e.id;
+        stack.with(|fe| e.collect_connect(fe));
+        if let Some(err) = e.so_error.take() {
+            return Ok(Some(err));
+        }
+        if matches!(e.conn, Conn::Connected(_)) {
+            return Ok(stack.with(|fe| fe.poll(id))?.error);
+        }
+        Ok(None)
+    }
+
+    /// `getsockname`: the address bound to, as given (PV Calls cannot
+    /// report the port chosen for port 0). `EOPNOTSUPP` for connected
+    /// sockets (their local address is dom0's business), `EINVAL` if unbound.
+    pub fn getsockname(&self, fd: Fd) -> Result<SockAddr, Errno> {
+        let e = self.entry(fd)?;
+        let id = e.id;
+        if matches!(e.conn, Conn::Connected(_)) {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        self.stack.with(|fe| fe.local_addr(id)).map(SockAddr::from).ok_or(Errno::EINVAL)
+    }
+
+    /// `getpeername`: the address connected to; `ENOTCONN` if not
+    /// connected, `EOPNOTSUPP` for accepted connections (PV Calls does not
+    /// report the peer).
+    pub fn getpeername(&mut self, fd: Fd) -> Result<SockAddr, Errno> {
+        let stack = self.stack.clone();
+        let e = self.entry_mut(fd)?;
+        stack.with(|fe| e.collect_connect(fe));
+        match e.conn {
+            Conn::Connected(Some(a)) => Ok(a.into()),
+            Conn::Connected(None) => Err(Errno::EOPNOTSUPP),
+            _ => Err(Errno::ENOTCONN),
+        }
+    }
+
+    /// Deadline of a receiving operation on `e` with `flags`.
+    fn read_deadline(&self, e: &Entry, flags: i32) -> Option<u64> {
+        if e.nonblocking || flags & MSG_DONTWAIT != 0 {
+            NON_BLOCKING
+        } else {
+            deadline_after(&self.stack, e.rcvtimeo)
+        }
+    }
+
+    /// Deadline of a sending operation on `e` with `flags`.
+    fn write_deadline(&self, e: &Entry, flags: i32) -> Option<u64> {
+        if e.nonblocking || flags & MSG_DONTWAIT != 0 {
+            NON_BLOCKING
+        } else {
+            deadline_after(&self.stack, e.sndtimeo)
+        }
+    }
+}
+
+impl<S: Stack> Drop for FdTable<S> {
+    fn drop(&mut self) {
+        for e in self.fds.drain(..).flatten() {
+            let _ = self.stack.with(|fe| fe.close(e.id));
+        }
+    }
+}
+
+/// "Would block" after a timeout or in non-blocking mode is `EAGAIN`.
+fn would_block(e: Errno) -> Errno {
+    if e.is_would_block() {
+        Errno::EAGAIN
+    } else {
+        e
+    }
+}

@@ -1,0 +1,107 @@
+//! `poll()` over many fds (connected sockets, listeners, connects in progress) with a timeout.
+
+use core::time::Duration;
+
+use skiff_pvcalls::{Errno, Readiness};
+
+use super::consts::*;
+use super::{Conn, Entry, Fd, FdTable};
+use crate::{block_on, deadline_after, Stack, NON_BLOCKING};
+
+/// One entry of [`FdTable::poll`]'s array (`struct pollfd`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PollFd {
+    /// The fd; negative entries are skipped (`revents` 0).
+    pub fd: Fd,
+    /// Requested events (`POLLIN`, `POLLOUT`, `POLLRDHUP`).
+    pub events: i16,
+    /// Returned events; `POLLERR`, `POLLHUP` and `POLLNVAL` even if not requested.
+    pub revents: i16,
+}
+
+impl PollFd {
+    /// Watches `fd` for `events`.
+    pub const fn new(fd: Fd, events: i16) -> Self {
+        PollFd { fd, events, revents: 0 }
+    }
+}
+
+/// Linux-style poll bits of an fd's readiness.
+fn revents(e: &Entry, r: Readiness, events: i16) -> i16 {
+    let mut m = 0;
+    if r.readable {
+        m |= POLLIN;
+    }
+    if r.writable {
+        m |= POLLOUT;
+    }
+    if r.error.is_some() {
+        m |= POLLERR;
+    }
+    if r.hup {
+        // The engine's `hup` means "peer finished sending" on a connection
+        // and "not connected" otherwise; an error also ends the connection.
+        let connected = matches!(e.conn, Conn::Connected(_));
+        if connected && r.error.is_none() {
+            m |= POLLRDHUP;
+        } else {
+            m |= POLLHUP;
+        }
+    }
+    m & (events | POLLERR | POLLHUP | POLLNVAL)
+}
+
+impl<S: Stack> FdTable<S> {
+    /// `poll(fds, timeout_ms)`: fills each `revents` and returns how many
+    /// entries have some; waits until one does, or `timeout_ms` passes
+    /// (`-1`: forever, `0`: check once), then returns 0. A listener is
+    /// readable when a connection can be accepted (this arms an ACCEPT on
+    /// it); a non-blocking connect becomes `POLLOUT` when it finishes
+    /// (`POLLERR|POLLHUP` if it failed, see [`take_error`](Self::take_error)).
+    pub fn poll(&mut self, fds: &mut [PollFd], timeout_ms: i32) -> Result<usize, Errno> {
+        let deadline = match timeout_ms {
+            t if t < 0 => None,
+            0 => NON_BLOCKING,
+            t => deadline_after(&self.stack, Some(Duration::from_millis(t as u64))),
+        };
+        let table = &mut self.fds;
+        let r = block_on(&self.stack, deadline, |fe| {
+            let mut ready = 0;
+            for p in fds.iter_mut() {
+                p.revents = 0;
+                if p.fd < 0 {
+                    continue;
+                }
+                let slot = usize::try_from(p.fd - FIRST_FD).ok();
+                let Some(e) = slot.and_then(|i| table.get_mut(i)).and_then(Option::as_mut) else {
+                    p.revents = POLLNVAL;
+                    ready += 1;
+                    continue;
+                };
+                p.revents = match fe.poll(e.id) {
+                    Ok(r) => {
+                        if matches!(e.conn, Conn::Connecting(_))
+                            && (r.writable || r.error.is_some())
+                        {
+                            e.collect_connect(fe);
+                        }
+                        revents(e, r, p.events)
+                    }
+                    Err(_) => POLLNVAL,
+                };
+                if p.revents != 0 {
+                    ready += 1;
+                }
+            }
+            if ready > 0 {
+                Ok(ready)
+            } else {
+                Err(Errno::EAGAIN)
+            }
+        });
+        match r {
+            Err(e) if e.is_would_block() => Ok(0),
+            r => r,
+        }
+    }
+}

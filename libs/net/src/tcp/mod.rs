@@ -1,0 +1,45 @@
+//! `std::net`-shaped TCP: [`TcpStream`] and [`TcpListener`] with blocking, non-blocking and timeout modes.
+
+mod listener;
+mod stream;
+
+use core::time::Duration;
+
+use skiff_pvcalls::{Errno, Frontend};
+
+pub use listener::{Incoming, TcpListener};
+pub use stream::TcpStream;
+
+use crate::{block_on, deadline_after, Error, ErrorKind, Result, Stack, NON_BLOCKING};
+
+/// Runs an engine operation in a stream's mode: once if `nonblocking`
+/// ("would block" becomes [`ErrorKind::WouldBlock`]), else blocking until
+/// `timeout` ([`ErrorKind::TimedOut`] when it expires).
+pub(crate) fn run<S: Stack, T>(
+    stack: &S,
+    nonblocking: bool,
+    timeout: Option<Duration>,
+    op: impl FnMut(&mut Frontend<S::P>) -> core::result::Result<T, Errno>,
+) -> Result<T> {
+    let deadline = if nonblocking { NON_BLOCKING } else { deadline_after(stack, timeout) };
+    block_on(stack, deadline, op).map_err(|e| {
+        if e.is_would_block() && !nonblocking {
+            Error::timed_out()
+        } else {
+            Error::from(e)
+        }
+    })
+}
+
+/// `std` rejects a zero timeout (it would mean "never block" and "block
+/// forever" at once).
+pub(crate) fn check_timeout(t: Option<Duration>) -> Result<()> {
+    if t == Some(Duration::ZERO) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            Some(Errno::EINVAL),
+            "cannot set a 0 duration timeout",
+        ));
+    }
+    Ok(())
+}

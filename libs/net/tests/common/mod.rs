@@ -1,0 +1,131 @@
+//! Shared setup of the host tests: a simulated dom0 serving real host TCP, stacks, host peers.
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
+use std::rc::Rc;
+use std::thread;
+
+use skiff_net::Stack;
+use skiff_pvcalls::handshake;
+use skiff_pvcalls::sim::{SimConfig, SimPlatform, SimWorld, SimXs};
+use skiff_pvcalls::Frontend;
+use skiff_xenstore::Xenstore;
+
+pub type Fe = Frontend<SimPlatform>;
+pub type Shared = Rc<RefCell<Fe>>;
+
+/// A connected frontend on a simulated machine. Fields drop in order: the
+/// stack before the machine.
+pub struct Env {
+    pub stack: Shared,
+    pub xs: Xenstore<SimXs>,
+    pub world: SimWorld,
+}
+
+pub fn setup() -> Env {
+    let (world, xs, fe, _info) =
+        SimWorld::connect(SimConfig::default(), handshake::Config::default()).expect("handshake");
+    Env { stack: Rc::new(RefCell::new(fe)), xs, world }
+}
+
+const SETTLE_NS: u64 = 20_000_000_000;
+
+/// Waits until every background release has been answered.
+pub fn settle<S: Stack<P = SimPlatform>>(stack: &S) {
+    let deadline = stack.now_ns() + SETTLE_NS;
+    while stack.with(|fe| fe.resources().sockets > fe.open_sockets()) {
+        let now = stack.now_ns();
+        assert!(now < deadline, "releases not answered: {:?}", stack.with(|fe| fe.resources()));
+        stack.wait(Some(now + 20_000_000));
+    }
+}
+
+thread_local! {
+    static THREAD_ENV: RefCell<Option<Env>> = const { RefCell::new(None) };
+}
+
+/// A zero-sized stack over a per-thread engine, the way the kernel's global
+/// stack is reached: `Default` lets `TcpStream::connect(addr)` find it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ThreadStack;
+
+impl ThreadStack {
+    /// Starts this thread's simulated machine.
+    pub fn install() {
+        THREAD_ENV.with(|e| *e.borrow_mut() = Some(setup()));
+    }
+
+    /// Stops it.
+    pub fn uninstall() {
+        THREAD_ENV.with(|e| e.borrow_mut().take());
+    }
+}
+
+impl Stack for ThreadStack {
+    type P = SimPlatform;
+
+    fn with<R>(&self, f: impl FnOnce(&mut Fe) -> R) -> R {
+        THREAD_ENV.with(|e| {
+            let env = e.borrow();
+            let stack = env.as_ref().expect("ThreadStack::install first").stack.clone();
+            let r = f(&mut stack.borrow_mut());
+            r
+        })
+    }
+}
+
+/// A host echo server on 127.0.0.1 (one thread per connection).
+pub fn echo_server() -> SocketAddrV4 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = v4(l.local_addr().unwrap());
+    thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if s.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+pub fn v4(a: std::net::SocketAddr) -> SocketAddrV4 {
+    match a {
+        std::net::SocketAddr::V4(a) => a,
+        _ => unreachable!(),
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn localhost(port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
