@@ -1,0 +1,113 @@
+#!/bin/bash
+# Dom0 /init of the rig: starts Xen's dom0 services, runs the job in /skiff/rig.env, then powers off.
+# It must never exit (an exiting init panics dom0); a hung job is ended by run.sh's QEMU timeout.
+# shellcheck disable=SC1091
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TERM=${TERM:-linux} LANG=C.UTF-8
+XENBIN=/usr/lib/xen-4.17/bin
+for d in /usr/lib/xen-*/bin; do [ -x "$d/xl" ] && XENBIN=$d; done
+
+say() { echo "dom0-init: $*"; }
+
+power_off() {
+    say "powering off"
+    echo "RIG-DONE"
+    sync
+    echo o >/proc/sysrq-trigger
+    while :; do sleep 60; done
+}
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null || true
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /dev/shm
+say "dom0 userspace up at $(cut -d' ' -f1 /proc/uptime)s"
+
+RIG_MODE=tests RIG_CASES="" RIG_RUN_NAME="" RIG_NET=0 RIG_CASE_TIMEOUT=600
+[ -r /skiff/rig.env ] && . /skiff/rig.env
+
+for m in pvcalls-back xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs; do
+    modprobe "$m" 2>/dev/null || [ -d "/sys/module/${m//-/_}" ] || say "modprobe $m failed"
+done
+mount -t xenfs xenfs /proc/xen
+mkdir -p /var/lib/xen /var/log/xen/console /run/xen /var/lib/xenstored /var/run
+ip link set lo up
+hostname dom0
+
+if [ "$RIG_NET" = 1 ]; then
+    modprobe e1000 2>/dev/null || true
+    nic=""
+    for _ in $(seq 50); do
+        for d in /sys/class/net/*; do
+            [ "${d##*/}" = lo ] || [ ! -e "$d" ] || { nic=${d##*/}; break; }
+        done
+        [ -n "$nic" ] && break
+        sleep 0.1
+    done
+    if [ -n "$nic" ]; then
+        ip addr add 10.0.2.15/24 dev "$nic"
+        ip link set "$nic" up
+        ip route add default via 10.0.2.2
+        say "network: $nic 10.0.2.15/24 via 10.0.2.2"
+    else
+        say "network: no NIC found"
+    fi
+fi
+
+"$XENBIN/xenstored" --pid-file /run/xenstored.pid
+for _ in $(seq 100); do
+    xenstore-ls / >/dev/null 2>&1 && break
+    sleep 0.1
+done
+"$XENBIN/xen-init-dom0" >/dev/null
+"$XENBIN/xenconsoled" --pid-file=/run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console
+say "xen services up at $(cut -d' ' -f1 /proc/uptime)s"
+if lsmod | grep -q '^pvcalls_back '; then say "pvcalls-back loaded"; else say "pvcalls-back NOT loaded"; fi
+xl info | grep -E '^(xen_version|xen_caps|nr_cpus|free_memory)' | sed 's/^/dom0-init: /'
+
+cd /skiff || power_off
+case $RIG_MODE in
+    run)
+        (
+            . /skiff/tests/rig/lib.sh
+            trap - EXIT
+            export RIG_CASE=run
+            f=$(skiff_console_file "$RIG_RUN_NAME")
+            skiff_create "$RIG_RUN_NAME" || exit 1
+            echo "RIG-RUN-START $RIG_RUN_NAME"
+            tail -F -n +1 "$f" 2>/dev/null &
+            tailpid=$!
+            reason=$(skiff_shutdown_reason "$RIG_RUN_NAME" 2000000000 2>/dev/null)
+            sleep 0.5
+            kill "$tailpid" 2>/dev/null
+            echo
+            echo "RIG-RUN-END $RIG_RUN_NAME reason=$reason"
+        )
+        ;;
+    tests)
+        for c in $RIG_CASES; do
+            echo "RIG-CASE-START $c"
+            # timeout puts the case in a process group of its own; whatever the case leaves behind is ended.
+            RIG_CASE=$c timeout -k 10 "$RIG_CASE_TIMEOUT" bash "/skiff/tests/xen/$c.sh" </dev/null &
+            pid=$!
+            wait "$pid"
+            rc=$?
+            kill -TERM -- "-$pid" 2>/dev/null
+            [ "$rc" -ne 124 ] || echo "RIG-CHECK FAIL $c: case timed out after $RIG_CASE_TIMEOUT s"
+            for d in $(xl list 2>/dev/null | awk 'NR > 1 && $2 != 0 { print $1 }'); do
+                say "destroying leftover domain $d"
+                xl destroy "$d" 2>/dev/null
+            done
+            echo "RIG-CASE-END $c rc=$rc"
+        done
+        ;;
+    shell)
+        say "shell (exit to power off)"
+        setsid -c bash -i </dev/console >/dev/console 2>&1
+        ;;
+    *) say "unknown RIG_MODE '$RIG_MODE'" ;;
+esac
+power_off

@@ -1,0 +1,227 @@
+# Helpers that rig test cases (tests/xen/*.sh) source inside dom0: start guests, read consoles, report checks.
+# shellcheck shell=bash
+#
+# Guests:
+#   skiff_create NAME [key=value...]      xl create /skiff/xl-configs/NAME.cfg (with overrides); returns once
+#                                         the domain exists, with "xl create -F" left watching it.
+#   skiff_wait_console NAME REGEX [SECS]  wait (default 60 s) until the guest console log matches REGEX (grep -E).
+#   skiff_shutdown_reason NAME [SECS]     wait (default 60 s) for a domain started by skiff_create to shut
+#                                         down; prints the reason word (see below), dumps its console on stderr.
+#   skiff_run NAME [SECS] [key=value...]  skiff_create + skiff_shutdown_reason (default 120 s; on_reboot is
+#                                         "destroy" unless overridden), e.g. reason=$(skiff_run hello).
+#   Reasons: poweroff reboot suspend crash watchdog soft_reset (Xen's SHUTDOWN_* codes, as read from xl),
+#   destroyed (domain vanished without shutting down), timeout (domain destroyed by the rig), error.
+#   skiff_console NAME                    print the console log framed by markers (stdout).
+#   skiff_console_file NAME               path of the console log.
+# Checks (one "RIG-CHECK PASS|FAIL <case>: <what>" line each; a case with a failed check, or with no
+# check at all, fails):
+#   pass WHAT / fail WHAT
+#   check WHAT CMD...                     pass if CMD succeeds (its output is shown on failure)
+#   check_eq WHAT EXPECTED ACTUAL
+#   check_console NAME REGEX [WHAT]       console log of NAME matches REGEX
+#   check_no_console NAME REGEX [WHAT]    console log of NAME does not match REGEX
+
+RIG_CASE=${RIG_CASE:-$(basename "$0" .sh)}
+SKIFF_ROOT=${SKIFF_ROOT:-/skiff}
+SKIFF_CONSOLE_DIR=${SKIFF_CONSOLE_DIR:-/var/log/xen/console}
+RIG_TMP=${RIG_TMP:-/tmp/rig}
+RIG_PASSES=0
+RIG_FAILS=0
+mkdir -p "$RIG_TMP"
+
+_rig_log() { printf 'rig[%s]: %s\n' "$RIG_CASE" "$*" >&2; }
+
+pass() {
+    RIG_PASSES=$((RIG_PASSES + 1))
+    echo "RIG-CHECK PASS $RIG_CASE: $*"
+}
+
+fail() {
+    RIG_FAILS=$((RIG_FAILS + 1))
+    echo "RIG-CHECK FAIL $RIG_CASE: $*"
+}
+
+check() {
+    local what=$1 out
+    shift
+    if out=$("$@" 2>&1); then
+        pass "$what"
+    else
+        fail "$what"
+        [ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/    | /'
+    fi
+    return 0
+}
+
+check_eq() {
+    if [ "$2" = "$3" ]; then pass "$1"; else fail "$1 (expected '$2', got '$3')"; fi
+    return 0
+}
+
+skiff_console_file() { echo "$SKIFF_CONSOLE_DIR/guest-$1.log"; }
+
+check_console() {
+    local f
+    f=$(skiff_console_file "$1")
+    if grep -qE -- "$2" "$f" 2>/dev/null; then pass "${3:-console of $1 matches /$2/}"; else fail "${3:-console of $1 matches /$2/}"; fi
+    return 0
+}
+
+check_no_console() {
+    local f
+    f=$(skiff_console_file "$1")
+    if grep -qE -- "$2" "$f" 2>/dev/null; then fail "${3:-console of $1 has no /$2/}"; else pass "${3:-console of $1 has no /$2/}"; fi
+    return 0
+}
+
+skiff_console() {
+    local f
+    f=$(skiff_console_file "$1")
+    echo "----- console of $1 ($f) -----"
+    if [ -f "$f" ]; then tr -d '\r' <"$f"; else echo "(no console log)"; fi
+    echo "----- end of console of $1 -----"
+}
+
+_skiff_domain_exists() { xl domid "$1" >/dev/null 2>&1; }
+
+# _skiff_monitor_alive NAME: the "xl create -F" watching NAME still runs.
+_skiff_monitor_alive() {
+    local pid
+    pid=$(cat "$RIG_TMP/$1.pid" 2>/dev/null) || return 1
+    kill -0 "$pid" 2>/dev/null
+}
+
+skiff_create() {
+    local name=$1 cfg i f
+    shift
+    cfg=$SKIFF_ROOT/xl-configs/$name.cfg
+    if [ ! -f "$cfg" ]; then
+        _rig_log "no xl config $cfg"
+        return 1
+    fi
+    if _skiff_domain_exists "$name"; then
+        _rig_log "domain $name already exists; destroying it"
+        xl destroy "$name" >/dev/null 2>&1 || true
+    fi
+    # Keep earlier console logs of the same name apart from this run's.
+    f=$(skiff_console_file "$name")
+    if [ -e "$f" ]; then
+        i=1
+        while [ -e "$f.$i" ]; do i=$((i + 1)); done
+        mv "$f" "$f.$i"
+    fi
+    _rig_log "xl create $cfg $*"
+    (cd "$SKIFF_ROOT" && exec xl create -F "xl-configs/$name.cfg" "$@") >"$RIG_TMP/$name.xl" 2>&1 &
+    echo $! >"$RIG_TMP/$name.pid"
+    for ((i = 0; i < 600; i++)); do
+        # "xl create -F" says "Waiting for domain NAME (domid N) to die" once the domain is built and running.
+        if grep -q 'Waiting for domain\|has shut down\|has been destroyed' "$RIG_TMP/$name.xl"; then
+            _rig_log "domain $name created (domid $(xl domid "$name" 2>/dev/null || echo gone))"
+            return 0
+        fi
+        if ! _skiff_monitor_alive "$name"; then
+            _rig_log "xl create $name failed:"
+            sed 's/^/    | /' "$RIG_TMP/$name.xl" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    _rig_log "domain $name did not appear within 60 s"
+    sed 's/^/    | /' "$RIG_TMP/$name.xl" >&2
+    return 1
+}
+
+skiff_wait_console() {
+    local name=$1 re=$2 secs=${3:-60} f end
+    f=$(skiff_console_file "$name")
+    end=$((SECONDS + secs))
+    while [ "$SECONDS" -lt "$end" ]; do
+        grep -qE -- "$re" "$f" 2>/dev/null && return 0
+        if ! _skiff_monitor_alive "$name" && ! _skiff_domain_exists "$name"; then
+            sleep 0.5
+            grep -qE -- "$re" "$f" 2>/dev/null && return 0
+            _rig_log "domain $name ended before its console matched /$re/"
+            return 1
+        fi
+        sleep 0.2
+    done
+    _rig_log "console of $name did not match /$re/ within $secs s"
+    return 1
+}
+
+# _skiff_reason_of FILE: the reason word from "Domain N has shut down, reason code R 0x.." in xl's output.
+_skiff_reason_of() {
+    local code
+    code=$(sed -n 's/.*has shut down, reason code \([0-9]*\).*/\1/p' "$1" 2>/dev/null | head -n 1)
+    case $code in
+        0) echo poweroff ;; 1) echo reboot ;; 2) echo suspend ;; 3) echo crash ;;
+        4) echo watchdog ;; 5) echo soft_reset ;;
+        "") return 1 ;;
+        *) echo "code$code" ;;
+    esac
+}
+
+skiff_shutdown_reason() {
+    local name=$1 secs=${2:-60} out reason="" end pid ctx
+    out=$RIG_TMP/$name.xl
+    end=$((SECONDS + secs))
+    while :; do
+        if reason=$(_skiff_reason_of "$out"); then break; fi
+        if ! _skiff_monitor_alive "$name"; then
+            reason=$(_skiff_reason_of "$out") || {
+                if grep -q 'has been destroyed' "$out"; then reason=destroyed; else reason=error; fi
+            }
+            break
+        fi
+        if [ "$SECONDS" -ge "$end" ]; then
+            _rig_log "domain $name still running after $secs s; destroying it"
+            xl destroy "$name" >/dev/null 2>&1 || true
+            reason=timeout
+            break
+        fi
+        sleep 0.2
+    done
+    # Let xl carry out the on_* action, then make sure the domain is gone.
+    pid=$(cat "$RIG_TMP/$name.pid" 2>/dev/null || echo)
+    for _ in $(seq 50); do _skiff_monitor_alive "$name" || break; sleep 0.1; done
+    if _skiff_domain_exists "$name"; then
+        if [ "$reason" = crash ]; then
+            ctx=""
+            for c in /usr/lib/xen-*/bin/xenctx; do [ -x "$c" ] && ctx=$c; done
+            if [ -n "$ctx" ]; then
+                echo "----- xenctx of crashed $name -----" >&2
+                "$ctx" "$(xl domid "$name")" >&2 2>&1 || true
+            fi
+        fi
+        xl destroy "$name" >/dev/null 2>&1 || true
+    fi
+    [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+    echo "----- xl create -F $name -----" >&2
+    sed 's/^/    | /' "$out" >&2
+    sleep 0.3 # xenconsoled may still be writing the last bytes
+    skiff_console "$name" >&2
+    _rig_log "domain $name: $reason"
+    echo "$reason"
+}
+
+skiff_run() {
+    local name=$1 secs=120
+    shift
+    if [[ ${1:-} =~ ^[0-9]+$ ]]; then
+        secs=$1
+        shift
+    fi
+    skiff_create "$name" 'on_reboot="destroy"' "$@" || { echo error; return 0; }
+    skiff_shutdown_reason "$name" "$secs"
+}
+
+_rig_exit() {
+    local rc=$1
+    if [ "$RIG_PASSES" -eq 0 ] && [ "$RIG_FAILS" -eq 0 ]; then
+        fail "ran no check"
+    fi
+    [ "$RIG_FAILS" -eq 0 ] || [ "$rc" -ne 0 ] || rc=1
+    echo "RIG-CASE-SUMMARY $RIG_CASE pass=$RIG_PASSES fail=$RIG_FAILS rc=$rc"
+    exit "$rc"
+}
+trap '_rig_exit $?' EXIT
