@@ -11,7 +11,8 @@ KERNEL_CRATES := -p skiff-kernel -p skiff
 EXAMPLES := $(basename $(notdir $(wildcard examples/*.rs)))
 IMAGES   := $(EXAMPLES:%=target/images/%.elf)
 PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
-OUT := target/$(TARGET)/$(PROFILE)/examples
+# cargo puts the dev profile's output in target/<triple>/debug.
+OUT := target/$(TARGET)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/examples
 
 .PHONY: all build images run test test-host test-xen test-xen-all check fmt clippy doc clean
 
