@@ -66,6 +66,9 @@ extern "C" fn skiff_rust_start(start_info: u64) -> ! {
         log::warn!("command line longer than {} bytes was cut", memmap::MAX_CMDLINE);
     }
 
+    if args.has_flag("hypercall-selfcheck") {
+        crate::xen::selfcheck::run(2000);
+    }
     let entries = check(grant::init(), "map the grant table");
     log::debug!("grant table: {entries} entries");
     check(xenstore::init(), "connect to xenstore");

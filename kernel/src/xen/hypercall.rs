@@ -56,6 +56,12 @@ pub fn init() -> Result<u32, InitError> {
     Ok(base)
 }
 
+/// Address of the stub for hypercall `nr` in the hypercall page.
+pub fn stub(nr: usize) -> usize {
+    assert!(READY.load(Ordering::Acquire), "hypercall before the hypercall page was set up");
+    &raw const skiff_hypercall_page as usize + nr * hc::STUB_SIZE
+}
+
 /// Issues hypercall `nr` with up to five arguments.
 ///
 /// # Safety

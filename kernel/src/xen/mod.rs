@@ -8,5 +8,6 @@ pub mod hvm;
 pub mod hypercall;
 pub mod lifecycle;
 pub mod rawmem;
+pub mod selfcheck;
 pub mod shared_info;
 pub mod xenstore;
