@@ -1,14 +1,13 @@
 //! Shared setup of the host tests: a simulated dom0 serving real host TCP, stacks, host peers.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test binary uses part of it
 
 use std::cell::RefCell;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::rc::Rc;
-use std::thread;
 
 use skiff_net::Stack;
 use skiff_pvcalls::handshake;
+pub use skiff_pvcalls::sim::{echo_server, free_port};
 use skiff_pvcalls::sim::{SimConfig, SimPlatform, SimWorld, SimXs};
 use skiff_pvcalls::Frontend;
 use skiff_xenstore::Xenstore;
@@ -76,41 +75,11 @@ impl Stack for ThreadStack {
     }
 }
 
-/// A host echo server on 127.0.0.1 (one thread per connection).
-pub fn echo_server() -> SocketAddrV4 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = v4(l.local_addr().unwrap());
-    thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { return };
-            thread::spawn(move || {
-                let mut buf = [0u8; 65536];
-                loop {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if s.write_all(&buf[..n]).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
 pub fn v4(a: std::net::SocketAddr) -> SocketAddrV4 {
     match a {
         std::net::SocketAddr::V4(a) => a,
         _ => unreachable!(),
     }
-}
-
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 pub fn localhost(port: u16) -> SocketAddrV4 {

@@ -1,11 +1,10 @@
 //! Helpers shared by the simulated end-to-end tests: setup, blocking loops, host peers.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test binary uses part of it
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
-use std::thread;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use skiff_pvcalls::handshake::{self, BackendInfo};
+pub use skiff_pvcalls::sim::{echo_server, free_port};
 use skiff_pvcalls::sim::{SimConfig, SimPlatform, SimWorld, SimXs};
 use skiff_pvcalls::wire::{AF_INET, SOCK_STREAM};
 use skiff_pvcalls::{Errno, Frontend, SocketId};
@@ -100,39 +99,6 @@ pub fn settle(fe: &mut Fe) {
         let now = fe.now_ns();
         fe.wait(Some(now + 20_000_000));
     }
-}
-
-/// A host echo server on 127.0.0.1 (one thread per connection).
-pub fn echo_server() -> SocketAddrV4 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = match l.local_addr().unwrap() {
-        std::net::SocketAddr::V4(a) => a,
-        _ => unreachable!(),
-    };
-    thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { return };
-            thread::spawn(move || {
-                let mut buf = [0u8; 65536];
-                loop {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if s.write_all(&buf[..n]).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 pub fn localhost(port: u16) -> SocketAddrV4 {
