@@ -53,17 +53,6 @@ pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
     x86_64::instructions::interrupts::without_interrupts(f)
 }
 
-/// Enables interrupts and halts atomically (STI; HLT): an interrupt that is
-/// already pending wakes the HLT, so no wakeup is lost.
-pub fn enable_interrupts_and_halt() {
-    x86_64::instructions::interrupts::enable_and_hlt();
-}
-
-/// Enables interrupts.
-pub fn enable_interrupts() {
-    x86_64::instructions::interrupts::enable();
-}
-
 /// Disables interrupts.
 pub fn disable_interrupts() {
     x86_64::instructions::interrupts::disable();

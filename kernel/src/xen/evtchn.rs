@@ -108,12 +108,6 @@ pub fn take_fired(port: Port) -> bool {
     FIRED[w].fetch_and(!(1 << b), Ordering::AcqRel) & (1 << b) != 0
 }
 
-/// Whether `port` fired (without clearing).
-pub fn has_fired(port: Port) -> bool {
-    let (w, b) = split(port);
-    FIRED[w].load(Ordering::Acquire) & (1 << b) != 0
-}
-
 fn split(port: Port) -> (usize, u32) {
     assert!(port < NR_2L_PORTS, "event channel port {port} beyond the 2-level ABI");
     ((port / 64) as usize, port % 64)

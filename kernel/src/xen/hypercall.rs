@@ -68,8 +68,7 @@ pub fn stub(nr: usize) -> usize {
 /// The arguments must be what hypercall `nr` expects; pointer arguments must
 /// be valid for the reads and writes Xen will perform on them.
 pub unsafe fn call(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize) -> isize {
-    assert!(READY.load(Ordering::Acquire), "hypercall before the hypercall page was set up");
-    let entry = &raw const skiff_hypercall_page as usize + nr * hc::STUB_SIZE;
+    let entry = stub(nr);
     let mut ret: isize = 0;
     // SAFETY: `entry` is the stub for `nr` in the page Xen filled in; the
     // stubs preserve the stack and clobber at most rax and the argument
