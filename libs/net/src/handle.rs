@@ -22,6 +22,7 @@ pub(crate) struct Owned<S: Stack> {
 impl<S: Stack> Owned<S> {
     /// A new TCP socket (local only: nothing is sent yet).
     pub fn socket(stack: &S) -> Result<Self, Errno> {
+        stack.open()?;
         let id = stack.with(|fe| fe.socket(AF_INET, SOCK_STREAM, 0))?;
         Ok(Owned::adopt(stack.clone(), id))
     }

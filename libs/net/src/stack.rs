@@ -3,7 +3,7 @@
 use alloc::rc::Rc;
 use core::cell::RefCell;
 
-use skiff_pvcalls::{Frontend, Platform};
+use skiff_pvcalls::{Errno, Frontend, Platform};
 
 /// A handle to the single PV Calls engine ([`Frontend`]) that all socket
 /// faces share.
@@ -19,6 +19,15 @@ use skiff_pvcalls::{Frontend, Platform};
 pub trait Stack: Clone {
     /// The platform the engine runs on.
     type P: Platform;
+
+    /// Makes sure the engine exists before a socket is created: a stack
+    /// that connects to its backend on first use does it here and reports
+    /// a missing backend as an error (the kernel's gives `ENETDOWN`).
+    /// Every face calls it before `socket`; [`with`](Self::with) is then
+    /// only called for sockets that exist.
+    fn open(&self) -> Result<(), Errno> {
+        Ok(())
+    }
 
     /// Runs `f` with exclusive access to the engine.
     fn with<R>(&self, f: impl FnOnce(&mut Frontend<Self::P>) -> R) -> R;

@@ -196,6 +196,17 @@ impl DataIo {
         matches!(self.tx.space(idx), Ok(s) if s as usize == self.size())
     }
 
+    /// Whether `out` needs no more waiting before RELEASE: everything was
+    /// consumed, or the backend reported an error (it will send no more),
+    /// or the ring is broken.
+    pub fn out_settled<I: SharedMem + ?Sized>(&mut self, idx: &I) -> bool {
+        if self.broken {
+            return true;
+        }
+        self.refresh_errors(idx);
+        self.out_error != 0 || !matches!(self.tx.space(idx), Ok(s) if (s as usize) < self.size())
+    }
+
     /// Current readiness (reads the indexes page).
     pub fn readiness<I: SharedMem + ?Sized>(&mut self, idx: &I) -> Readiness {
         if self.broken {

@@ -30,11 +30,14 @@ pub struct Options {
     /// CONNECT of a socket). The Linux backend only validates it; turning
     /// it off saves a command slot per socket.
     pub send_socket: bool,
+    /// How long a closed connection may wait for the backend to send what
+    /// was written to it before RELEASE discards the rest (nanoseconds).
+    pub linger_ns: u64,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { ring_order: None, send_socket: true }
+        Options { ring_order: None, send_socket: true, linger_ns: 30_000_000_000 }
     }
 }
 
@@ -74,6 +77,9 @@ pub struct Frontend<P: Platform> {
     pub(crate) gone: bool,
     notify_pending: bool,
     pub(crate) send_socket: bool,
+    /// Closed connections waiting for `out` to drain (see [`State::Draining`]).
+    draining: alloc::vec::Vec<u64>,
+    linger_ns: u64,
 }
 
 impl<P: Platform> Frontend<P> {
@@ -120,6 +126,8 @@ impl<P: Platform> Frontend<P> {
             gone: false,
             notify_pending: false,
             send_socket: opts.send_socket,
+            draining: alloc::vec::Vec::new(),
+            linger_ns: opts.linger_ns,
         })
     }
 
@@ -185,6 +193,7 @@ impl<P: Platform> Frontend<P> {
             self.advance(id);
         }
         self.release_queue.clear();
+        self.check_draining();
     }
 
     /// Resolves any command in flight for `id` as failed (backend gone).
@@ -221,14 +230,46 @@ impl<P: Platform> Frontend<P> {
             .sockets
             .values()
             .filter_map(|s| match &s.state {
-                State::Connected(r) | State::Connecting(_, r) => Some(r.port),
+                State::Connected(r) | State::Connecting(_, r) | State::Draining(r, _) => {
+                    Some(r.port)
+                }
                 _ => None,
             })
             .collect();
         for p in ports {
             self.platform.take_fired(p);
         }
+        self.check_draining();
         progressed
+    }
+
+    /// Releases the closed connections whose `out` has drained, failed, or
+    /// outlived the linger time.
+    fn check_draining(&mut self) {
+        if self.draining.is_empty() {
+            return;
+        }
+        let now = self.platform.now_ns();
+        let ids = core::mem::take(&mut self.draining);
+        for id in ids {
+            let Some(s) = self.sockets.get_mut(&id) else { continue };
+            let State::Draining(ring, deadline) = &mut s.state else { continue };
+            if self.gone || now >= *deadline || ring.io.out_settled(&ring.idx.mem) {
+                let State::Draining(ring, _) = core::mem::replace(&mut s.state, State::Fresh)
+                else {
+                    unreachable!("matched Draining above")
+                };
+                s.state = State::ReleaseQueued(Some(ring));
+                self.queue_release(id);
+            } else {
+                self.draining.push(id);
+            }
+        }
+    }
+
+    /// Whether closed connections are still waiting for `out` to drain.
+    pub fn is_draining(&self) -> bool {
+        !self.draining.is_empty()
     }
 
     /// Blocks until an event arrives or `deadline_ns` passes (see
@@ -422,6 +463,19 @@ impl<P: Platform> Frontend<P> {
         if !s.closing || s.busy() {
             return;
         }
+        if let State::Connected(ring) = &mut s.state {
+            if !self.gone && !ring.io.out_settled(&ring.idx.mem) {
+                let deadline = self.platform.now_ns().saturating_add(self.linger_ns);
+                let Some(s) = self.sockets.get_mut(&id) else { return };
+                let State::Connected(ring) = core::mem::replace(&mut s.state, State::Fresh) else {
+                    unreachable!("matched Connected above")
+                };
+                s.state = State::Draining(ring, deadline);
+                self.draining.push(id);
+                return;
+            }
+        }
+        let Some(s) = self.sockets.get_mut(&id) else { return };
         let state = core::mem::replace(&mut s.state, State::Fresh);
         let (needs_release, ring) = match state {
             // Nothing is keyed by this id in the backend (SOCKET stores
@@ -453,6 +507,20 @@ impl<P: Platform> Frontend<P> {
         }
         let Some(s) = self.sockets.get_mut(&id) else { return };
         s.state = State::ReleaseQueued(ring);
+        self.queue_release(id);
+    }
+
+    /// Queues RELEASE for `id` (already in [`State::ReleaseQueued`]), or
+    /// frees it at once if the backend is gone.
+    fn queue_release(&mut self, id: u64) {
+        if self.gone {
+            if let Some(s) = self.sockets.remove(&id) {
+                if let State::ReleaseQueued(Some(r)) = s.state {
+                    r.release(&mut self.platform, &mut self.acct);
+                }
+            }
+            return;
+        }
         self.release_queue.push_back(id);
         self.flush_releases();
     }

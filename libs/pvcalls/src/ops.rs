@@ -242,6 +242,12 @@ impl<P: Platform> Frontend<P> {
     /// released in the background (RELEASE, then grants ended, pages freed
     /// and the port closed once it is answered).
     ///
+    /// The backend discards whatever is left in `out` on RELEASE, so a
+    /// connection closed with unsent data lingers first: RELEASE waits
+    /// until the backend has consumed `out`, reported an error, or
+    /// [`Options::linger_ns`](crate::Options::linger_ns) passed (see
+    /// [`is_draining`](Self::is_draining)).
+    ///
     /// A listener with an ACCEPT in flight is kept (listening in dom0)
     /// until that ACCEPT is answered, because the backend never answers an
     /// ACCEPT whose listener was released and its command slot would be

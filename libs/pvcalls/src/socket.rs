@@ -50,6 +50,10 @@ pub(crate) enum State<B> {
     Connecting(ReqId, Box<DataRing<B>>),
     /// Connected, or accepted.
     Connected(Box<DataRing<B>>),
+    /// Closed by the user with data still in `out`: RELEASE waits until the
+    /// backend has consumed it, reported an error, or the deadline
+    /// (monotonic ns) passed, because the backend discards `out` on RELEASE.
+    Draining(Box<DataRing<B>>, u64),
     /// Closed by the user; RELEASE waits for a free command slot.
     ReleaseQueued(Option<Box<DataRing<B>>>),
     /// RELEASE in flight; the ring is freed when it is answered.

@@ -103,10 +103,8 @@ fn listen_and_accept_from_a_host_client() {
     let a = block(&mut s.fe, |fe| fe.accept(l)).unwrap();
     assert_eq!(recv_exact(&mut s.fe, a, 11), b"hello guest");
     send_all(&mut s.fe, a, b"hello host");
-    // Closing flushes nothing by itself: wait until the backend took it all.
-    block(&mut s.fe, |fe| if fe.poll(a)?.writable { Ok(()) } else { Err(Errno::EAGAIN) }).unwrap();
-    thread::sleep(Duration::from_millis(50));
     s.fe.close(a).unwrap();
+    settle(&mut s.fe);
     let (reply, rest) = client.join().unwrap();
     assert_eq!(&reply, b"hello host");
     assert!(rest.is_empty());
@@ -114,6 +112,67 @@ fn listen_and_accept_from_a_host_client() {
     settle(&mut s.fe);
     let st = s.world.backend_stats();
     assert_eq!((st.active, st.passive), (0, 0));
+}
+
+/// Connects to a host peer that reads everything until EOF; returns the
+/// socket and the reader, which yields what it read.
+fn connect_to_reader(s: &mut Setup) -> (skiff_pvcalls::SocketId, thread::JoinHandle<Vec<u8>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let reader = thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        got
+    });
+    (connect(&mut s.fe, localhost(port)).unwrap(), reader)
+}
+
+#[test]
+fn close_right_after_writing_delivers_everything() {
+    let mut s = setup();
+    let (c, reader) = connect_to_reader(&mut s);
+    let head = pattern(1 << 20, 5);
+    send_all(&mut s.fe, c, &head);
+    block(&mut s.fe, |fe| if fe.poll(c)?.writable { Ok(()) } else { Err(Errno::EAGAIN) }).unwrap();
+    // Pause the backend so that the tail is still in `out` at close.
+    let paused = s.world.backend();
+    let tail = pattern(20_000, 6);
+    let n = s.fe.send(c, &tail).unwrap();
+    s.fe.close(c).unwrap();
+    assert!(s.fe.is_draining(), "the unsent tail must hold RELEASE back");
+    drop(paused);
+    settle(&mut s.fe);
+    assert!(!s.fe.is_draining());
+    let got = reader.join().unwrap();
+    assert_eq!(got.len(), head.len() + n);
+    assert!(got[..head.len()] == head[..] && got[head.len()..] == tail[..n]);
+    assert_eq!(s.world.backend_stats().active, 0);
+}
+
+#[test]
+fn close_gives_up_draining_after_the_linger_time() {
+    let hs = handshake::Config {
+        options: Options { linger_ns: 100_000_000, ..Options::default() },
+        ..Default::default()
+    };
+    let mut s = setup_with(SimConfig::default(), hs);
+    let (c, reader) = connect_to_reader(&mut s);
+    let paused = s.world.backend();
+    let n = s.fe.send(c, &pattern(20_000, 8)).unwrap();
+    assert!(n > 0);
+    let closed_at = s.fe.now_ns();
+    s.fe.close(c).unwrap();
+    while s.fe.is_draining() {
+        let now = s.fe.now_ns();
+        assert!(now < closed_at + 10_000_000_000, "still draining after 10 s");
+        s.fe.wait(Some(now + 10_000_000));
+    }
+    assert!(s.fe.now_ns() >= closed_at + 100_000_000, "gave up before the linger time");
+    drop(paused);
+    settle(&mut s.fe);
+    assert_eq!(s.world.backend_stats().active, 0);
+    assert!(reader.join().unwrap().is_empty(), "RELEASE discards what was not sent");
 }
 
 #[test]

@@ -155,6 +155,7 @@ impl<S: Stack> FdTable<S> {
         let ty_u = u32::try_from(ty).map_err(|_| Errno::EINVAL)?;
         let protocol = u32::try_from(protocol).map_err(|_| Errno::EPROTONOSUPPORT)?;
         let slot = self.free_slot()?;
+        self.stack.open()?;
         let id = self.stack.with(|fe| fe.socket(domain, ty_u, protocol))?;
         Ok(self.install(slot, Entry::new(id, ty & SOCK_NONBLOCK != 0, Conn::Idle)))
     }
