@@ -191,6 +191,11 @@ impl DataIo {
         }
     }
 
+    /// Whether `in` is full (the backend has stopped reading its socket).
+    pub fn in_full<I: SharedMem + ?Sized>(&mut self, idx: &I) -> bool {
+        matches!(self.rx.available(idx), Ok(n) if n as usize >= self.size())
+    }
+
     /// Whether everything written to `out` has been consumed by the backend.
     pub fn out_drained<I: SharedMem + ?Sized>(&mut self, idx: &I) -> bool {
         matches!(self.tx.space(idx), Ok(s) if s as usize == self.size())

@@ -243,6 +243,15 @@ impl<P: Platform> Frontend<P> {
         progressed
     }
 
+    /// Sends the data-ring notifications that [`recv`](Self::recv) left due.
+    fn flush_data_notify(&mut self) {
+        for s in self.sockets.values_mut() {
+            if let State::Connected(r) | State::Draining(r, _) = &mut s.state {
+                r.flush_notify(&mut self.platform);
+            }
+        }
+    }
+
     /// Releases the closed connections whose `out` has drained, failed, or
     /// outlived the linger time.
     fn check_draining(&mut self) {
@@ -276,6 +285,7 @@ impl<P: Platform> Frontend<P> {
     /// [`Platform::wait`]), then [`process`](Self::process)es.
     pub fn wait(&mut self, deadline_ns: Option<u64>) {
         self.flush_notify();
+        self.flush_data_notify();
         self.platform.wait(deadline_ns);
         self.process();
     }

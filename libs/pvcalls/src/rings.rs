@@ -113,6 +113,8 @@ pub(crate) struct DataRing<B> {
     pub data: GrantedBlock<B>,
     pub port: Port,
     pub io: DataIo,
+    /// We consumed from a full `in` and have not told the backend yet.
+    pub notify_due: bool,
 }
 
 impl<B: PageBlock> DataRing<B> {
@@ -141,7 +143,7 @@ impl<B: PageBlock> DataRing<B> {
         };
         let io = DataIo::new(order);
         io.init_intf(&idx.mem, &data.refs);
-        Ok(DataRing { idx, data, port, io })
+        Ok(DataRing { idx, data, port, io, notify_due: false })
     }
 
     /// Grant of the indexes page (what CONNECT and ACCEPT carry).
@@ -157,23 +159,41 @@ impl<B: PageBlock> DataRing<B> {
         close_port(p, acct, self.port);
     }
 
-    /// Reads into `dst`; notifies the backend if bytes were consumed.
+    /// Reads into `dst`. Consuming from a full `in` makes a notification
+    /// due (the backend stops reading while `in` is full and resumes on our
+    /// next event), sent by the next [`send`](Self::send) or
+    /// [`flush_notify`](Self::flush_notify), whichever comes first.
+    ///
+    /// Why not at once: Linux's `pvcalls-back` (up to at least 6.1) treats
+    /// every frontend event as "out has data"; an event that finds `out`
+    /// empty leaves the channel masked until a later write succeeds, and
+    /// the stream can stall. Deferring lets a recv-then-send (echo,
+    /// request/response) carry both in one event with `out` non-empty, and
+    /// consuming from a ring that was not full needs no event at all.
     pub fn recv<P: Platform<Pages = B>>(
         &mut self,
-        p: &mut P,
+        _p: &mut P,
         dst: &mut [u8],
     ) -> Result<usize, Errno> {
+        let was_full = self.io.in_full(&self.idx.mem);
         let r = self.io.recv(&self.idx.mem, &self.data.mem, dst);
-        if matches!(r, Ok(n) if n > 0) {
-            p.notify(self.port);
+        if was_full && matches!(r, Ok(n) if n > 0) {
+            self.notify_due = true;
         }
         r
     }
 
-    /// Writes from `src`; notifies the backend if bytes were produced.
+    /// Sends a notification made due by [`recv`](Self::recv), if any.
+    pub fn flush_notify<P: Platform<Pages = B>>(&mut self, p: &mut P) {
+        if core::mem::take(&mut self.notify_due) {
+            p.notify(self.port);
+        }
+    }
+
     pub fn send<P: Platform<Pages = B>>(&mut self, p: &mut P, src: &[u8]) -> Result<usize, Errno> {
         let r = self.io.send(&self.idx.mem, &self.data.mem, src);
         if matches!(r, Ok(n) if n > 0) {
+            self.notify_due = false;
             p.notify(self.port);
         }
         r
