@@ -62,6 +62,12 @@ extern "C" fn skiff_rust_start(start_info: u64) -> ! {
         info.ram_bytes() >> 20,
         (heap_end - heap_start) >> 10
     );
+    let (dirty, first) = arch::entry::bss_dirty();
+    if dirty != 0 {
+        log::warn!(
+            "boot: .bss held {dirty} non-zero words at entry (first at {first:#x}); cleared"
+        );
+    }
     if info.cmdline_truncated {
         log::warn!("command line longer than {} bytes was cut", memmap::MAX_CMDLINE);
     }

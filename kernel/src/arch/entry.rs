@@ -82,6 +82,24 @@ skiff_pvh_start:
     lea __stack_top(%rip), %rsp
     xor %ebp, %ebp
     mov %edi, %edi               /* zero-extend the start info address */
+    /* Zero .bss. The ELF loader should have, but what the toolstack
+     * writes into guest memory after loading must not reach Rust statics;
+     * count the non-zero words found, for the boot log. */
+    lea __bss_start(%rip), %rsi
+    lea __bss_end(%rip), %rcx
+    xor %edx, %edx
+3:  cmp %rcx, %rsi
+    jae 4f
+    cmpq $0, (%rsi)
+    je 5f
+    test %rdx, %rdx
+    jnz 6f
+    mov %rsi, skiff_bss_dirty_first(%rip)
+6:  inc %rdx
+    movq $0, (%rsi)
+5:  add $8, %rsi
+    jmp 3b
+4:  mov %rdx, skiff_bss_dirty_words(%rip)
     call skiff_rust_start
 2:  hlt
     jmp 2b
@@ -90,6 +108,12 @@ skiff_pvh_start:
     .balign 8
     .global skiff_entry_tsc
 skiff_entry_tsc:
+    .quad 0
+    .global skiff_bss_dirty_first
+skiff_bss_dirty_first:
+    .quad 0
+    .global skiff_bss_dirty_words
+skiff_bss_dirty_words:
     .quad 0
     .text
     "#,
@@ -100,6 +124,20 @@ skiff_entry_tsc:
 unsafe extern "C" {
     /// TSC value read by the first instruction of the PVH entry.
     static skiff_entry_tsc: u64;
+    static skiff_bss_dirty_first: u64;
+    static skiff_bss_dirty_words: u64;
+}
+
+/// Non-zero 8-byte words the entry code found (and cleared) in `.bss`,
+/// and the address of the first: `(words, first)`.
+pub fn bss_dirty() -> (u64, u64) {
+    // SAFETY: written once by the entry code before any Rust runs; plain reads.
+    unsafe {
+        (
+            core::ptr::addr_of!(skiff_bss_dirty_words).read_volatile(),
+            core::ptr::addr_of!(skiff_bss_dirty_first).read_volatile(),
+        )
+    }
 }
 
 /// The TSC value at PVH entry.

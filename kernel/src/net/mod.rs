@@ -59,9 +59,17 @@ pub fn down_reason() -> Option<String> {
 
 fn connect() -> State {
     let started = crate::time::Instant::now();
-    let result = xenstore::with_connection(|xs| {
-        Ok(handshake::connect(xs, KernelPlatform::new(), Config::default()))
-    });
+    let mut cfg = Config::default();
+    // `ring-order=N` on the command line picks the data-ring order (pages
+    // per socket: 1 << N); default: the backend's max-page-order.
+    if let Some(v) = crate::args().get("ring-order") {
+        match v.parse() {
+            Ok(order) => cfg.options.ring_order = Some(order),
+            Err(_) => return down(format!("ring-order={v} is not a number")),
+        }
+    }
+    let result =
+        xenstore::with_connection(|xs| Ok(handshake::connect(xs, KernelPlatform::new(), cfg)));
     // The handshake drains watch events while it waits; re-check any
     // shutdown request it may have swallowed.
     crate::xen::lifecycle::recheck();

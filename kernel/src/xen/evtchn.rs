@@ -102,6 +102,20 @@ pub fn delivered() -> u64 {
     DELIVERED.load(Ordering::Relaxed)
 }
 
+/// For diagnostics: `port`'s pending and mask bits in shared info, and
+/// whether it is marked fired; plus `upcall_pending` and `pending_sel`.
+pub fn port_state(port: Port) -> (bool, bool, bool, u8, u64) {
+    let (w, b) = split(port);
+    let bit = 1u64 << b;
+    (
+        si::evtchn_pending(w).load(Ordering::Acquire) & bit != 0,
+        si::evtchn_mask(w).load(Ordering::Acquire) & bit != 0,
+        FIRED[w].load(Ordering::Acquire) & bit != 0,
+        si::upcall_pending().load(Ordering::Acquire),
+        si::pending_sel().load(Ordering::Acquire),
+    )
+}
+
 /// Returns and clears whether `port` fired since the last call.
 pub fn take_fired(port: Port) -> bool {
     let (w, b) = split(port);

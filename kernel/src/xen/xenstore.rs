@@ -48,6 +48,21 @@ impl Transport for KernelTransport {
         if crate::wait::wait_port(self.port, Some(Instant::now() + REQUEST_TIMEOUT)) {
             Ok(())
         } else {
+            use skiff_ring::SharedMem;
+            let (pending, masked, fired, upcall, sel) = evtchn::port_state(self.port);
+            let idx = |o| self.mem.load_u32(o);
+            log::warn!(
+                "xenstore: no reply in {}s: port {} pending={pending} masked={masked} \
+                 fired={fired} upcall_pending={upcall} sel={sel:#x} generation={} \
+                 req cons/prod {}/{} rsp cons/prod {}/{}",
+                REQUEST_TIMEOUT.as_secs(),
+                self.port,
+                evtchn::generation(),
+                idx(2048),
+                idx(2052),
+                idx(2056),
+                idx(2060)
+            );
             Err(Error::TimedOut)
         }
     }
