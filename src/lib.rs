@@ -1,7 +1,11 @@
 //! Skiff: the crate a unikernel application depends on. It re-exports the
 //! kernel's safe API: the entry macro, arguments, exit, time, console output
-//! and the Xen services.
+//! and the Xen services, and the socket API ([`net`]).
 #![no_std]
+
+extern crate alloc;
+
+pub mod net;
 
 pub use skiff_kernel::{args, exit, main, print, println, Termination};
 
