@@ -101,7 +101,12 @@ fetch_deb() {
 ensure_pkgs qemu-system-x86 cpio gzip coreutils
 
 abi=$(detect_abi)
-key() { echo "$1-$(sha256sum <"$here/prepare.sh" | cut -c1-12)"; }
+key() {
+    local k
+    k="$1-$(sha256sum <"$here/prepare.sh" | cut -c1-12)"
+    if [ "${RIG_PVCALLS_UNPATCHED:-0}" = 1 ]; then k+=-unpatched; fi
+    echo "$k"
+}
 if [ -n "$abi" ] && [ -s "$cache/$(key "$abi")/ready" ]; then
     out=$cache/$(key "$abi")
     ln -sfn "$(basename "$out")" "$cache/current"
@@ -155,6 +160,20 @@ if [ ! -s "$out/pvcalls-back.ko" ]; then
     fi
     mkdir -p "$work/pvcalls"
     cp "$src" "$work/pvcalls/pvcalls-back.c"
+    # The masked-event-channel fix (posted to xen-devel by V. Babchuk, 2023-01-19, "xen/pvcalls-back:
+    # fix permanently masked event channel"), absent from this source: a frontend event that finds
+    # `out` empty leaves map->write set, so the lateeoi channel is never EOI'd and stays masked; the
+    # stream then stalls. Clear the flag when there is nothing to write. RIG_PVCALLS_UNPATCHED=1
+    # builds the module as Debian ships the source.
+    if [ "${RIG_PVCALLS_UNPATCHED:-0}" != 1 ]; then
+        [ "$(grep -c 'if (size == 0)' "$work/pvcalls/pvcalls-back.c")" = 1 ] \
+            || die "pvcalls-back.c: cannot place the masked-event-channel fix (source changed?)"
+        perl -0pi -e 's/\tif \(size == 0\)\n\t\treturn false;/\tif (size == 0) {\n\t\tatomic_set(&map->write, 0); \/* skiff rig: masked-evtchn fix *\/\n\t\treturn false;\n\t}/' \
+            "$work/pvcalls/pvcalls-back.c"
+        grep -q 'skiff rig: masked-evtchn fix' "$work/pvcalls/pvcalls-back.c" \
+            || die "pvcalls-back.c: applying the masked-event-channel fix failed"
+        say "pvcalls-back.c: masked-event-channel fix applied"
+    fi
     echo 'obj-m += pvcalls-back.o' >"$work/pvcalls/Kbuild"
     say "build pvcalls-back.ko"
     (set +o pipefail

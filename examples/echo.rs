@@ -1,0 +1,132 @@
+//! `echo`: a TCP echo server on `port=N` (default 7) serving many connections at once with `poll()`.
+//!
+//! Each connection's bytes are sent back as they come; a connection that
+//! cannot take more output stops being read until it can (no unbounded
+//! buffering). When the peer finishes sending, what is left is echoed and
+//! the connection closed. `max-conns=N` (default 1000) bounds how many are
+//! served at once; further clients wait in dom0's backlog.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::net::Ipv4Addr;
+
+use skiff::net::posix::consts::*;
+use skiff::net::posix::{Fd, PollFd};
+use skiff::net::{Errno, FdTable, SockAddr};
+
+skiff::main!(main);
+
+/// Bytes read per `recv`.
+const CHUNK: usize = 16 * 1024;
+
+/// One client: what was read and not yet echoed, and whether it is done.
+struct Conn {
+    fd: Fd,
+    pending: Vec<u8>,
+    sent: usize,
+    peer_done: bool,
+    failed: bool,
+}
+
+impl Conn {
+    fn has_pending(&self) -> bool {
+        self.sent < self.pending.len()
+    }
+
+    fn finished(&self) -> bool {
+        self.failed || (self.peer_done && !self.has_pending())
+    }
+}
+
+fn main() -> Result<(), Errno> {
+    let args = skiff::args();
+    let port: u16 = args.get("port").map_or(Ok(7), str::parse).map_err(|_| Errno::EINVAL)?;
+    let max_conns: usize =
+        args.get("max-conns").map_or(Ok(1000), str::parse).map_err(|_| Errno::EINVAL)?;
+
+    let mut net = FdTable::new(skiff::net::Kernel);
+    let listener = net.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)?;
+    net.bind(listener, &SockAddr::new(Ipv4Addr::UNSPECIFIED, port))?;
+    net.listen(listener, 1024)?;
+    skiff::println!("echo: listening on 0.0.0.0:{port}");
+
+    let mut conns: Vec<Conn> = Vec::new();
+    let mut fds: Vec<PollFd> = Vec::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        fds.clear();
+        let listen_fd = if conns.len() < max_conns { listener } else { -1 };
+        fds.push(PollFd::new(listen_fd, POLLIN));
+        for c in &conns {
+            let events = if c.has_pending() { POLLOUT } else { POLLIN | POLLRDHUP };
+            fds.push(PollFd::new(c.fd, events));
+        }
+        net.poll(&mut fds, -1)?;
+
+        // fds[1..] line up with `conns` as they were before accepting.
+        for (c, p) in conns.iter_mut().zip(&fds[1..]) {
+            serve(&mut net, c, p.revents, &mut buf);
+        }
+        conns.retain(|c| {
+            if c.finished() {
+                let _ = net.close(c.fd);
+            }
+            !c.finished()
+        });
+        if fds[0].revents & POLLIN != 0 {
+            accept_all(&mut net, listener, &mut conns, max_conns);
+        }
+    }
+}
+
+/// Accepts every waiting connection, up to `max_conns` open.
+fn accept_all(net: &mut FdTable, listener: Fd, conns: &mut Vec<Conn>, max_conns: usize) {
+    while conns.len() < max_conns {
+        match net.accept4(listener, SOCK_NONBLOCK) {
+            Ok((fd, _)) => conns.push(Conn {
+                fd,
+                pending: Vec::new(),
+                sent: 0,
+                peer_done: false,
+                failed: false,
+            }),
+            Err(Errno::EAGAIN) => return,
+            Err(e) => {
+                skiff::println!("echo: accept: {e:?}");
+                return;
+            }
+        }
+    }
+}
+
+/// Moves what it can for one connection: reads only when everything read
+/// before has been echoed.
+fn serve(net: &mut FdTable, c: &mut Conn, revents: i16, buf: &mut [u8]) {
+    if revents == 0 {
+        return;
+    }
+    if !c.has_pending() && !c.peer_done {
+        match net.recv(c.fd, buf, MSG_DONTWAIT) {
+            Ok(0) => c.peer_done = true,
+            Ok(n) => {
+                c.pending.clear();
+                c.pending.extend_from_slice(&buf[..n]);
+                c.sent = 0;
+            }
+            Err(Errno::EAGAIN) => {}
+            Err(_) => c.failed = true,
+        }
+    }
+    if c.has_pending() {
+        match net.send(c.fd, &c.pending[c.sent..], MSG_DONTWAIT) {
+            Ok(n) => c.sent += n,
+            Err(Errno::EAGAIN) => {}
+            Err(_) => c.failed = true,
+        }
+    }
+}

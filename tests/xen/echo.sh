@@ -1,0 +1,28 @@
+#!/bin/bash
+# Rig case: dom0 clients (tests/xen/peers.py) against the echo guest over the real pvcalls-back:
+# hundreds of concurrent connections, tens of megabytes, peer half-close and reset.
+set -u
+# shellcheck source=tests/rig/lib.sh
+. "$(dirname "$0")/../rig/lib.sh"
+peers=$(dirname "$0")/peers.py
+
+if ! skiff_create echo; then
+    fail "echo guest created"
+    exit 0
+fi
+if skiff_wait_console echo 'echo: listening on 0.0.0.0:7' 120; then
+    pass "echo says it listens on 0.0.0.0:7"
+else
+    fail "echo says it listens on 0.0.0.0:7"
+    skiff_shutdown_reason echo 1 >/dev/null
+    exit 0
+fi
+check "one connection echoes 1 MB" python3 "$peers" echo 7 --conns 1 --bytes 1000000
+check "200 concurrent connections echo 64 KiB each (sha256)" python3 "$peers" echo 7 --conns 200 --bytes 65536
+check "4 connections echo 8 MB each (sha256)" python3 "$peers" echo 7 --conns 4 --bytes 8000000
+check "peer half-close: the echo arrives, then EOF" python3 "$peers" halfclose 7 --bytes 2000000
+check "peer reset: the server survives it" python3 "$peers" reset 7
+check "connect to a port nobody listens on is refused" python3 "$peers" refused 8
+xl shutdown echo >/dev/null 2>&1
+check_eq "echo powers off on xl shutdown" poweroff "$(skiff_shutdown_reason echo 60)"
+check_no_console echo 'panicked|fault' "echo's console shows no panic or fault"

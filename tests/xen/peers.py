@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""dom0-side TCP peers for the rig's socket cases: clients for the echo and httpd guests, a server for
+the client guest. Plain Python sockets, independent of Skiff's code. Every subcommand prints one
+line starting with "ok" and exits 0, or prints what went wrong and exits 1.
+
+  peers.py echo PORT --conns N --bytes B     N concurrent connections, each sends B bytes of its own
+                                             pattern while reading the echo; sha256 compared per conn
+  peers.py halfclose PORT --bytes B          send B bytes, shutdown(SHUT_WR), the echo then EOF
+  peers.py reset PORT                        send, then close with RST (SO_LINGER 0), then check the
+                                             server still answers a new connection
+  peers.py http PORT                         GET /, /bytes/N, keep-alive, 404, 400, concurrent clients
+  peers.py refused PORT                      nothing listens on PORT (connect is refused)
+  peers.py serve PORT [--once]               echo server (for the client guest); prints "ok serving"
+"""
+import argparse
+import hashlib
+import selectors
+import socket
+import struct
+import sys
+import threading
+import time
+
+HOST = "127.0.0.1"
+
+
+def fail(msg):
+    print(f"FAIL {msg}", flush=True)
+    sys.exit(1)
+
+
+def pattern(n, seed):
+    """n bytes of a per-connection pattern (sha256 counter stream)."""
+    out = bytearray()
+    block = 0
+    while len(out) < n:
+        out += hashlib.sha256(f"{seed}:{block}".encode()).digest() * 64
+        block += 1
+    return bytes(out[:n])
+
+
+def connect(port, timeout=60):
+    s = socket.create_connection((HOST, port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def cmd_echo(a):
+    sel = selectors.DefaultSelector()
+    conns = []
+    for i in range(a.conns):
+        s = connect(a.port)
+        s.setblocking(False)
+        c = {"i": i, "s": s, "data": pattern(a.bytes, i), "sent": 0, "got": hashlib.sha256(), "n": 0}
+        conns.append(c)
+        sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
+    open_conns = len(conns)
+    deadline = time.monotonic() + a.timeout
+    start = time.monotonic()
+    while open_conns:
+        if time.monotonic() > deadline:
+            done = sum(1 for c in conns if c["n"] == a.bytes)
+            fail(f"echo: timeout after {a.timeout}s, {done}/{a.conns} connections complete")
+        for key, ev in sel.select(timeout=1):
+            c = key.data
+            s = c["s"]
+            if ev & selectors.EVENT_WRITE and c["sent"] < a.bytes:
+                try:
+                    c["sent"] += s.send(c["data"][c["sent"]:c["sent"] + 65536])
+                except BlockingIOError:
+                    pass
+                if c["sent"] == a.bytes:
+                    sel.modify(s, selectors.EVENT_READ, c)
+            if ev & selectors.EVENT_READ:
+                try:
+                    chunk = s.recv(65536)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    fail(f"echo: connection {c['i']} closed after {c['n']} of {a.bytes} bytes")
+                c["got"].update(chunk)
+                c["n"] += len(chunk)
+                if c["n"] > a.bytes:
+                    fail(f"echo: connection {c['i']} got {c['n']} bytes, more than sent")
+                if c["n"] == a.bytes:
+                    if c["got"].digest() != hashlib.sha256(c["data"]).digest():
+                        fail(f"echo: connection {c['i']}: sha256 of the echo differs")
+                    sel.unregister(s)
+                    s.close()
+                    open_conns -= 1
+    secs = time.monotonic() - start
+    total = a.conns * a.bytes
+    print(f"ok echo conns={a.conns} bytes={a.bytes} total={total} secs={secs:.1f} "
+          f"rate={total / secs / 1e6:.2f}MB/s sha256-verified", flush=True)
+
+
+def recv_all(s, limit):
+    got = bytearray()
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return bytes(got)
+        got += chunk
+        if len(got) > limit:
+            return bytes(got)
+
+
+def cmd_halfclose(a):
+    s = connect(a.port, a.timeout)
+    data = pattern(a.bytes, 99)
+    got = bytearray()
+    # Read concurrently: the echo may not fit in socket buffers.
+    reader = threading.Thread(target=lambda: got.extend(recv_all(s, a.bytes)))
+    reader.start()
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    reader.join(a.timeout)
+    if reader.is_alive():
+        fail(f"halfclose: no EOF within {a.timeout}s ({len(got)} of {a.bytes} bytes back)")
+    if bytes(got) != data:
+        fail(f"halfclose: echo differs ({len(got)} of {a.bytes} bytes)")
+    print(f"ok halfclose bytes={a.bytes} echoed then EOF", flush=True)
+
+
+def cmd_reset(a):
+    s = connect(a.port, a.timeout)
+    s.sendall(pattern(100000, 5))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    time.sleep(1)
+    s = connect(a.port, a.timeout)
+    s.sendall(b"still alive")
+    s.shutdown(socket.SHUT_WR)
+    got = recv_all(s, 100)
+    if got != b"still alive":
+        fail(f"reset: new connection after a reset got {got!r}")
+    print("ok reset: server survives a peer reset", flush=True)
+
+
+def cmd_refused(a):
+    try:
+        socket.create_connection((HOST, a.port), timeout=10).close()
+    except ConnectionRefusedError:
+        print(f"ok refused port={a.port}", flush=True)
+        return
+    fail(f"refused: something accepted on port {a.port}")
+
+
+def http_read_response(f):
+    """Reads one HTTP/1.1 response from file object f: (status, headers, body)."""
+    line = f.readline()
+    if not line:
+        raise EOFError("connection closed before a status line")
+    parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+    if len(parts) < 2 or parts[0] != "HTTP/1.1":
+        raise ValueError(f"bad status line {line!r}")
+    status = int(parts[1])
+    headers = {}
+    while True:
+        h = f.readline().decode("latin-1").rstrip("\r\n")
+        if not h:
+            break
+        k, _, v = h.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    n = int(headers.get("content-length", "-1"))
+    if n < 0:
+        raise ValueError("response without Content-Length")
+    body = f.read(n)
+    if len(body) != n:
+        raise EOFError(f"body cut at {len(body)} of {n} bytes")
+    return status, headers, body
+
+
+def http_get(port, paths, timeout):
+    """GETs each path on one keep-alive connection; returns the responses."""
+    s = connect(port, timeout)
+    f = s.makefile("rb")
+    out = []
+    for p in paths:
+        s.sendall(f"GET {p} HTTP/1.1\r\nHost: skiff\r\n\r\n".encode())
+        out.append(http_read_response(f))
+    s.close()
+    return out
+
+
+def expected_bytes(n):
+    """The body of GET /bytes/n: the repeating alphabet."""
+    alpha = b"abcdefghijklmnopqrstuvwxyz"
+    return (alpha * (n // 26 + 1))[:n]
+
+
+def cmd_http(a):
+    checks = []
+    (st, h, body), = http_get(a.port, ["/"], a.timeout)
+    if st != 200 or b"<html" not in body.lower() or "text/html" not in h.get("content-type", ""):
+        fail(f"http: GET / gave {st} {h} {body[:80]!r}")
+    checks.append("GET / 200 text/html")
+
+    sizes = [0, 1, 1000, 1 << 20, 5 << 20]
+    resp = http_get(a.port, [f"/bytes/{n}" for n in sizes], a.timeout)
+    for n, (st, h, body) in zip(sizes, resp):
+        if st != 200 or body != expected_bytes(n):
+            fail(f"http: GET /bytes/{n} gave {st}, {len(body)} bytes")
+    checks.append(f"keep-alive /bytes/{{{','.join(map(str, sizes))}}} on one connection")
+
+    (st, _, _), = http_get(a.port, ["/nothing-here"], a.timeout)
+    if st != 404:
+        fail(f"http: GET /nothing-here gave {st}, not 404")
+    checks.append("404")
+
+    s = connect(a.port, a.timeout)
+    s.sendall(b"NONSENSE\r\n\r\n")
+    st, _, _ = http_read_response(s.makefile("rb"))
+    if st != 400:
+        fail(f"http: a malformed request gave {st}, not 400")
+    checks.append("400")
+
+    errors = []
+
+    def worker(i):
+        try:
+            n = 10000 + i
+            for st, _, body in http_get(a.port, [f"/bytes/{n}", "/"], a.timeout):
+                if st != 200:
+                    errors.append(f"client {i}: status {st}")
+            if http_get(a.port, [f"/bytes/{n}"], a.timeout)[0][2] != expected_bytes(n):
+                errors.append(f"client {i}: wrong body")
+        except Exception as e:  # noqa: BLE001 - report any failure of a client
+            errors.append(f"client {i}: {e!r}")
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(a.conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        fail(f"http: {len(errors)} of {a.conns} concurrent clients failed: {errors[:3]}")
+    checks.append(f"{a.conns} concurrent clients")
+    print("ok http: " + "; ".join(checks), flush=True)
+
+
+def cmd_serve(a):
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((HOST, a.port))
+    ls.listen(64)
+    print(f"ok serving echo on {HOST}:{a.port}", flush=True)
+
+    def handle(c):
+        with c:
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    return
+                c.sendall(d)
+
+    while True:
+        c, _ = ls.accept()
+        t = threading.Thread(target=handle, args=(c,), daemon=True)
+        t.start()
+        if a.once:
+            t.join()
+            return
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("cmd", choices=["echo", "halfclose", "reset", "http", "refused", "serve"])
+    p.add_argument("port", type=int)
+    p.add_argument("--conns", type=int, default=1)
+    p.add_argument("--bytes", type=int, default=1000)
+    p.add_argument("--timeout", type=float, default=300)
+    p.add_argument("--once", action="store_true")
+    a = p.parse_args()
+    try:
+        globals()["cmd_" + a.cmd](a)
+    except (OSError, ValueError, EOFError) as e:
+        fail(f"{a.cmd}: {e!r}")
+
+
+if __name__ == "__main__":
+    main()
