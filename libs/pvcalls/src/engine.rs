@@ -226,18 +226,16 @@ impl<P: Platform> Frontend<P> {
     /// fired flags of every port. Returns whether a response was handled.
     pub fn process(&mut self) -> bool {
         let progressed = self.poll_cmd();
-        let ports: alloc::vec::Vec<Port> = self
-            .sockets
-            .values()
-            .filter_map(|s| match &s.state {
-                State::Connected(r) | State::Connecting(_, r) | State::Draining(r, _) => {
-                    Some(r.port)
+        for s in self.sockets.values_mut() {
+            match &mut s.state {
+                State::Connected(r) | State::Draining(r, _) if self.platform.take_fired(r.port) => {
+                    r.on_event();
                 }
-                _ => None,
-            })
-            .collect();
-        for p in ports {
-            self.platform.take_fired(p);
+                State::Connecting(_, r) => {
+                    self.platform.take_fired(r.port);
+                }
+                _ => {}
+            }
         }
         self.check_draining();
         progressed
