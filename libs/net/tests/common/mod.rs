@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use skiff_net::Stack;
 use skiff_pvcalls::handshake;
-pub use skiff_pvcalls::sim::{echo_server, free_port};
+pub use skiff_pvcalls::sim::{echo_server, free_port, localhost, pattern};
 use skiff_pvcalls::sim::{SimConfig, SimPlatform, SimWorld, SimXs};
 use skiff_pvcalls::Frontend;
 use skiff_xenstore::Xenstore;
@@ -80,21 +80,4 @@ pub fn v4(a: std::net::SocketAddr) -> SocketAddrV4 {
         std::net::SocketAddr::V4(a) => a,
         _ => unreachable!(),
     }
-}
-
-pub fn localhost(port: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)
-}
-
-/// Deterministic pseudo-random bytes.
-pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }

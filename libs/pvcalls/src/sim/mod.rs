@@ -23,7 +23,7 @@ use skiff_xenstore::Xenstore;
 
 pub use backend::{BackendConfig, BackendStats, SimBackend, BACKEND_DOMID};
 pub use host::{Frame, HostStats, Mapped, SimHost};
-pub use peers::{echo_server, free_port};
+pub use peers::{echo_server, free_port, localhost, pattern};
 pub use platform::{SimPages, SimPlatform};
 pub use xenbus::{AgentConfig, SimXs, XenbusAgent};
 

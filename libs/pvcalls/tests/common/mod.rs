@@ -4,7 +4,7 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use skiff_pvcalls::handshake::{self, BackendInfo};
-pub use skiff_pvcalls::sim::{echo_server, free_port};
+pub use skiff_pvcalls::sim::{echo_server, free_port, localhost, pattern};
 use skiff_pvcalls::sim::{SimConfig, SimPlatform, SimWorld, SimXs};
 use skiff_pvcalls::wire::{AF_INET, SOCK_STREAM};
 use skiff_pvcalls::{Errno, Frontend, SocketId};
@@ -99,23 +99,6 @@ pub fn settle(fe: &mut Fe) {
         let now = fe.now_ns();
         fe.wait(Some(now + 20_000_000));
     }
-}
-
-pub fn localhost(port: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)
-}
-
-/// Deterministic pseudo-random bytes.
-pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// FNV-1a.
