@@ -260,17 +260,20 @@ impl<P: Platform> Frontend<P> {
         let ids = core::mem::take(&mut self.draining);
         for id in ids {
             let Some(s) = self.sockets.get_mut(&id) else { continue };
-            let State::Draining(ring, deadline) = &mut s.state else { continue };
-            if self.gone || now >= *deadline || ring.io.out_settled(&ring.idx.mem) {
-                let State::Draining(ring, _) = core::mem::replace(&mut s.state, State::Fresh)
-                else {
-                    unreachable!("matched Draining above")
-                };
-                s.state = State::ReleaseQueued(Some(ring));
-                self.queue_release(id);
-            } else {
+            let done = match &mut s.state {
+                State::Draining(ring, deadline) => {
+                    self.gone || now >= *deadline || ring.io.out_settled(&ring.idx.mem)
+                }
+                _ => continue,
+            };
+            if !done {
                 self.draining.push(id);
+                continue;
             }
+            if let State::Draining(ring, _) = core::mem::replace(&mut s.state, State::Fresh) {
+                s.state = State::ReleaseQueued(Some(ring));
+            }
+            self.queue_release(id);
         }
     }
 
@@ -471,25 +474,26 @@ impl<P: Platform> Frontend<P> {
         if !s.closing || s.busy() {
             return;
         }
-        if let State::Connected(ring) = &mut s.state {
-            if !self.gone && !ring.io.out_settled(&ring.idx.mem) {
-                let deadline = self.platform.now_ns().saturating_add(self.linger_ns);
-                let Some(s) = self.sockets.get_mut(&id) else { return };
-                let State::Connected(ring) = core::mem::replace(&mut s.state, State::Fresh) else {
-                    unreachable!("matched Connected above")
-                };
-                s.state = State::Draining(ring, deadline);
+        // The backend discards `out` on RELEASE: let it drain first.
+        let linger = match &mut s.state {
+            State::Connected(r) => !self.gone && !r.io.out_settled(&r.idx.mem),
+            _ => false,
+        };
+        let state = core::mem::replace(&mut s.state, State::Fresh);
+        let ring = match state {
+            // Nothing is keyed by this id in the backend (SOCKET stores
+            // nothing; a failed BIND or CONNECT leaves nothing behind).
+            State::Fresh => {
+                self.sockets.remove(&id);
+                return;
+            }
+            State::Connected(ring) if linger => {
+                s.state =
+                    State::Draining(ring, self.platform.now_ns().saturating_add(self.linger_ns));
                 self.draining.push(id);
                 return;
             }
-        }
-        let Some(s) = self.sockets.get_mut(&id) else { return };
-        let state = core::mem::replace(&mut s.state, State::Fresh);
-        let (needs_release, ring) = match state {
-            // Nothing is keyed by this id in the backend (SOCKET stores
-            // nothing; a failed BIND or CONNECT leaves nothing behind).
-            State::Fresh => (false, None),
-            State::Bound(_) => (true, None),
+            State::Bound(_) => None,
             State::Listener(l) => {
                 if let Some(new) = l.ready {
                     if let Some(n) = self.sockets.get_mut(&new) {
@@ -497,22 +501,15 @@ impl<P: Platform> Frontend<P> {
                     }
                     self.advance(new);
                 }
-                (true, None)
+                None
             }
-            State::Connected(ring) => (true, Some(ring)),
-            State::ReleaseQueued(r) => (true, r),
+            State::Connected(ring) => Some(ring),
+            State::ReleaseQueued(r) => r,
             other => {
                 s.state = other;
                 return;
             }
         };
-        if self.gone || !needs_release {
-            self.sockets.remove(&id);
-            if let Some(r) = ring {
-                r.release(&mut self.platform, &mut self.acct);
-            }
-            return;
-        }
         let Some(s) = self.sockets.get_mut(&id) else { return };
         s.state = State::ReleaseQueued(ring);
         self.queue_release(id);
