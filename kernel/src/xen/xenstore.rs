@@ -49,6 +49,7 @@ impl Transport for KernelTransport {
             Ok(())
         } else {
             use skiff_ring::SharedMem;
+            use skiff_xen::xs_wire::intf;
             let (pending, masked, fired, upcall, sel) = evtchn::port_state(self.port);
             let idx = |o| self.mem.load_u32(o);
             log::warn!(
@@ -58,10 +59,10 @@ impl Transport for KernelTransport {
                 REQUEST_TIMEOUT.as_secs(),
                 self.port,
                 evtchn::generation(),
-                idx(2048),
-                idx(2052),
-                idx(2056),
-                idx(2060)
+                idx(intf::REQ_CONS),
+                idx(intf::REQ_PROD),
+                idx(intf::RSP_CONS),
+                idx(intf::RSP_PROD)
             );
             Err(Error::TimedOut)
         }
