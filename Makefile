@@ -46,7 +46,7 @@ run: images
 # under Xen in QEMU TCG they hang or fail intermittently (see README,
 # "Known problems"); run them with `make test-xen CASES="echo"` or
 # `make test-xen-all`.
-CASES ?= hello shutdown httpd client
+CASES ?= hello shutdown httpd client nettest
 
 ## test: host unit tests, then the images under real Xen in the rig
 test: test-host test-xen

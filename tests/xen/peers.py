@@ -11,6 +11,12 @@ line starting with "ok" and exits 0, or prints what went wrong and exits 1.
   peers.py http PORT                         GET /, /bytes/N, keep-alive, 404, 400, concurrent clients
   peers.py refused PORT                      nothing listens on PORT (connect is refused)
   peers.py serve PORT [--once]               echo server (for the client guest); prints "ok serving"
+  peers.py nettest-peer PORT                 the dom0 side of the nettest guest's listener checks (below);
+                                             start it once the guest printed "listening on"
+
+nettest-peer, in the order examples/nettest.rs expects: connection 1 waits for the guest's b"G",
+sends NETTEST_FIRST, waits for b"A" and closes; then connections 2 and 3 open, NETTEST_THIRD goes out
+on connection 3 only, and both must see EOF (the guest closes them) without receiving a byte.
 """
 import argparse
 import hashlib
@@ -22,6 +28,9 @@ import threading
 import time
 
 HOST = "127.0.0.1"
+# What nettest-peer sends; examples/nettest.rs (FIRST_DATA, THIRD_DATA) expects the same bytes.
+NETTEST_FIRST = b"nettest: first connection from dom0\n"
+NETTEST_THIRD = b"nettest: third connection from dom0\n"
 
 
 def fail(msg):
@@ -263,9 +272,59 @@ def cmd_serve(a):
             return
 
 
+def recv_exact(s, n):
+    got = bytearray()
+    while len(got) < n:
+        chunk = s.recv(n - len(got))
+        if not chunk:
+            raise EOFError(f"EOF after {len(got)} of {n} bytes")
+        got += chunk
+    return bytes(got)
+
+
+def cmd_nettest_peer(a):
+    done = []
+    step = "connect 1"
+    try:
+        deadline = time.monotonic() + a.timeout
+        while True:
+            try:
+                s1 = connect(a.port, a.timeout)
+                break
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        done.append(step)
+        step = "connection 1: wait for the guest's G"
+        if (got := recv_exact(s1, 1)) != b"G":
+            fail(f"nettest-peer: {step}: got {got!r}")
+        s1.sendall(NETTEST_FIRST)
+        done.append("connection 1: G, data sent")
+        step = "connection 1: wait for the guest's A"
+        if (got := recv_exact(s1, 1)) != b"A":
+            fail(f"nettest-peer: {step}: got {got!r}")
+        s1.close()
+        done.append("connection 1: A, closed")
+        step = "connect 2 and 3, send on 3"
+        s2 = connect(a.port, a.timeout)
+        s3 = connect(a.port, a.timeout)
+        s3.sendall(NETTEST_THIRD)
+        done.append(step)
+        for i, s in ((2, s2), (3, s3)):
+            step = f"connection {i}: wait for EOF"
+            if got := recv_all(s, 100):
+                fail(f"nettest-peer: {step}: got {got!r} before EOF")
+            s.close()
+            done.append(f"connection {i}: EOF")
+    except (OSError, EOFError) as e:
+        fail(f"nettest-peer: {step}: {e!r} (done: {'; '.join(done) or 'nothing'})")
+    print(f"ok nettest-peer port={a.port}: {'; '.join(done)}", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("cmd", choices=["echo", "halfclose", "reset", "http", "refused", "serve"])
+    p.add_argument("cmd", choices=["echo", "halfclose", "reset", "http", "refused", "serve", "nettest-peer"])
     p.add_argument("port", type=int)
     p.add_argument("--conns", type=int, default=1)
     p.add_argument("--bytes", type=int, default=1000)
@@ -273,7 +332,7 @@ def main():
     p.add_argument("--once", action="store_true")
     a = p.parse_args()
     try:
-        globals()["cmd_" + a.cmd](a)
+        globals()["cmd_" + a.cmd.replace("-", "_")](a)
     except (OSError, ValueError, EOFError) as e:
         fail(f"{a.cmd}: {e!r}")
 
