@@ -24,6 +24,7 @@ use alloc::vec::Vec;
 use core::fmt::Debug;
 use core::net::Ipv4Addr;
 
+use skiff::checks::{ensure, Check};
 use skiff::net::posix::consts::*;
 use skiff::net::posix::{Fd, PollFd};
 use skiff::net::{Errno, FdTable, Kernel, SockAddr};
@@ -46,7 +47,6 @@ const IDLE_MS: i32 = 200;
 /// Timeout of the polls that wait for the peer, in ms.
 const WAIT_MS: i32 = 60_000;
 
-type Check = Result<String, String>;
 type NamedCheck = (&'static str, fn(&mut Ctx) -> Check);
 
 /// What the checks share: the fd table, the ports, and the fds later checks use.
@@ -97,32 +97,7 @@ fn main() -> i32 {
         ("poll over several fds reports only the one with data", poll_many),
         ("close releases every fd", close_all),
     ];
-    let mut failed = 0;
-    for (name, f) in checks {
-        match f(&mut ctx) {
-            Ok(detail) => skiff::println!("nettest: ok   {name}: {detail}"),
-            Err(why) => {
-                failed += 1;
-                skiff::println!("nettest: FAIL {name}: {why}");
-            }
-        }
-    }
-    let n = checks.len();
-    if failed == 0 {
-        skiff::println!("nettest: PASS {n}/{n}");
-        0
-    } else {
-        skiff::println!("nettest: FAIL {failed}/{n} checks failed");
-        1
-    }
-}
-
-fn ensure(cond: bool, why: impl FnOnce() -> String) -> Result<(), String> {
-    if cond {
-        Ok(())
-    } else {
-        Err(why())
-    }
+    skiff::checks::report("nettest", checks.into_iter().map(|(name, f)| (name, f(&mut ctx))))
 }
 
 /// `r` must be the error `want`.

@@ -8,7 +8,7 @@
 extern crate alloc;
 
 use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::time::Duration;
 
@@ -16,9 +16,10 @@ use skiff::sys::xenstore::XsIo;
 use skiff::sys::{evtchn, grant, xenstore, PageBlock};
 use skiff::time::Instant;
 
+use skiff::checks::{ensure, Check};
+
 skiff::main!(main);
 
-type Check = Result<String, String>;
 type NamedCheck = (&'static str, fn() -> Check);
 
 fn main() -> i32 {
@@ -35,32 +36,7 @@ fn main() -> i32 {
         ("xenstore watch fires", xenstore_watch),
         ("xenstore transaction", xenstore_transaction),
     ];
-    let mut failed = 0;
-    for (name, f) in checks {
-        match f() {
-            Ok(detail) => skiff::println!("selftest: ok   {name}: {detail}"),
-            Err(why) => {
-                failed += 1;
-                skiff::println!("selftest: FAIL {name}: {why}");
-            }
-        }
-    }
-    let n = checks.len();
-    if failed == 0 {
-        skiff::println!("selftest: PASS {n}/{n}");
-        0
-    } else {
-        skiff::println!("selftest: FAIL {failed}/{n} checks failed");
-        1
-    }
-}
-
-fn ensure(cond: bool, why: impl FnOnce() -> String) -> Result<(), String> {
-    if cond {
-        Ok(())
-    } else {
-        Err(why())
-    }
+    skiff::checks::report("selftest", checks.into_iter().map(|(name, f)| (name, f())))
 }
 
 fn clock_monotonic() -> Check {

@@ -5,6 +5,7 @@
 
 extern crate alloc;
 
+pub mod checks;
 pub mod net;
 
 pub use skiff_kernel::{args, exit, main, print, println, Termination};
