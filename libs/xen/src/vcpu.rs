@@ -1,9 +1,11 @@
 //! VCPU operations: `xen/include/public/vcpu.h`.
 
 /// `VCPUOP_set_singleshot_timer`: argument is a [`SingleshotTimer`].
-pub const VCPUOP_SET_SINGLESHOT_TIMER: usize = 4;
+/// (4 is `VCPUOP_get_runstate_info`, which writes a 48-byte
+/// `vcpu_runstate_info` where this 16-byte struct lies.)
+pub const VCPUOP_SET_SINGLESHOT_TIMER: usize = 8;
 /// `VCPUOP_stop_singleshot_timer`.
-pub const VCPUOP_STOP_SINGLESHOT_TIMER: usize = 5;
+pub const VCPUOP_STOP_SINGLESHOT_TIMER: usize = 9;
 /// `VCPU_SSHOTTMR_future`: fail with -ETIME if the deadline already passed.
 pub const SSHOTTMR_FUTURE: u32 = 1;
 
