@@ -23,11 +23,12 @@ skiff::main!(main);
 type NamedCheck = (&'static str, fn() -> Check);
 
 fn main() -> i32 {
-    let checks: [NamedCheck; 11] = [
+    let checks: [NamedCheck; 12] = [
         ("clock is monotonic", clock_monotonic),
         ("wall clock is plausible", wall_clock),
         ("sleep uses the one-shot timer", sleep_timer),
         ("a wait times out at its deadline", wait_deadline),
+        ("the one-shot timer fires its event channel", timer_fires),
         ("event channel loopback", event_loopback),
         ("grant to dom0 and end access", grant_to_dom0),
         ("grant references are recycled", grant_recycle),
@@ -81,6 +82,20 @@ fn wait_deadline() -> Check {
     ensure(!ready, || "condition reported ready".into())?;
     ensure(now >= deadline, || "returned before the deadline".into())?;
     Ok(format!("returned {} us after the deadline", now.duration_since(deadline).as_micros()))
+}
+
+/// A wait arms the one-shot timer for its deadline: its VIRQ_TIMER port must
+/// fire then (`SCHEDOP_poll`'s own timeout alone would also end the wait).
+fn timer_fires() -> Check {
+    let port = skiff::sys::timer_port();
+    // Earlier waits' timers fired too; forget those.
+    evtchn::take_fired(port);
+    let start = Instant::now();
+    let fired = skiff::sys::wait_port(port, Some(start + Duration::from_millis(30)));
+    let took = start.elapsed();
+    ensure(fired, || format!("timer port {port} did not fire in {took:?}"))?;
+    ensure(took >= Duration::from_millis(30), || format!("fired early, after {took:?}"))?;
+    Ok(format!("port {port} fired after {} us", took.as_micros()))
 }
 
 fn event_loopback() -> Check {

@@ -18,6 +18,7 @@ pub mod time {
 /// Lower-level Xen services for system code and tests.
 pub mod sys {
     pub use skiff_kernel::mm::pages::PageBlock;
+    pub use skiff_kernel::time::timer_port;
     pub use skiff_kernel::wait::{block_until, wait_port};
     pub use skiff_kernel::xen::{evtchn, grant, xenstore};
 }
