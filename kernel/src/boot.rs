@@ -75,6 +75,9 @@ extern "C" fn skiff_rust_start(start_info: u64) -> ! {
     if args.has_flag("hypercall-selfcheck") {
         crate::xen::selfcheck::run(2000);
     }
+    if args.has_flag("scribble-check") {
+        crate::mm::scribble::init();
+    }
     let entries = check(grant::init(), "map the grant table");
     log::debug!("grant table: {entries} entries");
     check(xenstore::init(), "connect to xenstore");

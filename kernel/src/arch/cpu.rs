@@ -62,3 +62,13 @@ pub fn disable_interrupts() {
 pub fn cr2() -> u64 {
     x86_64::registers::control::Cr2::read_raw()
 }
+
+/// The current stack pointer.
+pub fn stack_pointer() -> u64 {
+    let rsp: u64;
+    // SAFETY: reads RSP into a register; no memory or flags are touched.
+    unsafe {
+        core::arch::asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack, preserves_flags))
+    };
+    rsp
+}

@@ -4,3 +4,4 @@
 pub mod heap;
 pub mod memmap;
 pub mod pages;
+pub mod scribble;

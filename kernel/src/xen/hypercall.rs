@@ -69,6 +69,7 @@ pub fn stub(nr: usize) -> usize {
 /// be valid for the reads and writes Xen will perform on them.
 pub unsafe fn call(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize) -> isize {
     let entry = stub(nr);
+    let snapshot = crate::mm::scribble::snapshot_stack(cpu::stack_pointer() as usize);
     let mut ret: isize = 0;
     // SAFETY: `entry` is the stub for `nr` in the page Xen filled in; the
     // stubs preserve the stack and clobber at most rax and the argument
@@ -96,6 +97,10 @@ pub unsafe fn call(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5: us
             options(att_syntax)
         );
     });
+    if snapshot {
+        crate::mm::scribble::compare_stack(nr);
+    }
+    crate::mm::scribble::check("after a hypercall");
     ret
 }
 
