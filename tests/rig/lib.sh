@@ -161,8 +161,24 @@ _skiff_reason_of() {
     esac
 }
 
+# Prints vCPU 0's registers of domain NAME (xenctx, with the image's symbols when run.sh shipped
+# NAME.map), so a hung or crashed guest shows where it was.
+_skiff_xenctx() {
+    local name=$1 why=$2 ctx="" c map domid
+    for c in /usr/lib/xen-*/bin/xenctx; do [ -x "$c" ] && ctx=$c; done
+    domid=$(xl domid "$name" 2>/dev/null) || return 0
+    [ -n "$ctx" ] || return 0
+    map=$SKIFF_ROOT/target/images/$name.map
+    echo "----- xenctx of $why $name -----" >&2
+    if [ -s "$map" ]; then
+        timeout 20 "$ctx" -s "$map" "$domid" 0 >&2 2>&1 || true
+    else
+        timeout 20 "$ctx" "$domid" 0 >&2 2>&1 || true
+    fi
+}
+
 skiff_shutdown_reason() {
-    local name=$1 secs=${2:-60} out reason="" end pid ctx
+    local name=$1 secs=${2:-60} out reason="" end pid
     out=$RIG_TMP/$name.xl
     end=$((SECONDS + secs))
     while :; do
@@ -175,6 +191,7 @@ skiff_shutdown_reason() {
         fi
         if [ "$SECONDS" -ge "$end" ]; then
             _rig_log "domain $name still running after $secs s; destroying it"
+            _skiff_xenctx "$name" "still running"
             xl destroy "$name" >/dev/null 2>&1 || true
             reason=timeout
             break
@@ -185,14 +202,7 @@ skiff_shutdown_reason() {
     pid=$(cat "$RIG_TMP/$name.pid" 2>/dev/null || echo)
     for _ in $(seq 50); do _skiff_monitor_alive "$name" || break; sleep 0.1; done
     if _skiff_domain_exists "$name"; then
-        if [ "$reason" = crash ]; then
-            ctx=""
-            for c in /usr/lib/xen-*/bin/xenctx; do [ -x "$c" ] && ctx=$c; done
-            if [ -n "$ctx" ]; then
-                echo "----- xenctx of crashed $name -----" >&2
-                "$ctx" "$(xl domid "$name")" >&2 2>&1 || true
-            fi
-        fi
+        [ "$reason" != crash ] || _skiff_xenctx "$name" crashed
         xl destroy "$name" >/dev/null 2>&1 || true
     fi
     [ -z "$pid" ] || kill "$pid" 2>/dev/null || true

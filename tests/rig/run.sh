@@ -90,6 +90,11 @@ trap 'exit 130' INT TERM
 root=$stage/root
 mkdir -p "$root/skiff/target/images" "$root/skiff/xl-configs" "$root/skiff/tests/xen" "$root/skiff/tests/rig"
 compgen -G "$images/*.elf" >/dev/null && cp "$images"/*.elf "$root/skiff/target/images/"
+# Text symbols per image, for xenctx when a guest hangs or crashes (lib.sh).
+for f in "$root"/skiff/target/images/*.elf; do
+    [ -e "$f" ] || continue
+    nm "$f" 2>/dev/null | awk '$2 ~ /^[TtWw]$/' | sort >"${f%.elf}.map" || true
+done
 compgen -G "$configs/*.cfg" >/dev/null && cp "$configs"/*.cfg "$root/skiff/xl-configs/"
 cp -r "$repo"/tests/xen/. "$root/skiff/tests/xen/"
 for f in "${extra_cases[@]}"; do cp "$f" "$root/skiff/tests/xen/"; done
@@ -114,7 +119,7 @@ if [ "${#forwards[@]}" -gt 0 ]; then
     for f in "${forwards[@]}"; do opts+=",hostfwd=tcp:127.0.0.1:${f%%:*}-:${f##*:}"; done
     net=(-netdev "$opts" -device "e1000,netdev=net0")
 fi
-qemu=(qemu-system-x86_64 -accel tcg -cpu "EPYC,+svm,+npt,-monitor,-smap,-rdtscp,-tsc-deadline" -m 3072 -smp 2
+qemu=(qemu-system-x86_64 -accel "${RIG_ACCEL:-tcg}" -cpu "EPYC,+svm,+npt,-monitor,-smap,-rdtscp,-tsc-deadline" -m 3072 -smp 2
     -nographic -no-reboot "${net[@]}"
     -kernel "$(readlink -f "$base/xen.bin")"
     -append "console=com1 com1=115200 dom0_mem=1536M,max:1536M loglvl=all guest_loglvl=all noreboot console_timestamps=boot"
