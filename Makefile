@@ -42,11 +42,9 @@ run: images
 		tests/rig/run.sh $(RIG_FLAGS) $(RUN_FORWARD_$(APP)) --run $(APP); \
 	fi
 
-# Rig cases `make test` runs. selftest and echo are not among them yet:
-# under Xen in QEMU TCG they hang or fail intermittently (see README,
-# "Known problems"); run them with `make test-xen CASES="echo"` or
-# `make test-xen-all`.
-CASES ?= hello shutdown httpd client nettest
+# Rig cases `make test` runs: every case in tests/xen/ but the platform
+# check cpucheck (`make test-xen CASES=cpucheck`, or `make test-xen-all`).
+CASES ?= hello shutdown selftest httpd client nettest echo
 
 ## test: host unit tests, then the images under real Xen in the rig
 test: test-host test-xen

@@ -173,6 +173,19 @@ if [ ! -s "$out/pvcalls-back.ko" ]; then
         grep -q 'skiff rig: masked-evtchn fix' "$work/pvcalls/pvcalls-back.c" \
             || die "pvcalls-back.c: applying the masked-event-channel fix failed"
         say "pvcalls-back.c: masked-event-channel fix applied"
+        # The lost-EOF fix (the rig's own): pvcalls_conn_back_read returns early when the socket's
+        # receive queue is empty, before calling recvmsg. When one recvmsg reads the last data and
+        # the FIN behind it, the queue is empty afterwards and no callback comes again, so the
+        # backend never learns of the EOF and never reports it in in_error; a peer that sends a
+        # large stream then shuts down its write side waits forever. Read on when RCV_SHUTDOWN is
+        # set: the next read returns 0 and reports ENOTCONN.
+        [ "$(grep -c 'skb_queue_empty(&map->sock->sk->sk_receive_queue)' "$work/pvcalls/pvcalls-back.c")" = 2 ] \
+            || die "pvcalls-back.c: cannot place the lost-EOF fix (source changed?)"
+        perl -0pi -e 's/\tif \(skb_queue_empty\(&map->sock->sk->sk_receive_queue\)\) \{\n\t\tatomic_set\(&map->read, 0\);/\tif (skb_queue_empty(&map->sock->sk->sk_receive_queue) \&\&\n\t    !(READ_ONCE(map->sock->sk->sk_shutdown) \& RCV_SHUTDOWN)) { \/* skiff rig: lost-EOF fix *\/\n\t\tatomic_set(&map->read, 0);/; s/\tif \(ret > 0 && !skb_queue_empty\(&map->sock->sk->sk_receive_queue\)\)\n\t\tatomic_inc/\tif (ret > 0 \&\& (!skb_queue_empty(&map->sock->sk->sk_receive_queue) ||\n\t\t\t (READ_ONCE(map->sock->sk->sk_shutdown) \& RCV_SHUTDOWN)))\n\t\tatomic_inc/' \
+            "$work/pvcalls/pvcalls-back.c"
+        [ "$(grep -c 'RCV_SHUTDOWN' "$work/pvcalls/pvcalls-back.c")" = 2 ] \
+            || die "pvcalls-back.c: applying the lost-EOF fix failed"
+        say "pvcalls-back.c: lost-EOF fix applied"
     fi
     echo 'obj-m += pvcalls-back.o' >"$work/pvcalls/Kbuild"
     say "build pvcalls-back.ko"

@@ -118,8 +118,17 @@ def cmd_halfclose(a):
     s = connect(a.port, a.timeout)
     data = pattern(a.bytes, 99)
     got = bytearray()
-    # Read concurrently: the echo may not fit in socket buffers.
-    reader = threading.Thread(target=lambda: got.extend(recv_all(s, a.bytes)))
+
+    def read_until_eof():
+        while len(got) <= a.bytes:
+            chunk = s.recv(65536)
+            if not chunk:
+                return
+            got.extend(chunk)
+
+    # Read concurrently: the echo may not fit in socket buffers. `got`
+    # grows as data arrives, so a stall reports how far the echo came.
+    reader = threading.Thread(target=read_until_eof, daemon=True)
     reader.start()
     s.sendall(data)
     s.shutdown(socket.SHUT_WR)
