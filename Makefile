@@ -14,7 +14,7 @@ PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 # cargo puts the dev profile's output in target/<triple>/debug.
 OUT := target/$(TARGET)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/examples
 
-.PHONY: all build images run test test-host test-xen test-xen-all check fmt clippy doc clean
+.PHONY: all build images run test test-host test-xen test-xen-all bench check fmt clippy doc clean
 
 all: build
 
@@ -57,6 +57,11 @@ test-xen: images
 
 test-xen-all: images
 	tests/rig/run.sh $(RIG_FLAGS)
+
+## bench: boot time, throughput against dom0 baselines from the same boot, image sizes
+##        -> bench/results/<date>-<host>.md (tests/bench/run.sh)
+bench: images
+	tests/bench/run.sh
 
 ## check: formatting, clippy -D warnings (host and kernel target), docs
 check: fmt clippy doc

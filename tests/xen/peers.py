@@ -13,6 +13,11 @@ line starting with "ok" and exits 0, or prints what went wrong and exits 1.
   peers.py serve PORT [--once]               echo server (for the client guest); prints "ok serving"
   peers.py nettest-peer PORT                 the dom0 side of the nettest guest's listener checks (below);
                                              start it once the guest printed "listening on"
+  peers.py fetch PORT --conns N --bytes B    N concurrent connections each GET /bytes/B once (body
+                                             checked); prints the aggregate rate (for make bench)
+  peers.py rounds PORT --bytes B --chunk C   the client guest's algorithm from dom0: rounds of C bytes
+                                             written then read back in full from an echo server; rate
+  peers.py serve-http PORT                   an HTTP server for GET /bytes/N in dom0 (bench baseline)
 
 nettest-peer, in the order examples/nettest.rs expects: connection 1 waits for the guest's b"G",
 sends NETTEST_FIRST, waits for b"A" and closes; then connections 2 and 3 open, NETTEST_THIRD goes out
@@ -281,6 +286,78 @@ def cmd_serve(a):
             return
 
 
+def rate_line(what, total, secs, extra=""):
+    return f"ok {what} total={total} secs={secs:.3f} rate={total / secs / 1e6:.3f}MB/s{extra}"
+
+
+def cmd_fetch(a):
+    errors = []
+
+    def worker(i):
+        try:
+            (st, _, body), = http_get(a.port, [f"/bytes/{a.bytes}"], a.timeout)
+            want = expected_bytes(a.bytes)
+            if st != 200 or body != want:
+                at = next((k for k, (x, y) in enumerate(zip(body, want)) if x != y), min(len(body), len(want)))
+                errors.append(f"connection {i}: status {st}, {len(body)} bytes, first difference at byte {at}: "
+                              f"got {body[at:at + 12]!r}, expected {want[at:at + 12]!r}")
+        except Exception as e:  # noqa: BLE001 - report any failure of a connection
+            errors.append(f"connection {i}: {e!r}")
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(a.conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    secs = time.monotonic() - start
+    if errors:
+        fail(f"fetch: {len(errors)} of {a.conns} connections failed: {errors[:3]}")
+    print(rate_line(f"fetch conns={a.conns} bytes={a.bytes}", a.conns * a.bytes, secs), flush=True)
+
+
+def cmd_rounds(a):
+    s = connect(a.port, a.timeout)
+    data = pattern(a.bytes, "rounds")
+    start = time.monotonic()
+    done = 0
+    while done < a.bytes:
+        n = min(a.chunk, a.bytes - done)
+        s.sendall(data[done:done + n])
+        back = recv_exact(s, n)
+        if back != data[done:done + n]:
+            fail(f"rounds: echo differs in the round at byte {done}")
+        done += n
+    secs = time.monotonic() - start
+    s.close()
+    print(rate_line(f"rounds chunk={a.chunk} bytes={a.bytes}", a.bytes, secs), flush=True)
+
+
+def cmd_serve_http(a):
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802 - the http.server name
+            if not self.path.startswith("/bytes/") or not self.path[7:].isdigit():
+                self.send_error(404)
+                return
+            body = expected_bytes(int(self.path[7:]))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer((HOST, a.port), Handler)
+    print(f"ok serving http on {HOST}:{a.port}", flush=True)
+    srv.serve_forever()
+
+
 def recv_exact(s, n):
     got = bytearray()
     while len(got) < n:
@@ -333,12 +410,14 @@ def cmd_nettest_peer(a):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("cmd", choices=["echo", "halfclose", "reset", "http", "refused", "serve", "nettest-peer"])
+    p.add_argument("cmd", choices=["echo", "halfclose", "reset", "http", "refused", "serve", "nettest-peer",
+                                   "fetch", "rounds", "serve-http"])
     p.add_argument("port", type=int)
     p.add_argument("--conns", type=int, default=1)
     p.add_argument("--bytes", type=int, default=1000)
     p.add_argument("--timeout", type=float, default=300)
     p.add_argument("--once", action="store_true")
+    p.add_argument("--chunk", type=int, default=16384)
     a = p.parse_args()
     try:
         globals()["cmd_" + a.cmd.replace("-", "_")](a)
