@@ -43,7 +43,7 @@ extern "C" fn skiff_rust_start(start_info: u64) -> ! {
         fatal(format_args!("cannot reach the hypervisor: {e:?} (is this running under Xen?)"));
     }
     check(shared_info::init(), "map shared info");
-    check(evtchn::init(), "route event channel upcalls");
+    check(evtchn::init(), "set up event channels");
     check(crate::time::init(), "bind the timer VIRQ");
     check(console::init(), "set up the PV console");
 
@@ -53,6 +53,9 @@ extern "C" fn skiff_rust_start(start_info: u64) -> ! {
     let args = crate::app::args();
     crate::logger::init(log_level(args.get("loglevel")));
     console::set_mirror_debugcon(args.has_flag("debugcon"));
+    if args.has_flag("upcall-vector") {
+        check(evtchn::enable_upcall_vector(), "route event channel upcalls");
+    }
     let (major, minor) = hypercall::xen_version();
     let extra = hypercall::xen_extraversion();
     let extra = core::str::from_utf8(&extra).unwrap_or("").trim_end_matches('\0');

@@ -31,11 +31,23 @@ static DELIVERED: AtomicU64 = AtomicU64::new(0);
 /// Ports this domain has open, for `SCHEDOP_poll`.
 static OPEN: Mutex<Vec<Port>> = Mutex::new(Vec::new());
 
-/// Routes upcalls to [`UPCALL_VECTOR`]. Interrupts must still be disabled.
+/// Resets the per-port state. No upcall is routed: waits block in
+/// `SCHEDOP_poll`, which Xen ends when a listed port becomes pending, and
+/// collect events from the pending bitmaps themselves.
 pub fn init() -> Result<(), XenError> {
     for word in &FIRED {
         word.store(0, Ordering::Relaxed);
     }
+    si::upcall_mask().store(1, Ordering::Release);
+    Ok(())
+}
+
+/// Routes upcalls to [`UPCALL_VECTOR`] (`HVM_PARAM_CALLBACK_IRQ`), for the
+/// `upcall-vector` command-line flag. The kernel keeps interrupts disabled,
+/// so Xen then only ever asks for an interrupt window; under Xen in QEMU
+/// TCG guests with an upcall pending have triple-faulted (with Xen's own
+/// state in their saved registers), which is why it is off by default.
+pub fn enable_upcall_vector() -> Result<(), XenError> {
     super::hvm::set_param(PARAM_CALLBACK_IRQ, callback_via_vector(UPCALL_VECTOR))?;
     si::upcall_mask().store(0, Ordering::Release);
     Ok(())
