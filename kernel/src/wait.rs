@@ -2,10 +2,9 @@
 //! blocked in Xen in between (`SCHEDOP_poll` on the open event channels),
 //! never busy-looping while idle.
 //!
-//! The kernel runs with interrupts disabled and does not rely on the
-//! upcall vector being injected: under Xen in QEMU's emulated SVM,
-//! asynchronous injection corrupted guest state (return addresses and
-//! registers changed across hypercalls, overdue timers never delivered).
+//! The kernel runs with interrupts disabled and routes no upcall (see
+//! `evtchn::init`; with one routed, guests under Xen in QEMU TCG
+//! triple-faulted while Xen waited for an interrupt window).
 //! `SCHEDOP_poll` needs no injection: Xen wakes a polling vCPU itself when
 //! a listed port becomes pending, and a port that fires after the bitmaps
 //! were scanned stays pending, so no wake-up is lost for listed ports.

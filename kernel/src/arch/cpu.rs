@@ -3,11 +3,11 @@
 /// Reads the time-stamp counter (RDTSC; never RDTSCP, which Xen-in-TCG
 /// cannot emulate).
 ///
-/// Xen may intercept RDTSC (TSC emulation); the asm deliberately does not
-/// promise to preserve RFLAGS, so the compiler never keeps a comparison
-/// result live across it. Under Xen in QEMU's emulated SVM, flags did not
-/// survive intercepted instructions, which turned `cmp; rdtsc; jcc`
-/// sequences into wrong branches.
+/// Xen may intercept RDTSC (TSC emulation); the asm does not promise to
+/// preserve RFLAGS, so the compiler never keeps a comparison result live
+/// across an instruction that leaves the guest. (This was a suspect in
+/// guest-state corruption later traced to a wrong hypercall number; it
+/// costs nothing and stays.)
 pub fn rdtsc() -> u64 {
     let (lo, hi): (u32, u32);
     // SAFETY: RDTSC only writes edx:eax; the TSC is enabled for PVH guests.
