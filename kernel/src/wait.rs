@@ -77,7 +77,6 @@ fn halt_until_event(seen: u64, deadline: Option<Instant>) {
     if let Err(e) = hypercall::sched_poll(&ports[..listed], timeout) {
         crate::crash::fatal(format_args!("SCHEDOP_poll failed: {e}"));
     }
-    crate::mm::scribble::check("after SCHEDOP_poll");
     evtchn::handle_upcall();
 }
 

@@ -1,5 +1,5 @@
 //! Diagnostic (`scribble-check` on the command line): fills spare RAM and the unused part of the
-//! boot stack with a known pattern at boot and, after every wake-up, reports words that changed.
+//! boot stack with a known pattern at boot and, after every hypercall, reports words that changed.
 //!
 //! Nothing in the guest writes there, so a change is a write from outside the guest's code
 //! (hypervisor, toolstack, emulator), or a stray write of the guest's own.
@@ -52,8 +52,9 @@ pub fn init() {
     ENABLED.store(true, Ordering::Release);
 }
 
-/// Reports (and re-fills) words that changed since they were filled.
-pub fn check(when: &str) {
+/// Reports (and re-fills) words that changed since they were filled;
+/// called after every hypercall (`nr`), the blocking `SCHEDOP_poll` included.
+pub fn check(nr: usize) {
     if !ENABLED.load(Ordering::Acquire) {
         return;
     }
@@ -64,7 +65,9 @@ pub fn check(when: &str) {
             let v = unsafe { core::ptr::read_volatile(a as *const u64) };
             if v != expected(a) {
                 if REPORTED.fetch_add(1, Ordering::Relaxed) < MAX_REPORTS {
-                    log::warn!("scribble-check: {a:#x} changed to {v:#018x} ({when})");
+                    log::warn!(
+                        "scribble-check: {a:#x} changed to {v:#018x} (after hypercall {nr})"
+                    );
                 }
                 fill(a, a + 8);
             }

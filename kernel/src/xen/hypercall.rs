@@ -100,7 +100,7 @@ pub unsafe fn call(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5: us
     if snapshot {
         crate::mm::scribble::compare_stack(nr);
     }
-    crate::mm::scribble::check("after a hypercall");
+    crate::mm::scribble::check(nr);
     ret
 }
 
