@@ -23,10 +23,6 @@ measure() {
         fail "$key: $out"
     fi
 }
-wait_listening() {
-    for _ in $(seq 100); do grep -q '^ok serving' "$1" && return 0; sleep 0.1; done
-    return 1
-}
 
 # Boot: the guest's own measurement (pvclock, PVH entry to main) and xl create to poweroff in dom0.
 for i in $(seq "$RUNS"); do
@@ -42,7 +38,7 @@ done
 # Echo server in dom0 for the round-trip measurements.
 python3 "$peers" serve 9000 >"$RIG_TMP/bench-serve.log" 2>&1 &
 echo_srv=$!
-wait_listening "$RIG_TMP/bench-serve.log" || fail "dom0 echo server started"
+skiff_wait_serving "$RIG_TMP/bench-serve.log" || fail "dom0 echo server started"
 
 # Round trips in 16 KiB rounds: the client guest vs the same algorithm in a dom0 process.
 measure rounds_dom0_mbps python3 "$peers" rounds 9000 --bytes "$BIG" --chunk 16384
@@ -59,7 +55,7 @@ kill "$echo_srv" 2>/dev/null
 # Downloads over HTTP: the httpd guest vs a Python HTTP server in dom0, same client.
 python3 "$peers" serve-http 9300 >"$RIG_TMP/bench-http.log" 2>&1 &
 http_srv=$!
-wait_listening "$RIG_TMP/bench-http.log" || fail "dom0 HTTP server started"
+skiff_wait_serving "$RIG_TMP/bench-http.log" || fail "dom0 HTTP server started"
 measure fetch1_dom0_mbps python3 "$peers" fetch 9300 --conns 1 --bytes "$BIG"
 measure fetch50_dom0_mbps python3 "$peers" fetch 9300 --conns 50 --bytes 200000
 kill "$http_srv" 2>/dev/null

@@ -13,6 +13,9 @@
 #   destroyed (domain vanished without shutting down), timeout (domain destroyed by the rig), error.
 #   skiff_console NAME                    print the console log framed by markers (stdout).
 #   skiff_console_file NAME               path of the console log.
+# dom0 peers:
+#   skiff_wait_serving LOG [SECS]         wait (default 10 s) until a tests/xen/peers.py server started
+#                                         with output to LOG says "ok serving"; fails otherwise.
 # Checks (one "RIG-CHECK PASS|FAIL <case>: <what>" line each; a case with a failed check, or with no
 # check at all, fails):
 #   pass WHAT / fail WHAT
@@ -146,6 +149,15 @@ skiff_wait_console() {
         sleep 0.2
     done
     _rig_log "console of $name did not match /$re/ within $secs s"
+    return 1
+}
+
+skiff_wait_serving() {
+    local log=$1 tenths=$((${2:-10} * 10)) i
+    for ((i = 0; i < tenths; i++)); do
+        grep -q '^ok serving' "$log" 2>/dev/null && return 0
+        sleep 0.1
+    done
     return 1
 }
 

@@ -10,8 +10,7 @@ busy=9200 closed=9201 listen=9202
 check "nothing listens on dom0 port $closed" python3 "$peers" refused "$closed"
 python3 "$peers" serve "$busy" >"$RIG_TMP/nettest-busy.log" 2>&1 &
 server=$!
-for _ in $(seq 50); do grep -q '^ok serving' "$RIG_TMP/nettest-busy.log" && break; sleep 0.1; done
-check "dom0 listens on port $busy" grep -q '^ok serving' "$RIG_TMP/nettest-busy.log"
+check "dom0 listens on port $busy" skiff_wait_serving "$RIG_TMP/nettest-busy.log" 5
 
 if ! skiff_create nettest 'on_reboot="destroy"' "extra=\"busy=$busy closed=$closed listen=$listen\""; then
     fail "nettest guest created"
