@@ -176,17 +176,14 @@ _skiff_reason_of() {
 # Prints vCPU 0's registers of domain NAME (xenctx, with the image's symbols when run.sh shipped
 # NAME.map), so a hung or crashed guest shows where it was.
 _skiff_xenctx() {
-    local name=$1 why=$2 ctx="" c map domid
+    local name=$1 why=$2 ctx="" c map domid syms=()
     for c in /usr/lib/xen-*/bin/xenctx; do [ -x "$c" ] && ctx=$c; done
     domid=$(xl domid "$name" 2>/dev/null) || return 0
     [ -n "$ctx" ] || return 0
     map=$SKIFF_ROOT/target/images/$name.map
+    [ -s "$map" ] && syms=(-s "$map")
     echo "----- xenctx of $why $name -----" >&2
-    if [ -s "$map" ]; then
-        timeout 20 "$ctx" -s "$map" "$domid" 0 >&2 2>&1 || true
-    else
-        timeout 20 "$ctx" "$domid" 0 >&2 2>&1 || true
-    fi
+    timeout 20 "$ctx" "${syms[@]}" "$domid" 0 >&2 2>&1 || true
 }
 
 skiff_shutdown_reason() {
