@@ -206,6 +206,15 @@ def http_get(port, paths, timeout):
     return out
 
 
+def run_concurrently(worker, n):
+    """Runs worker(0) .. worker(n - 1) in n threads at once and waits for all."""
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def expected_bytes(n):
     """The body of GET /bytes/n: the repeating alphabet."""
     alpha = b"abcdefghijklmnopqrstuvwxyz"
@@ -251,11 +260,7 @@ def cmd_http(a):
         except Exception as e:  # noqa: BLE001 - report any failure of a client
             errors.append(f"client {i}: {e!r}")
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(a.conns)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_concurrently(worker, a.conns)
     if errors:
         fail(f"http: {len(errors)} of {a.conns} concurrent clients failed: {errors[:3]}")
     checks.append(f"{a.conns} concurrent clients")
@@ -305,11 +310,7 @@ def cmd_fetch(a):
             errors.append(f"connection {i}: {e!r}")
 
     start = time.monotonic()
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(a.conns)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_concurrently(worker, a.conns)
     secs = time.monotonic() - start
     if errors:
         fail(f"fetch: {len(errors)} of {a.conns} connections failed: {errors[:3]}")
