@@ -13,7 +13,9 @@
 # --forward: dom0 gets a NIC (e1000, 10.0.2.15/24 via 10.0.2.2, QEMU user net with restrict=on) and
 #   host 127.0.0.1:HOSTPORT is forwarded to dom0 port DOM0PORT.
 # Environment: SKIFF_CACHE (cache root, default <repo>/.cache), SKIFF_IMAGES (default
-#   <repo>/target/images), SKIFF_XL_CONFIGS (default <repo>/xl-configs), RIG_CASE_TIMEOUT (600).
+#   <repo>/target/images), SKIFF_XL_CONFIGS (default <repo>/xl-configs), RIG_CASE_TIMEOUT (600),
+#   RIG_ACCEL (QEMU -accel value, default tcg), RIG_XEN_ARGS and RIG_DOM0_ARGS (appended to Xen's and
+#   to dom0's command line, e.g. RIG_DOM0_ARGS="init_on_free=1 slub_debug=FZPU" when hunting corruption).
 # Serial log: target/rig/<timestamp>.log (also on stdout).
 set -euo pipefail
 
@@ -119,11 +121,19 @@ if [ "${#forwards[@]}" -gt 0 ]; then
     for f in "${forwards[@]}"; do opts+=",hostfwd=tcp:127.0.0.1:${f%%:*}-:${f##*:}"; done
     net=(-netdev "$opts" -device "e1000,netdev=net0")
 fi
+# spec-ctrl=eager-fpu: Xen's default on this (AMD) CPU model is lazy FPU switching, and with it, under
+# QEMU 7.2's TCG, dom0 processes see data change under them while guests run: 29 of 160 concurrent
+# downloads from httpd compared wrong in dom0 (the guest's bytes were right; a dom0 `bytes` object
+# hashed differently from one pass to the next, and held pointers or byte-swapped words), 0 of 160
+# with eager switching. That fits SIMD registers restored wrongly. RIG_XEN_ARGS comes last on the
+# line, so "spec-ctrl=eager-fpu=0" there brings the lazy mode back.
+xen_args="console=com1 com1=115200 dom0_mem=1536M,max:1536M loglvl=all guest_loglvl=all noreboot"
+xen_args+=" console_timestamps=boot spec-ctrl=eager-fpu${RIG_XEN_ARGS:+ $RIG_XEN_ARGS}"
 qemu=(qemu-system-x86_64 -accel "${RIG_ACCEL:-tcg}" -cpu "EPYC,+svm,+npt,-monitor,-smap,-rdtscp,-tsc-deadline" -m 3072 -smp 2
     -nographic -no-reboot "${net[@]}"
     -kernel "$(readlink -f "$base/xen.bin")"
-    -append "console=com1 com1=115200 dom0_mem=1536M,max:1536M loglvl=all guest_loglvl=all noreboot console_timestamps=boot"
-    -initrd "$stage/vmlinuz console=hvc0,$stage/initrd.gz")
+    -append "$xen_args"
+    -initrd "$stage/vmlinuz console=hvc0${RIG_DOM0_ARGS:+ $RIG_DOM0_ARGS},$stage/initrd.gz")
 
 logdir=$repo/target/rig
 mkdir -p "$logdir"
