@@ -23,13 +23,14 @@ skiff::main!(main);
 type NamedCheck = (&'static str, fn() -> Check);
 
 fn main() -> i32 {
-    let checks: [NamedCheck; 12] = [
+    let checks: [NamedCheck; 13] = [
         ("clock is monotonic", clock_monotonic),
         ("wall clock is plausible", wall_clock),
         ("sleep uses the one-shot timer", sleep_timer),
         ("a wait times out at its deadline", wait_deadline),
         ("the one-shot timer fires its event channel", timer_fires),
         ("event channel loopback", event_loopback),
+        ("an upcall arrives through the vector", upcall_vector),
         ("grant to dom0 and end access", grant_to_dom0),
         ("grant references are recycled", grant_recycle),
         ("xenstore reads own domid and name", xenstore_identity),
@@ -131,6 +132,35 @@ fn event_loopback() -> Check {
     result?;
     closed.map_err(|e| format!("close: {e}"))?;
     Ok(format!("ports {a} <-> {b}, 3 events delivered"))
+}
+
+/// An event on a loopback channel is delivered through the upcall vector
+/// (`HVM_PARAM_CALLBACK_IRQ`) once interrupts are let in, and the handler
+/// marks the port fired.
+fn upcall_vector() -> Check {
+    ensure(evtchn::upcall_vector_routed(), || "no upcall vector is routed".into())?;
+    let domid = xenstore::domid().map_err(|e| format!("domid: {e}"))?;
+    let a = evtchn::alloc_unbound(domid).map_err(|e| format!("alloc_unbound: {e}"))?;
+    let b = evtchn::bind_interdomain(domid, a).map_err(|e| format!("bind_interdomain: {e}"))?;
+    let before = evtchn::vector_upcalls();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut windows = 0u32;
+    let result = evtchn::send(b).map_err(|e| format!("send on {b}: {e}")).and_then(|()| {
+        while !evtchn::take_fired(a) {
+            if Instant::now() >= deadline {
+                return Err(format!("port {a} not delivered after {windows} interrupt windows"));
+            }
+            evtchn::take_upcall_interrupts();
+            windows += 1;
+        }
+        Ok(())
+    });
+    let taken = evtchn::vector_upcalls() - before;
+    let closed = evtchn::close(a).and(evtchn::close(b));
+    result?;
+    closed.map_err(|e| format!("close: {e}"))?;
+    ensure(taken > 0, || format!("port {a} fired, but not through the vector"))?;
+    Ok(format!("port {a}: {taken} upcall(s) through the vector in {windows} window(s)"))
 }
 
 fn grant_to_dom0() -> Check {

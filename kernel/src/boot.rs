@@ -53,8 +53,8 @@ extern "C" fn skiff_rust_start(start_info: u64) -> ! {
     let args = crate::app::args();
     crate::logger::init(log_level(args.get("loglevel")));
     console::set_mirror_debugcon(args.has_flag("debugcon"));
-    if args.has_flag("upcall-vector") {
-        check(evtchn::enable_upcall_vector(), "route event channel upcalls");
+    if !args.has_flag("no-upcall-vector") {
+        check(evtchn::route_upcall_vector(), "route event channel upcalls");
     }
     let (major, minor) = hypercall::xen_version();
     let extra = hypercall::xen_extraversion();

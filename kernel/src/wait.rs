@@ -2,10 +2,9 @@
 //! blocked in Xen in between (`SCHEDOP_poll` on the open event channels),
 //! never busy-looping while idle.
 //!
-//! The kernel runs with interrupts disabled and routes no upcall (see
-//! `evtchn::init`; with one routed, guests under Xen in QEMU TCG
-//! triple-faulted while Xen waited for an interrupt window).
-//! `SCHEDOP_poll` needs no injection: Xen wakes a polling vCPU itself when
+//! The kernel runs with interrupts disabled: the upcall vector is routed
+//! but taken only where code opens a window for it, and waits do not need
+//! it. `SCHEDOP_poll` needs no injection: Xen wakes a polling vCPU itself when
 //! a listed port becomes pending, and a port that fires after the bitmaps
 //! were scanned stays pending, so no wake-up is lost for listed ports.
 
@@ -20,7 +19,7 @@ static IN_HOOKS: AtomicBool = AtomicBool::new(false);
 
 /// Blocks until `ready()` returns true (returns true) or `deadline` passes
 /// (returns false). `ready` is re-evaluated after every event delivery, so it
-/// should be cheap; it runs with interrupts enabled.
+/// should be cheap.
 pub fn block_until(deadline: Option<Instant>, ready: impl FnMut() -> bool) -> bool {
     wait_loop(deadline, ready, true)
 }

@@ -58,6 +58,16 @@ pub fn disable_interrupts() {
     x86_64::instructions::interrupts::disable();
 }
 
+/// Opens a one-instruction interrupt window: an interrupt that is pending
+/// (an event channel upcall) is taken on the `nop`, inside STI's shadow,
+/// and interrupts are disabled again before this returns.
+pub fn interrupt_window() {
+    // SAFETY: every vector that can arrive has an IDT entry (exceptions and
+    // the upcall vector), and the upcall handler only touches atomics. No
+    // `nomem`: the handler writes memory the caller may read afterwards.
+    unsafe { core::arch::asm!("sti", "nop", "cli") };
+}
+
 /// Reads CR2 (the faulting address of the last page fault).
 pub fn cr2() -> u64 {
     x86_64::registers::control::Cr2::read_raw()

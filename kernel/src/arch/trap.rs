@@ -175,7 +175,7 @@ const NAMES: [&str; 32] = [
 /// Called by the common stub with interrupts disabled.
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     if frame.vector == UPCALL_VECTOR as u64 {
-        crate::xen::evtchn::handle_upcall();
+        crate::xen::evtchn::upcall_interrupt();
         return;
     }
     let name = NAMES.get(frame.vector as usize).copied().unwrap_or("unexpected interrupt");

@@ -3,7 +3,7 @@
 //! (alloc_unbound, bind_interdomain, bind_virq, send, close).
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use spin::Mutex;
 
@@ -28,12 +28,16 @@ static FIRED: [AtomicU64; WORDS] = [const { AtomicU64::new(0) }; WORDS];
 static EVENTS: AtomicU64 = AtomicU64::new(0);
 /// Total events delivered, for statistics.
 static DELIVERED: AtomicU64 = AtomicU64::new(0);
+/// Upcalls delivered through [`UPCALL_VECTOR`].
+static VECTOR_UPCALLS: AtomicU64 = AtomicU64::new(0);
+/// Whether `HVM_PARAM_CALLBACK_IRQ` routes upcalls to [`UPCALL_VECTOR`].
+static ROUTED: AtomicBool = AtomicBool::new(false);
 /// Ports this domain has open, for `SCHEDOP_poll`.
 static OPEN: Mutex<Vec<Port>> = Mutex::new(Vec::new());
 
-/// Resets the per-port state. No upcall is routed: waits block in
-/// `SCHEDOP_poll`, which Xen ends when a listed port becomes pending, and
-/// collect events from the pending bitmaps themselves.
+/// Resets the per-port state. Event delivery does not depend on the upcall
+/// vector: waits block in `SCHEDOP_poll`, which Xen ends when a listed port
+/// becomes pending, and collect events from the pending bitmaps themselves.
 pub fn init() -> Result<(), XenError> {
     for word in &FIRED {
         word.store(0, Ordering::Relaxed);
@@ -42,15 +46,41 @@ pub fn init() -> Result<(), XenError> {
     Ok(())
 }
 
-/// Routes upcalls to [`UPCALL_VECTOR`] (`HVM_PARAM_CALLBACK_IRQ`), for the
-/// `upcall-vector` command-line flag. The kernel keeps interrupts disabled,
-/// so Xen then only ever asks for an interrupt window; under Xen in QEMU
-/// TCG guests with an upcall pending have triple-faulted (with Xen's own
-/// state in their saved registers), which is why it is off by default.
-pub fn enable_upcall_vector() -> Result<(), XenError> {
+/// Routes upcalls to [`UPCALL_VECTOR`] (`HVM_PARAM_CALLBACK_IRQ`). The
+/// kernel runs with interrupts disabled, so the vector is taken only where
+/// it opens a window ([`take_upcall_interrupts`]); the handler collects
+/// events like a wait does.
+pub fn route_upcall_vector() -> Result<(), XenError> {
     super::hvm::set_param(PARAM_CALLBACK_IRQ, callback_via_vector(UPCALL_VECTOR))?;
     si::upcall_mask().store(0, Ordering::Release);
+    ROUTED.store(true, Ordering::Release);
     Ok(())
+}
+
+/// Whether upcalls are routed to the vector (the default; the
+/// `no-upcall-vector` command-line flag leaves them unrouted).
+pub fn upcall_vector_routed() -> bool {
+    ROUTED.load(Ordering::Acquire)
+}
+
+/// Called by the trap stub for [`UPCALL_VECTOR`].
+pub(crate) fn upcall_interrupt() {
+    VECTOR_UPCALLS.fetch_add(1, Ordering::Relaxed);
+    handle_upcall();
+}
+
+/// Upcalls taken through the interrupt vector since boot.
+pub fn vector_upcalls() -> u64 {
+    VECTOR_UPCALLS.load(Ordering::Relaxed)
+}
+
+/// Opens one interrupt window, so that an upcall Xen holds pending is
+/// delivered through the vector now; returns how many were taken (0 if
+/// nothing was pending or no vector is routed).
+pub fn take_upcall_interrupts() -> u64 {
+    let before = vector_upcalls();
+    crate::arch::cpu::interrupt_window();
+    vector_upcalls() - before
 }
 
 /// Remembers a port Xen or the toolstack opened for us (console, xenstore)
@@ -77,8 +107,8 @@ pub fn open_ports(out: &mut [Port]) -> usize {
 }
 
 /// Collects pending events from the shared info bitmaps into the per-port
-/// "fired" flags. Called by the upcall (if interrupts are ever enabled) and
-/// by the waiting code after every wake-up.
+/// "fired" flags. Called by the upcall vector's handler and by the waiting
+/// code after every wake-up.
 pub fn handle_upcall() {
     let mut any = false;
     while si::upcall_pending().swap(0, Ordering::AcqRel) != 0 {
