@@ -24,7 +24,8 @@ use crate::Errno;
 pub struct Options {
     /// Data-ring order (`1 << order` data pages per socket). `None`: the
     /// backend's `max-page-order` (capped at 9). Must be between 1 and the
-    /// backend's maximum.
+    /// backend's maximum. When pages run short, new sockets get the largest
+    /// smaller ring that can be allocated, down to order 1.
     pub ring_order: Option<u32>,
     /// Send `PVCALLS_SOCKET` (lazily, right before the first BIND or
     /// CONNECT of a socket). The Linux backend only validates it; turning
@@ -569,9 +570,18 @@ impl<P: Platform> Frontend<P> {
         }
     }
 
-    /// Allocates a data ring for a new active socket.
+    /// Allocates a data ring for a new active socket: `1 << order` data
+    /// pages, or, when pages or grants run short, the largest smaller ring
+    /// (down to order 1) that can be had. A connection with a small ring is
+    /// slower; one refused for want of memory is lost.
     pub(crate) fn new_ring(&mut self) -> Result<Box<DataRing<P::Pages>>, Errno> {
-        DataRing::new(&mut self.platform, &mut self.acct, self.backend, self.order).map(Box::new)
+        let mut order = self.order;
+        loop {
+            match DataRing::new(&mut self.platform, &mut self.acct, self.backend, order) {
+                Err(Errno::ENOMEM) if order > 1 => order -= 1,
+                r => return r.map(Box::new),
+            }
+        }
     }
 
     /// Frees a data ring the backend does not map.

@@ -80,6 +80,32 @@ fn smallest_ring_order_wraps_correctly() {
 }
 
 #[test]
+fn short_of_pages_new_connections_get_smaller_rings() {
+    let mut s = setup();
+    assert_eq!(s.fe.ring_order(), 4);
+    let addr = echo_server();
+    let live = s.world.host().stats().frames;
+    // Room for one ring of order 4 (indexes page + 16) and one of order 3.
+    s.fe.platform_mut().page_limit = Some(live + 17 + 9);
+    let pages = |fe: &Fe| fe.resources().pages;
+    let before = pages(&s.fe);
+    let a = connect(&mut s.fe, addr).unwrap();
+    assert_eq!(pages(&s.fe) - before, 17);
+    let b = connect(&mut s.fe, addr).unwrap();
+    assert_eq!(pages(&s.fe) - before, 17 + 9, "the second ring is of order 3");
+    let c = tcp_socket(&mut s.fe);
+    assert_eq!(block(&mut s.fe, |fe| fe.connect(c, addr)), Err(Errno::ENOMEM));
+    for (i, sock) in [a, b].into_iter().enumerate() {
+        let data = pattern(300_000, i as u64);
+        assert!(echo_through(&mut s.fe, sock, &data) == data, "connection {i} echoes");
+    }
+    s.fe.close(a).unwrap();
+    settle(&mut s.fe);
+    assert_eq!(block(&mut s.fe, |fe| fe.connect(c, addr)), Ok(()), "connects once pages are back");
+    assert_eq!(pages(&s.fe) - before, 9 + 17);
+}
+
+#[test]
 fn listen_and_accept_from_a_host_client() {
     let mut s = setup();
     let port = free_port();
