@@ -31,6 +31,13 @@ static POOL: Mutex<Pool> = Mutex::new(Pool {
     leaked_pages: 0,
 });
 
+/// Heap bytes that page blocks leave to Rust objects (a sixteenth of the
+/// heap, at least 256 KiB): a heap that runs dry panics the guest, while a
+/// refused block is an `ENOMEM` that `accept` or `connect` reports.
+fn heap_reserve(heap_bytes: usize) -> usize {
+    (heap_bytes / 16).max(256 * 1024)
+}
+
 /// `2^order` contiguous, page-aligned, zeroed pages; returned to the pool on
 /// drop. Accessed only through [`SharedMem`] (another domain may map them).
 #[derive(Debug)]
@@ -56,6 +63,10 @@ impl PageBlock {
                 a
             }
             None => {
+                let (used, free) = super::heap::usage();
+                if free < size + heap_reserve(used + free) {
+                    return Err(OutOfPages);
+                }
                 let layout = Layout::from_size_align(size, PAGE).map_err(|_| OutOfPages)?;
                 // SAFETY: the layout has a non-zero size.
                 let p = unsafe { alloc_zeroed(layout) };
