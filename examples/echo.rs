@@ -4,7 +4,8 @@
 //! cannot take more output stops being read until it can (no unbounded
 //! buffering). When the peer finishes sending, what is left is echoed and
 //! the connection closed. `max-conns=N` (default 1000) bounds how many are
-//! served at once; further clients wait in dom0's backlog.
+//! served at once; further clients wait in dom0's backlog, as they do
+//! while memory for new connections' rings is short (see [`AcceptPause`]).
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -17,7 +18,8 @@ use core::net::Ipv4Addr;
 
 use skiff::net::posix::consts::*;
 use skiff::net::posix::{Fd, PollFd};
-use skiff::net::{Errno, FdTable, SockAddr};
+use skiff::net::{AcceptPause, Errno, FdTable, SockAddr};
+use skiff::time::Instant;
 
 skiff::main!(main);
 
@@ -58,34 +60,47 @@ fn main() -> Result<(), Errno> {
     let mut conns: Vec<Conn> = Vec::new();
     let mut fds: Vec<PollFd> = Vec::new();
     let mut buf = vec![0u8; CHUNK];
+    let mut pause = AcceptPause::new();
     loop {
         fds.clear();
-        let listen_fd = if conns.len() < max_conns { listener } else { -1 };
-        fds.push(PollFd::new(listen_fd, POLLIN));
+        let now = Instant::now().as_nanos();
+        let accepting = conns.len() < max_conns && pause.accepting(now);
+        fds.push(PollFd::new(if accepting { listener } else { -1 }, POLLIN));
         for c in &conns {
             let events = if c.has_pending() { POLLOUT } else { POLLIN | POLLRDHUP };
             fds.push(PollFd::new(c.fd, events));
         }
-        net.poll(&mut fds, -1)?;
+        net.poll(&mut fds, pause.poll_timeout_ms(now))?;
 
         // fds[1..] line up with `conns` as they were before accepting.
         for (c, p) in conns.iter_mut().zip(&fds[1..]) {
             serve(&mut net, c, p.revents, &mut buf);
         }
+        let open = conns.len();
         conns.retain(|c| {
             if c.finished() {
                 let _ = net.close(c.fd);
             }
             !c.finished()
         });
+        if conns.len() < open {
+            pause.resume();
+        }
         if fds[0].revents & POLLIN != 0 {
-            accept_all(&mut net, listener, &mut conns, max_conns);
+            accept_all(&mut net, listener, &mut conns, max_conns, &mut pause);
         }
     }
 }
 
-/// Accepts every waiting connection, up to `max_conns` open.
-fn accept_all(net: &mut FdTable, listener: Fd, conns: &mut Vec<Conn>, max_conns: usize) {
+/// Accepts every waiting connection, up to `max_conns` open; pauses
+/// accepting when resources run out.
+fn accept_all(
+    net: &mut FdTable,
+    listener: Fd,
+    conns: &mut Vec<Conn>,
+    max_conns: usize,
+    pause: &mut AcceptPause,
+) {
     while conns.len() < max_conns {
         match net.accept4(listener, SOCK_NONBLOCK) {
             Ok((fd, _)) => conns.push(Conn {
@@ -97,7 +112,14 @@ fn accept_all(net: &mut FdTable, listener: Fd, conns: &mut Vec<Conn>, max_conns:
             }),
             Err(Errno::EAGAIN) => return,
             Err(e) => {
-                skiff::println!("echo: accept: {e:?}");
+                if pause.on_error(e, Instant::now().as_nanos()) {
+                    skiff::println!(
+                        "echo: accept: {e:?} with {} open; pausing accepts",
+                        conns.len()
+                    );
+                } else if !pause.is_paused() {
+                    skiff::println!("echo: accept: {e:?}");
+                }
                 return;
             }
         }

@@ -18,7 +18,8 @@ use core::net::Ipv4Addr;
 
 use skiff::net::posix::consts::*;
 use skiff::net::posix::{Fd, PollFd};
-use skiff::net::{Errno, FdTable, SockAddr};
+use skiff::net::{AcceptPause, Errno, FdTable, SockAddr};
+use skiff::time::Instant;
 
 skiff::main!(main);
 
@@ -80,31 +81,41 @@ fn main() -> Result<(), Errno> {
     let mut conns: Vec<Conn> = Vec::new();
     let mut fds: Vec<PollFd> = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
+    let mut pause = AcceptPause::new();
     loop {
         fds.clear();
-        fds.push(PollFd::new(listener, POLLIN));
+        let now = Instant::now().as_nanos();
+        fds.push(PollFd::new(if pause.accepting(now) { listener } else { -1 }, POLLIN));
         for c in &conns {
             fds.push(PollFd::new(c.fd, if c.sending() { POLLOUT } else { POLLIN | POLLRDHUP }));
         }
-        net.poll(&mut fds, -1)?;
+        net.poll(&mut fds, pause.poll_timeout_ms(now))?;
         for (c, p) in conns.iter_mut().zip(&fds[1..]) {
             if p.revents != 0 {
                 serve(&mut net, c, &mut buf);
             }
         }
+        let open = conns.len();
         conns.retain(|c| {
             if c.finished() {
                 let _ = net.close(c.fd);
             }
             !c.finished()
         });
+        if conns.len() < open {
+            pause.resume();
+        }
         if fds[0].revents & POLLIN != 0 {
             loop {
                 match net.accept4(listener, SOCK_NONBLOCK) {
                     Ok((fd, _)) => conns.push(Conn::new(fd)),
                     Err(Errno::EAGAIN) => break,
                     Err(e) => {
-                        skiff::println!("httpd: accept: {e:?}");
+                        if pause.on_error(e, Instant::now().as_nanos()) {
+                            skiff::println!("httpd: accept: {e:?}; pausing accepts");
+                        } else if !pause.is_paused() {
+                            skiff::println!("httpd: accept: {e:?}");
+                        }
                         break;
                     }
                 }

@@ -11,8 +11,8 @@ use skiff_pvcalls::Frontend;
 
 pub use skiff_net::posix;
 pub use skiff_net::{
-    block_on, deadline_after, Errno, Error, ErrorKind, Result, SockAddr, SocketId, TcpState,
-    NON_BLOCKING,
+    block_on, deadline_after, AcceptPause, Errno, Error, ErrorKind, Result, SockAddr, SocketId,
+    TcpState, NON_BLOCKING,
 };
 
 /// The kernel's one PV Calls engine, as a [`skiff_net::Stack`]. Zero-sized:
