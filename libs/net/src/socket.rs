@@ -215,7 +215,7 @@ impl<S: Stack> TcpSocket<S> {
             Phase::Connecting(_) => TcpState::SynSent,
             Phase::Connected => match self.readiness() {
                 Some(r) if r.error.is_some() => TcpState::Closed,
-                Some(r) if r.hup => TcpState::CloseWait,
+                Some(r) if r.rdhup => TcpState::CloseWait,
                 Some(_) => TcpState::Established,
                 None => TcpState::Closed,
             },

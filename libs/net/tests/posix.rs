@@ -297,6 +297,28 @@ fn peer_close_is_pollin_rdhup_then_eof() {
 }
 
 #[test]
+fn peer_reset_is_pollerr_pollhup_and_econnreset() {
+    let env = setup();
+    let mut t = table(&env);
+    let host = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fd = tcp(&mut t);
+    t.connect(fd, &v4(host.local_addr().unwrap()).into()).unwrap();
+    let (peer, _) = host.accept().unwrap();
+    assert_eq!(t.send(fd, b"unread data", 0), Ok(11));
+    thread::sleep(Duration::from_millis(100));
+    drop(peer); // unread data: the host sends RST
+    let mut p = [PollFd::new(fd, POLLIN | POLLRDHUP)];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while p[0].revents & POLLERR == 0 {
+        assert!(Instant::now() < deadline, "no POLLERR after the reset");
+        t.poll(&mut p, 100).unwrap();
+    }
+    // As Linux: the connection is over in both directions.
+    assert_eq!(p[0].revents, POLLIN | POLLERR | POLLHUP | POLLRDHUP);
+    assert_eq!(t.recv(fd, &mut [0u8; 8], 0), Err(Errno::ECONNRESET));
+}
+
+#[test]
 fn dropping_the_table_closes_everything() {
     let env = setup();
     let base = env.stack.borrow().resources();

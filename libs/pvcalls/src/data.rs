@@ -38,6 +38,9 @@ pub struct Readiness {
     /// A pending error (not EOF).
     pub error: Option<Errno>,
     /// The peer shut down its sending side (`POLLRDHUP`).
+    pub rdhup: bool,
+    /// There is no connection to send or receive on: never connected, or
+    /// ended by an error (`POLLHUP`).
     pub hup: bool,
 }
 
@@ -219,6 +222,7 @@ impl DataIo {
                 readable: true,
                 writable: true,
                 error: Some(Errno::EIO),
+                rdhup: true,
                 hup: true,
             };
         }
@@ -235,11 +239,13 @@ impl DataIo {
             e => Some(Self::map_error(e)),
         };
         let out_err = (self.out_error != 0).then(|| self.out_errno());
+        let error = in_err.or(out_err);
         Readiness {
             readable: avail > 0 || self.in_error != 0,
             writable: space > 0 || self.out_error != 0,
-            error: in_err.or(out_err),
-            hup: self.in_error == EOF_ERROR,
+            error,
+            rdhup: self.in_error != 0,
+            hup: error.is_some(),
         }
     }
 

@@ -272,6 +272,7 @@ impl<P: Platform> Frontend<P> {
             readable: true,
             writable: true,
             error: Some(Errno::ECONNABORTED),
+            rdhup: true,
             hup: true,
         };
         let s = self.user_socket(id)?;
@@ -286,6 +287,8 @@ impl<P: Platform> Frontend<P> {
                     r.error = r.error.or(Some(Errno::ECONNABORTED));
                     r.writable = true;
                     r.readable = true;
+                    r.rdhup = true;
+                    r.hup = true;
                 }
                 r
             }
@@ -313,6 +316,7 @@ impl<P: Platform> Frontend<P> {
                 readable: false,
                 writable: pending_err.is_some(),
                 error: pending_err,
+                rdhup: false,
                 hup: true,
             },
         };
@@ -325,6 +329,7 @@ impl<P: Platform> Frontend<P> {
                 readable: ready.is_some() || error.is_some() || gone,
                 writable: false,
                 error: if gone { Some(Errno::ECONNABORTED) } else { *error },
+                rdhup: false,
                 hup: gone,
             },
             _ => Readiness::default(),

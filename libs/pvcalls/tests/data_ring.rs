@@ -46,7 +46,7 @@ fn eof_only_after_draining_and_sticky() {
     idx.store_u32(intf::IN_ERROR, 0);
     assert_eq!(io.recv(&idx, &data, &mut rest), Ok(0));
     let r = io.readiness(&idx);
-    assert!(r.readable && r.hup && r.error.is_none());
+    assert!(r.readable && r.rdhup && !r.hup && r.error.is_none());
 }
 
 #[test]

@@ -5,7 +5,7 @@ use core::time::Duration;
 use skiff_pvcalls::{Errno, Readiness};
 
 use super::consts::*;
-use super::{Conn, Entry, Fd, FdTable};
+use super::{Conn, Fd, FdTable};
 use crate::{block_on, deadline_after, Stack, NON_BLOCKING};
 
 /// One entry of [`FdTable::poll`]'s array (`struct pollfd`).
@@ -27,7 +27,7 @@ impl PollFd {
 }
 
 /// Linux-style poll bits of an fd's readiness.
-fn revents(e: &Entry, r: Readiness, events: i16) -> i16 {
+fn revents(r: Readiness, events: i16) -> i16 {
     let mut m = 0;
     if r.readable {
         m |= POLLIN;
@@ -38,15 +38,11 @@ fn revents(e: &Entry, r: Readiness, events: i16) -> i16 {
     if r.error.is_some() {
         m |= POLLERR;
     }
+    if r.rdhup {
+        m |= POLLRDHUP;
+    }
     if r.hup {
-        // The engine's `hup` means "peer finished sending" on a connection
-        // and "not connected" otherwise; an error also ends the connection.
-        let connected = matches!(e.conn, Conn::Connected(_));
-        if connected && r.error.is_none() {
-            m |= POLLRDHUP;
-        } else {
-            m |= POLLHUP;
-        }
+        m |= POLLHUP;
     }
     m & (events | POLLERR | POLLHUP | POLLNVAL)
 }
@@ -85,7 +81,7 @@ impl<S: Stack> FdTable<S> {
                         {
                             e.collect_connect(fe);
                         }
-                        revents(e, r, p.events)
+                        revents(r, p.events)
                     }
                     Err(_) => POLLNVAL,
                 };
