@@ -26,8 +26,9 @@ mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /dev/shm
 say "dom0 userspace up at $(cut -d' ' -f1 /proc/uptime)s"
 
-RIG_MODE=tests RIG_CASES="" RIG_RUN_NAME="" RIG_NET=0 RIG_CASE_TIMEOUT=600
+RIG_MODE=tests RIG_CASES="" RIG_RUN_NAME="" RIG_NET=0 RIG_CASE_TIMEOUT=600 RIG_TSC_MODE=native
 [ -r /skiff/rig.env ] && . /skiff/rig.env
+export RIG_TSC_MODE # read by skiff_create in lib.sh
 
 for m in pvcalls-back xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs; do
     modprobe "$m" 2>/dev/null || [ -d "/sys/module/${m//-/_}" ] || say "modprobe $m failed"

@@ -3,7 +3,10 @@
 #
 # Guests:
 #   skiff_create NAME [key=value...]      xl create /skiff/xl-configs/NAME.cfg (with overrides); returns once
-#                                         the domain exists, with "xl create -F" left watching it.
+#                                         the domain exists, with "xl create -F" left watching it. Adds
+#                                         tsc_mode="$RIG_TSC_MODE" (native) before the overrides: under TCG
+#                                         Xen otherwise intercepts every RDTSC (about 30 us each), and each
+#                                         VM exit is a chance for the emulated SVM to lose guest state.
 #   skiff_wait_console NAME REGEX [SECS]  wait (default 60 s) until the guest console log matches REGEX (grep -E).
 #   skiff_shutdown_reason NAME [SECS]     wait (default 60 s) for a domain started by skiff_create to shut
 #                                         down; prints the reason word (see below), dumps its console on stderr.
@@ -113,6 +116,9 @@ skiff_create() {
         while [ -e "$f.$i" ]; do i=$((i + 1)); done
         mv "$f" "$f.$i"
     fi
+    local defaults=()
+    [ -z "${RIG_TSC_MODE:-}" ] || defaults=("tsc_mode=\"$RIG_TSC_MODE\"")
+    set -- "${defaults[@]}" "$@"
     _rig_log "xl create $cfg $*"
     (cd "$SKIFF_ROOT" && exec xl create -F "xl-configs/$name.cfg" "$@") >"$RIG_TMP/$name.xl" 2>&1 &
     echo $! >"$RIG_TMP/$name.pid"
