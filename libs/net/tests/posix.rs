@@ -20,6 +20,14 @@ fn tcp(t: &mut FdTable<Shared>) -> i32 {
     t.socket(AF_INET, SOCK_STREAM, 0).expect("socket")
 }
 
+/// A connected fd and the host's end of its connection.
+fn connected(t: &mut FdTable<Shared>) -> (i32, TcpStream) {
+    let host = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fd = tcp(t);
+    t.connect(fd, &v4(host.local_addr().unwrap()).into()).unwrap();
+    (fd, host.accept().unwrap().0)
+}
+
 /// A listening fd on a free port.
 fn listener(t: &mut FdTable<Shared>) -> (i32, u16) {
     let port = free_port();
@@ -139,10 +147,7 @@ fn nonblocking_eagain_and_msg_dontwait() {
 fn send_fills_then_eagain_when_the_peer_does_not_read() {
     let env = setup();
     let mut t = table(&env);
-    let host = TcpListener::bind("127.0.0.1:0").unwrap();
-    let fd = tcp(&mut t);
-    t.connect(fd, &v4(host.local_addr().unwrap()).into()).unwrap();
-    let (_peer, _) = host.accept().unwrap();
+    let (fd, _peer) = connected(&mut t);
     let chunk = vec![7u8; 1 << 16];
     let mut total = 0;
     let start = Instant::now();
@@ -278,10 +283,7 @@ fn nonblocking_connect_completes_as_pollout() {
 fn peer_close_is_pollin_rdhup_then_eof() {
     let env = setup();
     let mut t = table(&env);
-    let host = TcpListener::bind("127.0.0.1:0").unwrap();
-    let fd = tcp(&mut t);
-    t.connect(fd, &v4(host.local_addr().unwrap()).into()).unwrap();
-    let (mut peer, _) = host.accept().unwrap();
+    let (fd, mut peer) = connected(&mut t);
     peer.write_all(b"bye").unwrap();
     drop(peer);
     let mut p = [PollFd::new(fd, POLLIN | POLLRDHUP)];
@@ -300,10 +302,7 @@ fn peer_close_is_pollin_rdhup_then_eof() {
 fn peer_reset_is_pollerr_pollhup_and_econnreset() {
     let env = setup();
     let mut t = table(&env);
-    let host = TcpListener::bind("127.0.0.1:0").unwrap();
-    let fd = tcp(&mut t);
-    t.connect(fd, &v4(host.local_addr().unwrap()).into()).unwrap();
-    let (peer, _) = host.accept().unwrap();
+    let (fd, peer) = connected(&mut t);
     assert_eq!(t.send(fd, b"unread data", 0), Ok(11));
     thread::sleep(Duration::from_millis(100));
     drop(peer); // unread data: the host sends RST
