@@ -229,10 +229,12 @@ impl<P: Platform> Frontend<P> {
         let progressed = self.poll_cmd();
         for s in self.sockets.values_mut() {
             match &mut s.state {
-                State::Connected(r) | State::Draining(r, _) if self.platform.take_fired(r.port) => {
-                    r.on_event();
-                }
-                State::Connecting(_, r) => {
+                // Backend events are not answered: Linux's pvcalls-back
+                // takes every frontend event for "out has data", and one
+                // that finds `out` empty masks the channel on an unpatched
+                // 6.1 backend (see `DataRing::recv`). Readiness is read
+                // from the ring itself.
+                State::Connected(r) | State::Draining(r, _) | State::Connecting(_, r) => {
                     self.platform.take_fired(r.port);
                 }
                 _ => {}

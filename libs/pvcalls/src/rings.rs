@@ -113,8 +113,7 @@ pub(crate) struct DataRing<B> {
     pub data: GrantedBlock<B>,
     pub port: Port,
     pub io: DataIo,
-    /// The backend is owed an event: we consumed from a full `in`, or it
-    /// signalled us (see [`on_event`](Self::on_event)).
+    /// The backend is owed an event: we consumed from a full `in`.
     pub notify_due: bool,
 }
 
@@ -182,16 +181,6 @@ impl<B: PageBlock> DataRing<B> {
             self.notify_due = true;
         }
         r
-    }
-
-    /// Handles an event from the backend on this ring: answer it (with
-    /// the next send or flush). Linux's `pvcalls-back` signals a socket
-    /// state change (the peer's FIN or reset) with an event and reads the
-    /// socket again, to find the EOF or the error, only on our next event;
-    /// that event can arrive merged with a data event, so every event is
-    /// answered. The answer costs the backend nothing when it has no work.
-    pub fn on_event(&mut self) {
-        self.notify_due = true;
     }
 
     /// Sends a notification made due by [`recv`](Self::recv), if any.

@@ -52,6 +52,13 @@ pub struct BackendConfig {
     /// Answer ACCEPT with `-EAGAIN` when no connection is queued, like
     /// Linux before the accept rework.
     pub accept_eagain: bool,
+    /// Ignore every later event of a connection once one of its events
+    /// found `out` empty, like Linux 6.1 without the "fix permanently
+    /// masked event channel" patch: `pvcalls_conn_back_write` returns
+    /// before clearing its `write` flag, so the lateeoi EOI is never sent.
+    /// The stuck flag makes every socket-driven run of the I/O worker try
+    /// `out` again, and a full `in` waits for an event that never comes.
+    pub mask_after_empty_event: bool,
 }
 
 impl Default for BackendConfig {
@@ -60,6 +67,7 @@ impl Default for BackendConfig {
             max_ring_order: 4,
             connect_timeout: Duration::from_secs(5),
             accept_eagain: false,
+            mask_after_empty_event: false,
         }
     }
 }
@@ -83,6 +91,9 @@ pub struct BackendStats {
     pub bytes_in: u64,
     /// Bytes moved out of `out` rings.
     pub bytes_out: u64,
+    /// Connections whose events are ignored for good
+    /// ([`BackendConfig::mask_after_empty_event`]).
+    pub masked_channels: u64,
 }
 
 struct CmdConn {
@@ -99,6 +110,8 @@ struct Active {
     size: u32,
     in_blocked: bool,
     out_pending: bool,
+    /// Events are ignored ([`BackendConfig::mask_after_empty_event`]).
+    masked: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -386,6 +399,7 @@ impl SimBackend {
             size: data_ring_size(order) as u32,
             in_blocked: false,
             out_pending: false,
+            masked: false,
         })
     }
 
@@ -427,8 +441,10 @@ impl SimBackend {
     fn data(&mut self) -> bool {
         let mut progress = false;
         let buf = &mut self.buf;
+        let mask_bug = self.cfg.mask_after_empty_event;
         for a in self.active.values_mut() {
-            if self.host.take_back(a.port) {
+            let event = self.host.take_back(a.port) && !a.masked;
+            if event {
                 a.in_blocked = false;
                 a.out_pending = true;
             }
@@ -437,7 +453,13 @@ impl SimBackend {
             let out = ByteRing::new(a.size as usize, a.size, intf::OUT_PROD, intf::OUT_CONS);
             if a.out_pending && a.idx.load_u32(intf::OUT_ERROR) == 0 {
                 match out.consumer().peek_split(&a.idx, &a.data, &mut buf[..]) {
-                    Ok(0) => a.out_pending = false,
+                    Ok(0) => {
+                        a.out_pending = false;
+                        if event && mask_bug {
+                            a.masked = true;
+                            self.stats.masked_channels += 1;
+                        }
+                    }
                     Ok(n) => match a.stream.write(&buf[..n]) {
                         Ok(w) => {
                             // Consume exactly what the socket took.
@@ -474,6 +496,9 @@ impl SimBackend {
                                 let _ = inr.producer().write_split(&a.idx, &a.data, &buf[..r]);
                                 self.stats.bytes_in += r as u64;
                                 notify = true;
+                                // Socket data runs the worker, which retries
+                                // `out` while the stuck flag is set.
+                                a.out_pending |= a.masked;
                             }
                             Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                             Err(e) if e.kind() == ErrorKind::Interrupted => {}
