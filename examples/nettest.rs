@@ -325,7 +325,13 @@ fn stream_eof(ctx: &mut Ctx) -> Check {
 fn poll_many(ctx: &mut Ctx) -> Check {
     let l = need(ctx.listener, "listener")?;
     for _ in 0..2 {
-        wait_for(&mut ctx.net, l, POLLIN, POLLIN).map_err(|e| format!("listener: {e}"))?;
+        if let Err(e) = wait_for(&mut ctx.net, l, POLLIN, POLLIN) {
+            let accept = match ctx.net.accept4(l, SOCK_NONBLOCK) {
+                Ok((fd, _)) => format!("accepted fd {fd}"),
+                Err(e) => format!("gave {e}"),
+            };
+            return Err(format!("listener: {e}; accept then {accept}"));
+        }
         let (fd, _) = ctx.net.accept4(l, SOCK_NONBLOCK).map_err(|e| format!("accept4: {e}"))?;
         ctx.pair.push(fd);
     }
