@@ -1,6 +1,7 @@
 #!/bin/bash
 # Rig case: a dom0 HTTP client (tests/xen/peers.py http) against the httpd guest over the real
-# pvcalls-back: the page, /bytes/N with keep-alive, 404, 400 and concurrent clients.
+# pvcalls-back: the page, /bytes/N with keep-alive, 404, 400, concurrent clients, and a restart that
+# finds the port still held in dom0.
 set -u
 # shellcheck source=tests/rig/lib.sh
 . "$(dirname "$0")/../rig/lib.sh"
@@ -15,3 +16,17 @@ pass "httpd says it listens on 0.0.0.0:8080"
 check "GET /, /bytes/N keep-alive, 404, 400, 20 concurrent clients" python3 "$peers" http 8080 --conns 20
 xl shutdown httpd >/dev/null 2>&1
 check_eq "httpd powers off on xl shutdown" poweroff "$(skiff_shutdown_reason httpd 60)"
+
+# Started again at once: dom0 may still hold port 8080 for the first run's closed connections
+# (TIME_WAIT; pvcalls-back binds without SO_REUSEADDR), and httpd waits for it instead of failing.
+if skiff_create httpd && skiff_wait_console httpd 'httpd: listening on 0.0.0.0:8080' 150; then
+    pass "httpd started again at once listens on 0.0.0.0:8080"
+    if grep -q 'still in use in dom0' "$(skiff_console_file httpd)"; then
+        _rig_log "the second run waited for port 8080"
+    fi
+    check "the second run serves GET /" python3 "$peers" fetch 8080 --conns 1 --bytes 1000
+else
+    fail "httpd started again at once listens on 0.0.0.0:8080"
+fi
+xl shutdown httpd >/dev/null 2>&1
+check_eq "the second run powers off" poweroff "$(skiff_shutdown_reason httpd 60)"

@@ -3,7 +3,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -93,6 +93,32 @@ fn errnos_ebadf_eafnosupport_econnrefused_eaddrinuse() {
     assert_eq!(t.listen(b, 1), Err(Errno::EINVAL), "not bound");
     assert_eq!(t.send(b, b"x", MSG_PEEK), Err(Errno::EOPNOTSUPP));
     assert_eq!(t.recv(b, &mut [0; 1], MSG_PEEK), Err(Errno::EOPNOTSUPP));
+}
+
+#[test]
+fn bind_patiently_waits_until_the_port_is_free() {
+    let env = setup();
+    let mut t = table(&env);
+    let holder = TcpListener::bind("0.0.0.0:0").unwrap();
+    let addr = SockAddr::new(Ipv4Addr::UNSPECIFIED, holder.local_addr().unwrap().port());
+    // Nobody frees it: EADDRINUSE once the patience has passed.
+    let fd = tcp(&mut t);
+    let mut told = 0;
+    let start = Instant::now();
+    let r = t.bind_patiently(fd, &addr, Duration::from_millis(700), || told += 1);
+    assert_eq!(r, Err(Errno::EADDRINUSE));
+    assert!(start.elapsed() >= Duration::from_millis(700), "gave up early");
+    assert_eq!(told, 1);
+    // Freed while it waits: bound, and listening works.
+    let release = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(300));
+        drop(holder);
+    });
+    let mut told = 0;
+    t.bind_patiently(fd, &addr, Duration::from_secs(10), || told += 1).unwrap();
+    assert_eq!(told, 1);
+    t.listen(fd, 4).unwrap();
+    release.join().unwrap();
 }
 
 #[test]

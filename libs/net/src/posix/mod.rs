@@ -16,6 +16,7 @@
 
 pub mod consts;
 mod io;
+mod patient;
 mod poll;
 
 use alloc::vec::Vec;
