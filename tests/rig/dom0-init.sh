@@ -90,17 +90,30 @@ case $RIG_MODE in
         ;;
     tests)
         for c in $RIG_CASES; do
-            echo "RIG-CASE-START $c"
-            # timeout puts the case in a process group of its own; whatever the case leaves behind is ended.
-            RIG_CASE=$c timeout -k 10 "$RIG_CASE_TIMEOUT" bash "/skiff/tests/xen/$c.sh" </dev/null &
-            pid=$!
-            wait "$pid"
-            rc=$?
-            kill -TERM -- "-$pid" 2>/dev/null
-            [ "$rc" -ne 124 ] || echo "RIG-CHECK FAIL $c: case timed out after $RIG_CASE_TIMEOUT s"
-            for d in $(xl list 2>/dev/null | awk 'NR > 1 && $2 != 0 { print $1 }'); do
-                say "destroying leftover domain $d"
-                xl destroy "$d" 2>/dev/null
+            for attempt in 1 2; do
+                xl dmesg -c >/dev/null 2>&1
+                echo "RIG-CASE-START $c"
+                # timeout puts the case in a process group of its own; whatever the case leaves behind is ended.
+                RIG_CASE=$c timeout -k 10 "$RIG_CASE_TIMEOUT" bash "/skiff/tests/xen/$c.sh" </dev/null &
+                pid=$!
+                wait "$pid"
+                rc=$?
+                kill -TERM -- "-$pid" 2>/dev/null
+                [ "$rc" -ne 124 ] || echo "RIG-CHECK FAIL $c: case timed out after $RIG_CASE_TIMEOUT s"
+                for d in $(xl list 2>/dev/null | awk 'NR > 1 && $2 != 0 { print $1 }'); do
+                    say "destroying leftover domain $d"
+                    xl destroy "$d" 2>/dev/null
+                done
+                # A failed case whose guest triple-faulted with Xen's own CS (e008) in its saved state met
+                # the emulated SVM losing guest state (README, Known problems), not a Skiff bug: run it once
+                # more. run.sh then counts only the last attempt and says that it retried.
+                if [ "$rc" -ne 0 ] && [ "$attempt" = 1 ] \
+                    && xl dmesg 2>/dev/null | grep -A4 '^(XEN).*Triple fault' | grep -q '^(XEN).*RIP: *e008:'; then
+                    echo "RIG-CASE-RETRY $c: a guest triple-faulted with Xen's CS:RIP in its saved state" \
+                        "(the emulated SVM lost guest state); running the case again"
+                    continue
+                fi
+                break
             done
             echo "RIG-CASE-END $c rc=$rc"
         done

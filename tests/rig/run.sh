@@ -9,7 +9,9 @@
 #       boot, xl create xl-configs/NAME.cfg, show its console live until it ends, power off
 #   tests/rig/run.sh --shell      boot to an interactive dom0 shell (QEMU: Ctrl-A x quits)
 # --stall SECS (240): in test mode a boot with no serial output for that long counts as hung, and a hung
-#   boot is booted again up to --retries N times (1); --timeout SECS (900) bounds each boot.
+#   boot is booted again up to --retries N times (1); --timeout SECS (900) bounds each boot. A case that
+#   fails after a guest triple-faulted with Xen's own CS:RIP in its saved state (the emulated SVM lost
+#   guest state) is run once more in the same boot; the summary says so and judges the last attempt.
 # --forward: dom0 gets a NIC (e1000, 10.0.2.15/24 via 10.0.2.2, QEMU user net with restrict=on) and
 #   host 127.0.0.1:HOSTPORT is forwarded to dom0 port DOM0PORT.
 # Environment: SKIFF_CACHE (cache root, default <repo>/.cache), SKIFF_IMAGES (default
@@ -241,10 +243,19 @@ fi
 npass=0 nfail=0
 echo
 echo "rig: ===== summary (${elapsed}s, log ${log#"$repo"/}) ====="
+# The serial log from a case's last RIG-CASE-START on: a case run again after an emulator fault
+# (RIG-CASE-RETRY, see dom0-init.sh) is judged by its last attempt only.
+last_attempt() {
+    awk -v start="RIG-CASE-START $1" '$0 == start { n = 0; delete buf } { buf[++n] = $0 }
+        END { for (i = 1; i <= n; i++) print buf[i] }' "$clean"
+}
+failed_checks=()
 for c in "${cases[@]}"; do
-    end=$(grep -E "^RIG-CASE-END $c rc=" "$clean" | tail -n 1 || true)
-    fails=$(grep -cE "RIG-CHECK FAIL $c:" "$clean" || true)
-    passes=$(grep -cE "RIG-CHECK PASS $c:" "$clean" || true)
+    attempt=$(last_attempt "$c")
+    end=$(grep -E "^RIG-CASE-END $c rc=" <<<"$attempt" | tail -n 1 || true)
+    fails=$(grep -cE "RIG-CHECK FAIL $c:" <<<"$attempt" || true)
+    passes=$(grep -cE "RIG-CHECK PASS $c:" <<<"$attempt" || true)
+    retried=$(grep -cE "^RIG-CASE-RETRY $c:" "$clean" || true)
     if [ -z "$end" ]; then
         status="FAIL (no result)"
     elif [ "${end##*rc=}" != 0 ] || [ "$fails" -gt 0 ]; then
@@ -252,10 +263,12 @@ for c in "${cases[@]}"; do
     else
         status="PASS ($passes checks)"
     fi
+    [ "$retried" = 0 ] || status+=" after a retry: the first attempt met an emulator fault"
     echo "rig: case $c: $status"
     if [[ $status == PASS* ]]; then npass=$((npass + 1)); else nfail=$((nfail + 1)); fi
+    while IFS= read -r l; do failed_checks+=("$l"); done < <(grep -E "RIG-CHECK FAIL $c:" <<<"$attempt" || true)
 done
-grep -E 'RIG-CHECK FAIL' "$clean" | sed 's/^.*RIG-CHECK/rig:   RIG-CHECK/' || true
+for l in "${failed_checks[@]}"; do echo "rig:   RIG-CHECK ${l#*RIG-CHECK }"; done
 for p in "${problems[@]}"; do
     echo "rig: $p"
 done
