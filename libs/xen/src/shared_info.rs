@@ -62,13 +62,17 @@ pub struct TimeInfo {
 
 impl TimeInfo {
     /// Converts a TSC reading into system time in nanoseconds (the pvclock
-    /// formula from `xen.h`). A TSC reading from before the record was taken
-    /// (possible with virtualised TSCs) counts as no time elapsed, never as a
-    /// huge unsigned delta.
+    /// formula from `xen.h`). The delta is taken modulo 2^64, as Xen and
+    /// Linux do: a guest's TSC starts near 0 when the domain is built, so
+    /// the first records carry a timestamp from before that, a "negative"
+    /// value like 2^64 - 547_000_000. A TSC reading really behind the
+    /// timestamp (a delta that is negative as a signed number) counts as no
+    /// time elapsed, never as a huge unsigned delta.
     pub fn system_time_at(&self, tsc: u64) -> u64 {
-        let Some(mut delta) = tsc.checked_sub(self.tsc_timestamp) else {
+        let mut delta = tsc.wrapping_sub(self.tsc_timestamp);
+        if (delta as i64) < 0 {
             return self.system_time;
-        };
+        }
         if self.tsc_shift >= 0 {
             delta <<= self.tsc_shift as u32;
         } else {
@@ -101,5 +105,21 @@ mod tests {
         // A TSC behind the record's timestamp must not wrap around.
         assert_eq!(t.system_time_at(999), 5_000);
         assert_eq!(t.system_time_at(0), 5_000);
+    }
+
+    #[test]
+    fn pvclock_timestamp_from_before_the_guest_tsc_origin() {
+        // Measured under Xen 4.17: a new domain's first record had
+        // tsc_timestamp = 2^64 - 547_347_642 while its TSC read 1_199_082_912.
+        // Treating that as "TSC behind the record" froze the clock until
+        // Xen's next update, about a second later.
+        let t = TimeInfo {
+            tsc_timestamp: 547_347_642u64.wrapping_neg(),
+            system_time: 15_383_162_157,
+            tsc_to_system_mul: 1 << 31,
+            tsc_shift: 0,
+        };
+        assert_eq!(t.system_time_at(0), 15_383_162_157 + 547_347_642 / 2);
+        assert_eq!(t.system_time_at(1_000), 15_383_162_157 + 547_348_642 / 2);
     }
 }
