@@ -447,8 +447,12 @@ impl<P: Platform> Frontend<P> {
         };
         match result {
             Ok(()) => l.ready = Some(id_new),
-            // Old backends answer EAGAIN when nothing is queued: not an error.
-            Err(Errno::EAGAIN) => {}
+            // Old backends answer EAGAIN when nothing is queued, and Linux's
+            // answers EINTR to an ACCEPT sent right after it answered the
+            // previous one (it clears its copy of that request only after
+            // notifying us): neither is an error; the next accept or poll
+            // sends a new ACCEPT.
+            Err(Errno::EAGAIN | Errno::EINTR) => {}
             Err(e) => l.error = Some(e),
         }
         let closing = s.closing;

@@ -408,17 +408,21 @@ fn lazy_socket_command_can_be_disabled() {
     assert_eq!(s.world.backend_stats().requests[PVCALLS_SOCKET as usize], 0);
 }
 
-#[test]
-fn old_backend_answering_accept_with_eagain_still_works() {
-    let cfg = SimConfig {
-        backend: BackendConfig { accept_eagain: true, ..BackendConfig::default() },
-        ..SimConfig::default()
-    };
-    let mut s = setup_with(cfg, Default::default());
+/// A frontend on a backend with `backend`'s behaviour, with a listener on a
+/// free port: (setup, listener, port).
+fn listening_on(backend: BackendConfig) -> (Setup, skiff_pvcalls::SocketId, u16) {
+    let mut s = setup_with(SimConfig { backend, ..SimConfig::default() }, Default::default());
     let port = free_port();
     let l = tcp_socket(&mut s.fe);
     block(&mut s.fe, |fe| fe.bind(l, localhost(port))).unwrap();
     block(&mut s.fe, |fe| fe.listen(l, 4)).unwrap();
+    (s, l, port)
+}
+
+#[test]
+fn old_backend_answering_accept_with_eagain_still_works() {
+    let (mut s, l, port) =
+        listening_on(BackendConfig { accept_eagain: true, ..BackendConfig::default() });
     let client = thread::spawn(move || {
         thread::sleep(Duration::from_millis(30));
         let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -429,6 +433,31 @@ fn old_backend_answering_accept_with_eagain_still_works() {
     assert_eq!(recv_exact(&mut s.fe, a, 2), b"hi");
     drop(client.join().unwrap());
     s.fe.close(a).unwrap();
+    s.fe.close(l).unwrap();
+    settle(&mut s.fe);
+    assert_eq!(s.fe.resources().grants, 1);
+}
+
+#[test]
+fn accept_answered_with_eintr_right_after_an_answer_is_retried() {
+    let (mut s, l, port) =
+        listening_on(BackendConfig { busy_after_accept: true, ..BackendConfig::default() });
+    let clients = thread::spawn(move || {
+        let mut cs = Vec::new();
+        for i in 0..3u8 {
+            let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            c.write_all(&[i]).unwrap();
+            cs.push(c);
+        }
+        cs
+    });
+    for i in 0..3u8 {
+        let a = block(&mut s.fe, |fe| fe.accept(l)).expect("accept (EINTR is not an error)");
+        assert_eq!(recv_exact(&mut s.fe, a, 1), [i]);
+        s.fe.close(a).unwrap();
+    }
+    assert!(s.world.backend_stats().eintr >= 2, "the backend refused the ACCEPTs after answers");
+    drop(clients.join().unwrap());
     s.fe.close(l).unwrap();
     settle(&mut s.fe);
     assert_eq!(s.fe.resources().grants, 1);

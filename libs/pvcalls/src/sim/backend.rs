@@ -59,6 +59,11 @@ pub struct BackendConfig {
     /// The stuck flag makes every socket-driven run of the I/O worker try
     /// `out` again, and a full `in` waits for an event that never comes.
     pub mask_after_empty_event: bool,
+    /// Refuse the next ACCEPT or POLL on a listener with `-EINTR` after
+    /// answering an ACCEPT, as Linux 6.1 can: `__pvcalls_back_accept`
+    /// pushes the response and notifies before it clears its copy of the
+    /// request, so a frontend that answers at once can find it still busy.
+    pub busy_after_accept: bool,
 }
 
 impl Default for BackendConfig {
@@ -68,6 +73,7 @@ impl Default for BackendConfig {
             connect_timeout: Duration::from_secs(5),
             accept_eagain: false,
             mask_after_empty_event: false,
+            busy_after_accept: false,
         }
     }
 }
@@ -124,6 +130,9 @@ struct Passive {
     listener: TcpListener,
     queued: VecDeque<TcpStream>,
     pending: Option<Pending>,
+    /// An answered ACCEPT still counts as outstanding
+    /// ([`BackendConfig::busy_after_accept`]).
+    busy: bool,
 }
 
 /// The simulated backend for one frontend. Drive it with
@@ -347,7 +356,7 @@ impl SimBackend {
         if let Err(e) = listener.set_nonblocking(true) {
             return neg_errno(&e);
         }
-        slot.insert(Passive { listener, queued: VecDeque::new(), pending: None });
+        slot.insert(Passive { listener, queued: VecDeque::new(), pending: None, busy: false });
         0
     }
 
@@ -356,7 +365,7 @@ impl SimBackend {
     fn queue_pending(&mut self, id: u64, p: Pending) -> Option<i32> {
         let eagain = self.cfg.accept_eagain;
         let Some(l) = self.passive.get_mut(&id) else { return Some(-Errno::EINVAL.0) };
-        if l.pending.is_some() {
+        if l.pending.is_some() || core::mem::take(&mut l.busy) {
             self.stats.eintr += 1;
             return Some(-Errno::EINTR.0);
         }
@@ -423,6 +432,7 @@ impl SimBackend {
                 }
                 Pending::Accept { req_id, id_new, ring_ref, evtchn } => {
                     l.pending = None;
+                    l.busy = self.cfg.busy_after_accept;
                     let Some(stream) = l.queued.pop_front() else { continue };
                     let ret = match self.map_active(stream, ring_ref, evtchn) {
                         Ok(a) => {
