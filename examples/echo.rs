@@ -114,13 +114,16 @@ fn accept_all(
 ) {
     while conns.len() < max_conns {
         match net.accept4(listener, SOCK_NONBLOCK) {
-            Ok((fd, _)) => conns.push(Conn {
-                fd,
-                pending: Vec::new(),
-                sent: 0,
-                peer_done: false,
-                failed: false,
-            }),
+            Ok((fd, _)) => {
+                pause.on_accept();
+                conns.push(Conn {
+                    fd,
+                    pending: Vec::new(),
+                    sent: 0,
+                    peer_done: false,
+                    failed: false,
+                });
+            }
             Err(Errno::EAGAIN) => return,
             Err(e) => {
                 if pause.on_error(e, Instant::now().as_nanos()) {

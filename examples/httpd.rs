@@ -119,7 +119,10 @@ fn main() -> Result<(), Errno> {
         if fds[0].revents & POLLIN != 0 {
             loop {
                 match net.accept4(listener, SOCK_NONBLOCK) {
-                    Ok((fd, _)) => conns.push(Conn::new(fd)),
+                    Ok((fd, _)) => {
+                        pause.on_accept();
+                        conns.push(Conn::new(fd));
+                    }
                     Err(Errno::EAGAIN) => break,
                     Err(e) => {
                         if pause.on_error(e, Instant::now().as_nanos()) {

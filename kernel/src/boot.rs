@@ -54,7 +54,10 @@ extern "C" fn skiff_rust_start(start_info: u64) -> ! {
     crate::logger::init(log_level(args.get("loglevel")));
     console::set_mirror_debugcon(args.has_flag("debugcon"));
     if !args.has_flag("no-upcall-vector") {
-        check(evtchn::route_upcall_vector(), "route event channel upcalls");
+        // Waits do not need the vector (see `wait.rs`): a failure is logged.
+        if let Err(e) = evtchn::route_upcall_vector() {
+            log::warn!("cannot route event channel upcalls to a vector: {e}");
+        }
     }
     let (major, minor) = hypercall::xen_version();
     let extra = hypercall::xen_extraversion();

@@ -18,7 +18,8 @@
 #   <repo>/target/images), SKIFF_XL_CONFIGS (default <repo>/xl-configs), RIG_CASE_TIMEOUT (600),
 #   RIG_TSC_MODE (tsc_mode every guest is created with, default native; empty: the xl config's),
 #   RIG_ACCEL (QEMU -accel value, default tcg), RIG_XEN_ARGS and RIG_DOM0_ARGS (appended to Xen's and
-#   to dom0's command line, e.g. RIG_DOM0_ARGS="init_on_free=1 slub_debug=FZPU" when hunting corruption).
+#   to dom0's command line, e.g. RIG_DOM0_ARGS="init_on_free=1 slub_debug=FZPU" when hunting corruption;
+#   no commas: QEMU's -initrd splits its module list on them).
 # Serial log: target/rig/<timestamp>.log (also on stdout).
 set -euo pipefail
 
@@ -246,7 +247,7 @@ echo "rig: ===== summary (${elapsed}s, log ${log#"$repo"/}) ====="
 # The serial log from a case's last RIG-CASE-START on: a case run again after an emulator fault
 # (RIG-CASE-RETRY, see dom0-init.sh) is judged by its last attempt only.
 last_attempt() {
-    awk -v start="RIG-CASE-START $1" '$0 == start { n = 0; delete buf } { buf[++n] = $0 }
+    awk -v start="RIG-CASE-START $1" '$0 == start { n = 0 } { buf[++n] = $0 }
         END { for (i = 1; i <= n; i++) print buf[i] }' "$clean"
 }
 failed_checks=()

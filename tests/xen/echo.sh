@@ -25,7 +25,7 @@ check "4 connections echo 8 MB each (sha256)" python3 "$peers" echo 7 --conns 4 
 # wait in dom0's backlog while accepts pause, and are served as others finish.
 ulimit -n 4096
 check "1500 concurrent connections echo 4 KiB each (sha256)" \
-    python3 "$peers" echo 7 --conns 1500 --bytes 4096 --timeout 600
+    python3 "$peers" echo 7 --conns 1500 --bytes 4096 --timeout 240
 check "peer half-close: the echo arrives, then EOF" python3 "$peers" halfclose 7 --bytes 2000000
 check "peer reset: the server survives it" python3 "$peers" reset 7
 check "connect to a port nobody listens on is refused" python3 "$peers" refused 8

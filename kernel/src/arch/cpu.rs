@@ -59,8 +59,8 @@ pub fn disable_interrupts() {
 }
 
 /// Opens a one-instruction interrupt window: an interrupt that is pending
-/// (an event channel upcall) is taken on the `nop`, inside STI's shadow,
-/// and interrupts are disabled again before this returns.
+/// (an event channel upcall) is taken once STI's shadow (the `nop`) ends,
+/// before the `cli`, and interrupts are disabled again before this returns.
 pub fn interrupt_window() {
     // SAFETY: every vector that can arrive has an IDT entry (exceptions and
     // the upcall vector), and the upcall handler only touches atomics. No

@@ -68,6 +68,9 @@ fn connect() -> State {
             Err(_) => return down(format!("ring-order={v} is not a number")),
         }
     }
+    // `no-event-answers`: for a Linux 6.1 pvcalls-back without the
+    // masked-channel fix (see `Options::answer_events`).
+    cfg.options.answer_events = !crate::args().has_flag("no-event-answers");
     let result =
         xenstore::with_connection(|xs| Ok(handshake::connect(xs, KernelPlatform::new(), cfg)));
     // The handshake drains watch events while it waits; re-check any

@@ -4,17 +4,19 @@ use skiff_pvcalls::Errno;
 
 /// Stops a server from spinning on `accept` errors that repeat.
 ///
-/// `accept` fails with `ENOMEM` when no data ring can be allocated (or
-/// `ENFILE`/`EMFILE`/`ENOBUFS`), and the listener stays readable because
-/// the connection is still waiting in dom0. A server that polls the
-/// listener again at once gets the same error in a tight loop. With an
-/// `AcceptPause` it leaves the listener out of its poll set until one of
-/// its connections closes (resources came back) or [`PAUSE_NS`] passed.
+/// A listener reports `ENOMEM` (or `ENFILE`/`EMFILE`/`ENOBUFS`) when no
+/// data ring can be allocated for the next connection; `poll` then shows
+/// the listener readable with an error, whether or not a client waits. A
+/// server that polls it again at once gets the same error in a tight loop.
+/// With an `AcceptPause` it leaves the listener out of its poll set until
+/// one of its connections closes (resources may be back) or [`PAUSE_NS`]
+/// passed, and reports the shortage once until an accept succeeds again.
 ///
 /// Times are the caller's monotonic clock in nanoseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AcceptPause {
     until_ns: Option<u64>,
+    reported: bool,
 }
 
 /// Longest pause after a resource error.
@@ -23,7 +25,7 @@ pub const PAUSE_NS: u64 = 100_000_000;
 impl AcceptPause {
     /// Not paused.
     pub const fn new() -> Self {
-        AcceptPause { until_ns: None }
+        AcceptPause { until_ns: None, reported: false }
     }
 
     /// Whether to poll the listener at `now_ns`; ends a pause that ran out.
@@ -50,15 +52,20 @@ impl AcceptPause {
     }
 
     /// Records an `accept` error at `now_ns`. Resource errors start a pause
-    /// and return true when it is a new one (report it then, once); other
-    /// errors return false and change nothing.
+    /// and return true the first time since the last successful accept
+    /// (report the shortage then); other errors return false and change
+    /// nothing.
     pub fn on_error(&mut self, e: Errno, now_ns: u64) -> bool {
         if !matches!(e, Errno::ENOMEM | Errno::ENFILE | Errno::EMFILE | Errno::ENOBUFS) {
             return false;
         }
-        let new = self.until_ns.is_none();
         self.until_ns = Some(now_ns.saturating_add(PAUSE_NS));
-        new
+        !core::mem::replace(&mut self.reported, true)
+    }
+
+    /// An accept succeeded: a later shortage is reported again.
+    pub fn on_accept(&mut self) {
+        self.reported = false;
     }
 
     /// A connection closed, so resources are back: accept again.
@@ -82,14 +89,18 @@ mod tests {
         assert!(p.accepting(0));
         assert_eq!(p.poll_timeout_ms(0), -1);
         assert!(p.on_error(Errno::ENOMEM, 1_000));
-        assert!(!p.on_error(Errno::EMFILE, 2_000), "already paused: not a new pause");
+        assert!(!p.on_error(Errno::EMFILE, 2_000), "already reported");
         assert!(!p.accepting(50_000_000));
         assert_eq!(p.poll_timeout_ms(2_000 + PAUSE_NS - 1_500_000), 2);
         assert!(p.accepting(2_000 + PAUSE_NS));
         assert!(!p.is_paused());
-        assert!(p.on_error(Errno::ENOBUFS, 0));
+        // Still short after the pause: paused again, but not reported again.
+        assert!(!p.on_error(Errno::ENOMEM, 3 * PAUSE_NS));
+        assert!(!p.accepting(3 * PAUSE_NS + 1));
         p.resume();
-        assert!(p.accepting(1));
+        assert!(p.accepting(3 * PAUSE_NS + 2));
+        p.on_accept();
+        assert!(p.on_error(Errno::ENOBUFS, 0), "reported again after an accept");
     }
 
     #[test]

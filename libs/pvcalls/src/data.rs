@@ -37,7 +37,8 @@ pub struct Readiness {
     pub writable: bool,
     /// A pending error (not EOF).
     pub error: Option<Errno>,
-    /// The peer shut down its sending side (`POLLRDHUP`).
+    /// Nothing more will arrive: the peer shut down its sending side, or the
+    /// connection failed (`POLLRDHUP`, as Linux sets it on a reset too).
     pub rdhup: bool,
     /// There is no connection to send or receive on: never connected, or
     /// ended by an error (`POLLHUP`).

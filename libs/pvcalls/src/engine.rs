@@ -34,11 +34,26 @@ pub struct Options {
     /// How long a closed connection may wait for the backend to send what
     /// was written to it before RELEASE discards the rest (nanoseconds).
     pub linger_ns: u64,
+    /// Answer every backend event on a data ring with an event of ours (sent
+    /// with the next send or before the next block). Linux's `pvcalls-back`
+    /// reports a socket state change (a peer's reset) only by marking the
+    /// socket to be read and notifying us; its I/O worker reads it when our
+    /// next event runs it, and that notification can arrive merged with a
+    /// data event. Without answers a reset on an idle connection is never
+    /// seen. Turn it off only for a 6.1 backend without the masked-channel
+    /// fix, where an answer that finds `out` empty masks the channel and
+    /// stalls request/response traffic.
+    pub answer_events: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { ring_order: None, send_socket: true, linger_ns: 30_000_000_000 }
+        Options {
+            ring_order: None,
+            send_socket: true,
+            linger_ns: 30_000_000_000,
+            answer_events: true,
+        }
     }
 }
 
@@ -81,6 +96,7 @@ pub struct Frontend<P: Platform> {
     /// Closed connections waiting for `out` to drain (see [`State::Draining`]).
     draining: alloc::vec::Vec<u64>,
     linger_ns: u64,
+    answer_events: bool,
 }
 
 impl<P: Platform> Frontend<P> {
@@ -129,6 +145,7 @@ impl<P: Platform> Frontend<P> {
             send_socket: opts.send_socket,
             draining: alloc::vec::Vec::new(),
             linger_ns: opts.linger_ns,
+            answer_events: opts.answer_events,
         })
     }
 
@@ -229,12 +246,13 @@ impl<P: Platform> Frontend<P> {
         let progressed = self.poll_cmd();
         for s in self.sockets.values_mut() {
             match &mut s.state {
-                // Backend events are not answered: Linux's pvcalls-back
-                // takes every frontend event for "out has data", and one
-                // that finds `out` empty masks the channel on an unpatched
-                // 6.1 backend (see `DataRing::recv`). Readiness is read
-                // from the ring itself.
-                State::Connected(r) | State::Draining(r, _) | State::Connecting(_, r) => {
+                // take_fired runs first: the port's flag is cleared either way.
+                State::Connected(r) | State::Draining(r, _)
+                    if self.platform.take_fired(r.port) && self.answer_events =>
+                {
+                    r.on_event();
+                }
+                State::Connecting(_, r) => {
                     self.platform.take_fired(r.port);
                 }
                 _ => {}

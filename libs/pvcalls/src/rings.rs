@@ -113,7 +113,8 @@ pub(crate) struct DataRing<B> {
     pub data: GrantedBlock<B>,
     pub port: Port,
     pub io: DataIo,
-    /// The backend is owed an event: we consumed from a full `in`.
+    /// The backend is owed an event: we consumed from a full `in`, or it
+    /// signalled us (see [`on_event`](Self::on_event)).
     pub notify_due: bool,
 }
 
@@ -183,7 +184,14 @@ impl<B: PageBlock> DataRing<B> {
         r
     }
 
-    /// Sends a notification made due by [`recv`](Self::recv), if any.
+    /// Handles an event from the backend on this ring: answer it with the
+    /// next send or flush (see [`Options::answer_events`](crate::Options)).
+    pub fn on_event(&mut self) {
+        self.notify_due = true;
+    }
+
+    /// Sends a notification made due by [`recv`](Self::recv) or
+    /// [`on_event`](Self::on_event), if any.
     pub fn flush_notify<P: Platform<Pages = B>>(&mut self, p: &mut P) {
         if core::mem::take(&mut self.notify_due) {
             p.notify(self.port);

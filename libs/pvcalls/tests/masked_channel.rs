@@ -8,21 +8,27 @@ use std::thread;
 
 use common::*;
 use skiff_pvcalls::sim::{BackendConfig, SimConfig};
-use skiff_pvcalls::Errno;
+use skiff_pvcalls::{handshake, Errno, Options};
 
-fn masking_backend() -> Setup {
+/// A frontend with `answer_events` against a backend with the bug.
+fn masking_backend(answer_events: bool) -> Setup {
     let cfg = SimConfig {
         backend: BackendConfig { mask_after_empty_event: true, ..BackendConfig::default() },
         ..SimConfig::default()
     };
-    setup_with(cfg, Default::default())
+    let hs = handshake::Config {
+        options: Options { answer_events, ..Options::default() },
+        ..Default::default()
+    };
+    setup_with(cfg, hs)
 }
 
-/// Request/response traffic never sends the backend an event with `out`
-/// empty, so the bug never triggers.
+/// Without answers to backend events (`no-event-answers`), request/response
+/// traffic never sends the backend an event with `out` empty, so the bug
+/// never triggers.
 #[test]
-fn request_response_never_masks_the_channel() {
-    let mut s = masking_backend();
+fn request_response_without_event_answers_never_masks_the_channel() {
+    let mut s = masking_backend(false);
     let c = connect(&mut s.fe, echo_server()).unwrap();
     for round in 0..200u64 {
         let req = pattern(1 + (round as usize * 37) % 3000, round);
@@ -37,7 +43,7 @@ fn request_response_never_masks_the_channel() {
 /// the model reproduces the stall the rig's patched module avoids.
 #[test]
 fn bulk_towards_the_guest_stalls_on_that_backend() {
-    let mut s = masking_backend();
+    let mut s = masking_backend(false);
     let host = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = localhost(host.local_addr().unwrap().port());
     let total = 4 << 20;

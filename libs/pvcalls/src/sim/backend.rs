@@ -52,12 +52,14 @@ pub struct BackendConfig {
     /// Answer ACCEPT with `-EAGAIN` when no connection is queued, like
     /// Linux before the accept rework.
     pub accept_eagain: bool,
-    /// Ignore every later event of a connection once one of its events
-    /// found `out` empty, like Linux 6.1 without the "fix permanently
-    /// masked event channel" patch: `pvcalls_conn_back_write` returns
-    /// before clearing its `write` flag, so the lateeoi EOI is never sent.
-    /// The stuck flag makes every socket-driven run of the I/O worker try
-    /// `out` again, and a full `in` waits for an event that never comes.
+    /// Mask a connection's event channel once one of its events found `out`
+    /// empty, like Linux 6.1 without the "fix permanently masked event
+    /// channel" patch: `pvcalls_conn_back_write` returns before clearing
+    /// its `write` flag, so the lateeoi EOI is not sent. Later events stay
+    /// pending; the stuck flag makes every socket-driven run of the I/O
+    /// worker try `out` again, and the first write that succeeds unmasks
+    /// the channel. Until then a full `in` waits for an event that does
+    /// not come.
     pub mask_after_empty_event: bool,
     /// Refuse the next ACCEPT or POLL on a listener with `-EINTR` after
     /// answering an ACCEPT, as Linux 6.1 can: `__pvcalls_back_accept`
@@ -97,7 +99,7 @@ pub struct BackendStats {
     pub bytes_in: u64,
     /// Bytes moved out of `out` rings.
     pub bytes_out: u64,
-    /// Connections whose events are ignored for good
+    /// Times a connection's channel was masked
     /// ([`BackendConfig::mask_after_empty_event`]).
     pub masked_channels: u64,
 }
@@ -116,7 +118,7 @@ struct Active {
     size: u32,
     in_blocked: bool,
     out_pending: bool,
-    /// Events are ignored ([`BackendConfig::mask_after_empty_event`]).
+    /// Events stay pending ([`BackendConfig::mask_after_empty_event`]).
     masked: bool,
 }
 
@@ -453,7 +455,8 @@ impl SimBackend {
         let buf = &mut self.buf;
         let mask_bug = self.cfg.mask_after_empty_event;
         for a in self.active.values_mut() {
-            let event = self.host.take_back(a.port) && !a.masked;
+            // A masked channel keeps its event pending until unmasked.
+            let event = !a.masked && self.host.take_back(a.port);
             if event {
                 a.in_blocked = false;
                 a.out_pending = true;
@@ -474,6 +477,9 @@ impl SimBackend {
                         Ok(w) => {
                             // Consume exactly what the socket took.
                             let _ = out.consumer().read_split(&a.idx, &a.data, &mut buf[..w]);
+                            // Linux clears the stuck write flag and sends
+                            // the EOI once a write succeeds.
+                            a.masked &= w == 0;
                             self.stats.bytes_out += w as u64;
                             notify = true;
                         }
