@@ -10,7 +10,9 @@
 //! guest sends `G`, the peer answers [`FIRST_DATA`]; the guest sends `A`,
 //! the peer closes. Then the peer opens connections 2 and 3 and sends
 //! [`THIRD_DATA`] on connection 3 only; the guest closes both and the peer
-//! expects EOF on each.
+//! expects EOF on each. Then the peer opens connection 4; the guest sends
+//! [`RESET_ME`], the peer resets the connection (`SO_LINGER` 0) and the
+//! guest, idle on it, must see the reset.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -40,6 +42,8 @@ const THIRD_DATA: &[u8] = b"nettest: third connection from dom0\n";
 const GO: &[u8] = b"G";
 /// Guest to peer on connection 1: data received, close now.
 const ACK: &[u8] = b"A";
+/// Guest to peer on connection 4: accepted, reset it now.
+const RESET_ME: &[u8] = b"R";
 /// fds that are never opened (`FdTable` hands out the lowest free fd).
 const NEVER_OPENED: [Fd; 2] = [-1, 999];
 /// Timeout of the polls that must find nothing, in ms.
@@ -82,7 +86,7 @@ fn main() -> i32 {
         first: None,
         pair: Vec::new(),
     };
-    let checks: [NamedCheck; 13] = [
+    let checks: [NamedCheck; 14] = [
         ("connect to a closed port", closed_port),
         ("bind to a port dom0 listens on", busy_port),
         ("fds never opened give EBADF", never_opened),
@@ -95,6 +99,7 @@ fn main() -> i32 {
         ("data from dom0 makes the stream readable", stream_data),
         ("dom0 closing makes the stream readable at EOF", stream_eof),
         ("poll over several fds reports only the one with data", poll_many),
+        ("a peer's reset reaches an idle stream", peer_reset),
         ("close releases every fd", close_all),
     ];
     skiff::checks::report("nettest", checks.into_iter().map(|(name, f)| (name, f(&mut ctx))))
@@ -349,6 +354,10 @@ fn poll_many(ctx: &mut Ctx) -> Check {
     ensure(got == THIRD_DATA, || format!("received {got:?}"))?;
     let r = ctx.net.recv(fds[silent].fd, &mut [0u8; 16], 0);
     expect_err("recv on the silent SOCK_NONBLOCK stream", r, Errno::EAGAIN)?;
+    // The peer waits for EOF on both before it opens connection 4.
+    for fd in ctx.pair.drain(..) {
+        ctx.net.close(fd).map_err(|e| format!("close({fd}): {e}"))?;
+    }
     Ok(format!(
         "of fds {:?} only {} (accepted {}) reported POLLIN; its data as sent; the other EAGAIN",
         fds.map(|p| p.fd),
@@ -357,8 +366,26 @@ fn poll_many(ctx: &mut Ctx) -> Check {
     ))
 }
 
-/// Check 13: closing connections 2 and 3 (the peer expects EOF on both), the
-/// listener and anything an earlier failed check left open leaves no fd open.
+/// Check 13: connection 4 is reset by the peer while the guest has nothing to
+/// read on it: the poll that waits on it reports the end of the connection
+/// (`POLLIN|POLLERR|POLLHUP|POLLRDHUP`, as Linux) and recv gives
+/// `ECONNRESET`. The backend reports a reset only by notifying the
+/// frontend; it reads the socket, and finds the error, once the frontend
+/// answers (`Options::answer_events`).
+fn peer_reset(ctx: &mut Ctx) -> Check {
+    let l = need(ctx.listener, "listener")?;
+    wait_for(&mut ctx.net, l, POLLIN, POLLIN).map_err(|e| format!("listener: {e}"))?;
+    let (fd, _) = ctx.net.accept4(l, 0).map_err(|e| format!("accept4: {e}"))?;
+    ctx.pair.push(fd);
+    ctx.net.send(fd, RESET_ME, 0).map_err(|e| format!("send: {e}"))?;
+    let ended = POLLIN | POLLERR | POLLHUP | POLLRDHUP;
+    let ms = wait_for(&mut ctx.net, fd, POLLIN | POLLRDHUP, ended)?;
+    expect_err("recv after the reset", ctx.net.recv(fd, &mut [0u8; 8], 0), Errno::ECONNRESET)?;
+    Ok(format!("POLLIN|POLLERR|POLLHUP|POLLRDHUP after {ms} ms, recv ECONNRESET"))
+}
+
+/// Check 14: closing what is left (connection 4), the listener and anything
+/// an earlier failed check left open leaves no fd open.
 fn close_all(ctx: &mut Ctx) -> Check {
     let fds: Vec<Fd> = ctx.first.take().into_iter().chain(ctx.pair.drain(..)).collect();
     let closed = fds.len();

@@ -21,7 +21,8 @@ line starting with "ok" and exits 0, or prints what went wrong and exits 1.
 
 nettest-peer, in the order examples/nettest.rs expects: connection 1 waits for the guest's b"G",
 sends NETTEST_FIRST, waits for b"A" and closes; then connections 2 and 3 open, NETTEST_THIRD goes out
-on connection 3 only, and both must see EOF (the guest closes them) without receiving a byte.
+on connection 3 only, and both must see EOF (the guest closes them) without receiving a byte; then
+connection 4 waits for the guest's b"R" and resets the connection (SO_LINGER 0).
 """
 import argparse
 import hashlib
@@ -404,6 +405,13 @@ def cmd_nettest_peer(a):
                 fail(f"nettest-peer: {step}: got {got!r} before EOF")
             s.close()
             done.append(f"connection {i}: EOF")
+        step = "connection 4: wait for the guest's R"
+        s4 = connect(a.port, a.timeout)
+        if (got := recv_exact(s4, 1)) != b"R":
+            fail(f"nettest-peer: {step}: got {got!r}")
+        s4.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s4.close()
+        done.append("connection 4: R, reset")
     except (OSError, EOFError) as e:
         fail(f"nettest-peer: {step}: {e!r} (done: {'; '.join(done) or 'nothing'})")
     print(f"ok nettest-peer port={a.port}: {'; '.join(done)}", flush=True)
