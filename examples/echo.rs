@@ -14,19 +14,13 @@ extern crate alloc;
 
 use alloc::vec;
 use alloc::vec::Vec;
-use core::net::Ipv4Addr;
-use core::time::Duration;
 
 use skiff::net::posix::consts::*;
 use skiff::net::posix::{Fd, PollFd};
-use skiff::net::{AcceptPause, Errno, FdTable, SockAddr};
+use skiff::net::{AcceptPause, Errno, FdTable};
 use skiff::time::Instant;
 
 skiff::main!(main);
-
-/// How long to wait for the port after a restart (dom0 keeps connections
-/// the previous run closed in `TIME_WAIT` for 60 s; see `bind_patiently`).
-const BIND_PATIENCE: Duration = Duration::from_secs(90);
 
 /// Bytes read per `recv`.
 const CHUNK: usize = 16 * 1024;
@@ -57,16 +51,7 @@ fn main() -> Result<(), Errno> {
         args.get("max-conns").map_or(Ok(1000), str::parse).map_err(|_| Errno::EINVAL)?;
 
     let mut net = FdTable::new(skiff::net::Kernel);
-    let listener = net.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)?;
-    let addr = SockAddr::new(Ipv4Addr::UNSPECIFIED, port);
-    net.bind_patiently(listener, &addr, BIND_PATIENCE, || {
-        skiff::println!(
-            "echo: port {port} is still in use in dom0; trying for up to {} s",
-            BIND_PATIENCE.as_secs()
-        );
-    })?;
-    net.listen(listener, 1024)?;
-    skiff::println!("echo: listening on 0.0.0.0:{port}");
+    let listener = skiff::net::listen_for_server(&mut net, "echo", port)?;
 
     let mut conns: Vec<Conn> = Vec::new();
     let mut fds: Vec<PollFd> = Vec::new();

@@ -57,3 +57,31 @@ pub type FdTable = posix::FdTable<Kernel>;
 pub fn down_reason() -> Option<alloc::string::String> {
     knet::down_reason()
 }
+
+/// How long [`listen_for_server`] waits for a port dom0 still holds.
+pub const BIND_PATIENCE: core::time::Duration = core::time::Duration::from_secs(90);
+
+/// The listening socket of a poll-based server named `name`: a
+/// non-blocking TCP socket on `0.0.0.0:port` with a backlog of 1024. It
+/// binds with [`FdTable::bind_patiently`](posix::FdTable::bind_patiently)
+/// for up to [`BIND_PATIENCE`] (dom0 keeps a port for up to a minute after a
+/// restart, see its docs), saying so on the console if it has to wait, and
+/// prints `<name>: listening on 0.0.0.0:<port>` once it listens.
+pub fn listen_for_server(
+    net: &mut FdTable,
+    name: &str,
+    port: u16,
+) -> core::result::Result<posix::Fd, Errno> {
+    use posix::consts::{AF_INET, SOCK_NONBLOCK, SOCK_STREAM};
+    let listener = net.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)?;
+    let addr = SockAddr::new(core::net::Ipv4Addr::UNSPECIFIED, port);
+    net.bind_patiently(listener, &addr, BIND_PATIENCE, || {
+        skiff_kernel::println!(
+            "{name}: port {port} is still in use in dom0; trying for up to {} s",
+            BIND_PATIENCE.as_secs()
+        );
+    })?;
+    net.listen(listener, 1024)?;
+    skiff_kernel::println!("{name}: listening on 0.0.0.0:{port}");
+    Ok(listener)
+}
