@@ -6,6 +6,9 @@
 //! the connection closed. `max-conns=N` (default 1000) bounds how many are
 //! served at once; further clients wait in dom0's backlog, as they do
 //! while memory for new connections' rings is short (see [`AcceptPause`]).
+//! Each time the last connection has closed and been released it prints
+//! `echo: idle after N connections: <what the sockets hold>` (see
+//! [`skiff::net::Usage`]), so a run can be checked for leaks.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -17,7 +20,7 @@ use alloc::vec::Vec;
 
 use skiff::net::posix::consts::*;
 use skiff::net::posix::{Fd, PollFd};
-use skiff::net::{AcceptPause, Errno, FdTable};
+use skiff::net::{AcceptPause, Errno, FdTable, IdleReport};
 use skiff::time::Instant;
 
 skiff::main!(main);
@@ -57,6 +60,7 @@ fn main() -> Result<(), Errno> {
     let mut fds: Vec<PollFd> = Vec::new();
     let mut buf = vec![0u8; CHUNK];
     let mut pause = AcceptPause::new();
+    let mut idle = IdleReport::new();
     loop {
         fds.clear();
         let now = Instant::now().as_nanos();
@@ -66,7 +70,7 @@ fn main() -> Result<(), Errno> {
             let events = if c.has_pending() { POLLOUT } else { POLLIN | POLLRDHUP };
             fds.push(PollFd::new(c.fd, events));
         }
-        net.poll(&mut fds, pause.poll_timeout_ms(now))?;
+        net.poll(&mut fds, idle.poll_timeout_ms(conns.len(), pause.poll_timeout_ms(now)))?;
 
         // fds[1..] line up with `conns` as they were before accepting.
         for (c, p) in conns.iter_mut().zip(&fds[1..]) {
@@ -83,8 +87,9 @@ fn main() -> Result<(), Errno> {
             pause.resume();
         }
         if fds[0].revents & POLLIN != 0 {
-            accept_all(&mut net, listener, &mut conns, max_conns, &mut pause);
+            accept_all(&mut net, listener, &mut conns, max_conns, &mut pause, &mut idle);
         }
+        skiff::net::report_if_idle("echo", &mut idle, conns.len());
     }
 }
 
@@ -96,11 +101,13 @@ fn accept_all(
     conns: &mut Vec<Conn>,
     max_conns: usize,
     pause: &mut AcceptPause,
+    idle: &mut IdleReport,
 ) {
     while conns.len() < max_conns {
         match net.accept4(listener, SOCK_NONBLOCK) {
             Ok((fd, _)) => {
                 pause.on_accept();
+                idle.on_accept();
                 conns.push(Conn {
                     fd,
                     pending: Vec::new(),

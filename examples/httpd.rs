@@ -4,7 +4,9 @@
 //! (the alphabet, repeated), streamed without buffering the body. Keep-alive
 //! and pipelined requests are served in order; `Connection: close` or
 //! HTTP/1.0 closes after the response. Malformed requests get 400, unknown
-//! paths 404, methods other than GET and HEAD 405.
+//! paths 404, methods other than GET and HEAD 405. Each time the last
+//! client has gone it prints `httpd: idle after N connections: ...` (see
+//! [`skiff::net::Usage`]).
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -17,7 +19,7 @@ use alloc::vec::Vec;
 
 use skiff::net::posix::consts::*;
 use skiff::net::posix::{Fd, PollFd};
-use skiff::net::{AcceptPause, Errno, FdTable};
+use skiff::net::{AcceptPause, Errno, FdTable, IdleReport};
 use skiff::time::Instant;
 
 skiff::main!(main);
@@ -78,6 +80,7 @@ fn main() -> Result<(), Errno> {
     let mut fds: Vec<PollFd> = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
     let mut pause = AcceptPause::new();
+    let mut idle = IdleReport::new();
     loop {
         fds.clear();
         let now = Instant::now().as_nanos();
@@ -85,7 +88,7 @@ fn main() -> Result<(), Errno> {
         for c in &conns {
             fds.push(PollFd::new(c.fd, if c.sending() { POLLOUT } else { POLLIN | POLLRDHUP }));
         }
-        net.poll(&mut fds, pause.poll_timeout_ms(now))?;
+        net.poll(&mut fds, idle.poll_timeout_ms(conns.len(), pause.poll_timeout_ms(now)))?;
         for (c, p) in conns.iter_mut().zip(&fds[1..]) {
             if p.revents != 0 {
                 serve(&mut net, c, &mut buf);
@@ -106,6 +109,7 @@ fn main() -> Result<(), Errno> {
                 match net.accept4(listener, SOCK_NONBLOCK) {
                     Ok((fd, _)) => {
                         pause.on_accept();
+                        idle.on_accept();
                         conns.push(Conn::new(fd));
                     }
                     Err(Errno::EAGAIN) => break,
@@ -120,6 +124,7 @@ fn main() -> Result<(), Errno> {
                 }
             }
         }
+        skiff::net::report_if_idle("httpd", &mut idle, conns.len());
     }
 }
 

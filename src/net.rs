@@ -6,14 +6,18 @@
 //! dom0) socket creation fails with `ENETDOWN` and the reason is printed
 //! once on the console.
 
+mod usage;
+
 use skiff_kernel::net::{self as knet, KernelPlatform};
 use skiff_pvcalls::Frontend;
 
 pub use skiff_net::posix;
 pub use skiff_net::{
-    block_on, deadline_after, AcceptPause, Errno, Error, ErrorKind, Result, SockAddr, SocketId,
-    TcpState, NON_BLOCKING,
+    block_on, deadline_after, AcceptPause, Errno, Error, ErrorKind, IdleReport, Result, SockAddr,
+    SocketId, TcpState, NON_BLOCKING,
 };
+pub use skiff_pvcalls::Resources;
+pub use usage::{report_if_idle, usage, Usage};
 
 /// The kernel's one PV Calls engine, as a [`skiff_net::Stack`]. Zero-sized:
 /// every socket object holds a copy.

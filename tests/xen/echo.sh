@@ -6,6 +6,7 @@ set -u
 # shellcheck source=tests/rig/lib.sh
 . "$(dirname "$0")/../rig/lib.sh"
 peers=$(dirname "$0")/peers.py
+idle_reports=$(dirname "$0")/idle_reports.py
 
 if ! skiff_create echo; then
     fail "echo guest created"
@@ -29,6 +30,10 @@ check "1500 concurrent connections echo 4 KiB each (sha256)" \
 check "peer half-close: the echo arrives, then EOF" python3 "$peers" halfclose 7 --bytes 2000000
 check "peer reset: the server survives it" python3 "$peers" reset 7
 check "connect to a port nobody listens on is refused" python3 "$peers" refused 8
+# Every connection above was accepted (1 + 200 + 4 + 1500 + 1 + 2 = 1708), and each time echo went
+# idle it reported what its sockets hold: nothing may grow or leak over the run.
+check "echo's idle reports show 1708 connections and no leak" \
+    python3 "$idle_reports" "$(skiff_console_file echo)" echo --served 1708 --wait 30
 xl shutdown echo >/dev/null 2>&1
 check_eq "echo powers off on xl shutdown" poweroff "$(skiff_shutdown_reason echo 60)"
 check_no_console echo 'panicked|fault' "echo's console shows no panic or fault"

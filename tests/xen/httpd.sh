@@ -6,6 +6,7 @@ set -u
 # shellcheck source=tests/rig/lib.sh
 . "$(dirname "$0")/../rig/lib.sh"
 peers=$(dirname "$0")/peers.py
+idle_reports=$(dirname "$0")/idle_reports.py
 
 if ! skiff_create httpd || ! skiff_wait_console httpd 'httpd: listening on 0.0.0.0:8080' 120; then
     fail "httpd says it listens on 0.0.0.0:8080"
@@ -14,6 +15,9 @@ if ! skiff_create httpd || ! skiff_wait_console httpd 'httpd: listening on 0.0.0
 fi
 pass "httpd says it listens on 0.0.0.0:8080"
 check "GET /, /bytes/N keep-alive, 404, 400, 20 concurrent clients" python3 "$peers" http 8080 --conns 20
+# peers.py http opens 4 connections, then 2 for each of the 20 clients.
+check "httpd's idle reports show 44 connections and no leak" \
+    python3 "$idle_reports" "$(skiff_console_file httpd)" httpd --served 44 --wait 30
 xl shutdown httpd >/dev/null 2>&1
 check_eq "httpd powers off on xl shutdown" poweroff "$(skiff_shutdown_reason httpd 60)"
 

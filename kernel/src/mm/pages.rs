@@ -141,6 +141,8 @@ pub fn leak(block: PageBlock) {
 pub struct Stats {
     /// Blocks handed out and not returned.
     pub live_blocks: usize,
+    /// Pages in those blocks.
+    pub live_pages: usize,
     /// Pages ever taken from the heap.
     pub pages_from_heap: usize,
     /// Pages given up because a peer still mapped them.
@@ -152,6 +154,7 @@ pub fn stats() -> Stats {
     let pool = POOL.lock();
     Stats {
         live_blocks: pool.live.iter().sum(),
+        live_pages: pool.live.iter().enumerate().map(|(order, n)| n << order).sum(),
         pages_from_heap: pool.pages_from_heap,
         leaked_pages: pool.leaked_pages,
     }

@@ -120,3 +120,12 @@ fn watch_backend(fe: &mut Frontend<KernelPlatform>, info: &BackendInfo) {
         }
     }
 }
+
+/// What the frontend holds and how many of its sockets the application
+/// has open, without connecting; `None` while networking is not up.
+pub fn resources() -> Option<(skiff_pvcalls::Resources, usize)> {
+    match &*NET.lock() {
+        State::Up(up) => Some((up.0.resources(), up.0.open_sockets())),
+        _ => None,
+    }
+}
