@@ -44,7 +44,7 @@ run: images
 
 # Rig cases `make test` runs: every case in tests/xen/ but the platform
 # check cpucheck (`make test-xen CASES=cpucheck`, or `make test-xen-all`).
-CASES ?= hello shutdown selftest httpd client nettest echo
+CASES ?= hello shutdown crash selftest httpd client nettest echo
 
 ## test: host unit tests, then the images under real Xen in the rig
 test: test-host test-xen
