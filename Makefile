@@ -14,7 +14,7 @@ PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 # cargo puts the dev profile's output in target/<triple>/debug.
 OUT := target/$(TARGET)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/examples
 
-.PHONY: all build images run test test-host test-xen test-xen-all bench check fmt clippy doc clean
+.PHONY: all build images run test test-host test-images test-xen test-xen-all bench check fmt clippy doc clean
 
 all: build
 
@@ -46,11 +46,15 @@ run: images
 # check cpucheck (`make test-xen CASES=cpucheck`, or `make test-xen-all`).
 CASES ?= hello shutdown crash selftest httpd client nettest echo
 
-## test: host unit tests, then the images under real Xen in the rig
-test: test-host test-xen
+## test: host unit tests, the images' PVH entry notes, then the images under real Xen in the rig
+test: test-host test-images test-xen
 
 test-host:
 	$(CARGO) test $(HOST_CRATES) --all-features
+
+## test-images: every image has Xen's PHYS32_ENTRY note pointing at the PVH entry (readelf, nm)
+test-images: images
+	tests/images.sh
 
 test-xen: images
 	tests/rig/run.sh $(RIG_FLAGS) $(CASES)
