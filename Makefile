@@ -14,7 +14,7 @@ PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 # cargo puts the dev profile's output in target/<triple>/debug.
 OUT := target/$(TARGET)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/examples
 
-.PHONY: all build images run test test-host test-images test-xen test-xen-all bench check fmt clippy doc clean
+.PHONY: all build images run test test-host test-images test-xen test-run test-xen-all bench check fmt clippy doc clean
 
 all: build
 
@@ -46,8 +46,9 @@ run: images
 # check cpucheck (`make test-xen CASES=cpucheck`, or `make test-xen-all`).
 CASES ?= hello shutdown crash selftest httpd client nettest echo
 
-## test: host unit tests, the images' PVH entry notes, then the images under real Xen in the rig
-test: test-host test-images test-xen
+## test: host unit tests, the images' PVH entry notes, the images under real Xen in the rig, and
+##       `make run APP=httpd` reached with curl from this machine
+test: test-host test-images test-xen test-run
 
 test-host:
 	$(CARGO) test $(HOST_CRATES) --all-features
@@ -58,6 +59,10 @@ test-images: images
 
 test-xen: images
 	tests/rig/run.sh $(RIG_FLAGS) $(CASES)
+
+## test-run: `make run APP=httpd`, then curl on 127.0.0.1:8080 (tests/run-httpd.sh)
+test-run: images
+	tests/run-httpd.sh
 
 test-xen-all: images
 	tests/rig/run.sh $(RIG_FLAGS)
