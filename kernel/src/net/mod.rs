@@ -23,9 +23,17 @@ enum State {
     /// Not connected yet (nothing used sockets).
     Idle,
     /// Connected.
-    Up(Box<(Frontend<KernelPlatform>, BackendInfo)>),
+    Up(Box<Up>),
     /// The handshake failed or the backend went away; why.
     Down(Errno, String),
+}
+
+/// A connected frontend.
+struct Up {
+    fe: Frontend<KernelPlatform>,
+    info: BackendInfo,
+    /// The backend left Connected and the xenbus close ran.
+    closed: bool,
 }
 
 static NET: Mutex<State> = Mutex::new(State::Idle);
@@ -40,9 +48,8 @@ pub fn with<R>(f: impl FnOnce(&mut Frontend<KernelPlatform>) -> R) -> Result<R, 
     }
     match &mut *state {
         State::Up(up) => {
-            let (fe, info) = &mut **up;
-            watch_backend(fe, info);
-            Ok(f(fe))
+            watch_backend(up);
+            Ok(f(&mut up.fe))
         }
         State::Down(e, _) => Err(*e),
         State::Idle => unreachable!("connect() never leaves the state idle"),
@@ -88,7 +95,7 @@ fn connect() -> State {
                 info.max_page_order,
                 started.elapsed().as_micros()
             );
-            State::Up(Box::new((fe, info)))
+            State::Up(Box::new(Up { fe, info, closed: false }))
         }
         Ok(Err(e)) => down(format!("PV Calls unavailable: {e}")),
         Err(e) => down(format!("PV Calls unavailable: xenstore: {e}")),
@@ -100,8 +107,9 @@ fn down(why: String) -> State {
     State::Down(Errno::ENETDOWN, why)
 }
 
-/// Fails every socket if the backend left the Connected state.
-fn watch_backend(fe: &mut Frontend<KernelPlatform>, info: &BackendInfo) {
+/// If the backend left the Connected state: fails every socket and closes
+/// the xenbus connection ([`handshake::backend_closing`]), once.
+fn watch_backend(up: &mut Up) {
     if xenstore::pump_if_fired().is_err() {
         return;
     }
@@ -109,15 +117,33 @@ fn watch_backend(fe: &mut Frontend<KernelPlatform>, info: &BackendInfo) {
         return;
     }
     while xenstore::take_watch_event(BACKEND_TOKEN).is_some() {}
+    if up.closed {
+        return;
+    }
+    let Up { fe, info, closed } = up;
     let state = xenstore::with_connection(|xs| handshake::backend_state(xs, info));
-    if let Ok(s) = state {
-        if handshake::is_closed_state(s) {
-            log::warn!(
-                "PV Calls backend {} is closing (state {s}): failing all sockets",
-                info.path
-            );
-            fe.backend_gone();
-        }
+    let Ok(s) = state else { return };
+    if !handshake::is_closed_state(s) {
+        return;
+    }
+    log::warn!("PV Calls backend {} is closing (state {s}): failing all sockets", info.path);
+    *closed = true;
+    let started = crate::time::Instant::now();
+    let result = xenstore::with_connection(|xs| {
+        Ok(handshake::backend_closing(xs, fe, info, handshake::DEFAULT_TIMEOUT_NS))
+    });
+    // Waiting for the backend drains watch events; re-check any shutdown
+    // request it may have swallowed.
+    crate::xen::lifecycle::recheck();
+    match result {
+        Ok(Ok(())) => log::info!(
+            "PV Calls backend closed in {} us; its rings are unmapped",
+            started.elapsed().as_micros()
+        ),
+        Ok(Err(e)) => log::warn!(
+            "PV Calls backend did not close ({e}); rings it still maps are given up, not reused"
+        ),
+        Err(e) => log::warn!("PV Calls close: xenstore: {e}"),
     }
 }
 
@@ -125,7 +151,7 @@ fn watch_backend(fe: &mut Frontend<KernelPlatform>, info: &BackendInfo) {
 /// has open, without connecting; `None` while networking is not up.
 pub fn resources() -> Option<(skiff_pvcalls::Resources, usize)> {
     match &*NET.lock() {
-        State::Up(up) => Some((up.0.resources(), up.0.open_sockets())),
+        State::Up(up) => Some((up.fe.resources(), up.fe.open_sockets())),
         _ => None,
     }
 }

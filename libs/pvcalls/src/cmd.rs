@@ -102,6 +102,13 @@ impl CmdClient {
         NR_REQ_IDS - self.free.count_ones() as usize
     }
 
+    /// Forgets every outstanding request: the ring is gone and no response
+    /// will come. Frees every `req_id`.
+    pub fn abandon_all(&mut self) {
+        self.outstanding = [None; NR_REQ_IDS];
+        self.free = u32::MAX;
+    }
+
     /// The request outstanding under `req_id`, if any.
     pub fn pending(&self, req_id: ReqId) -> Option<&Request> {
         self.outstanding.get(req_id.0 as usize)?.as_ref()

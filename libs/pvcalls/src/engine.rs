@@ -614,11 +614,13 @@ impl<P: Platform> Frontend<P> {
     }
 
     /// Tears the command ring down after the backend has disconnected
-    /// (xenbus Closed): ends its grant (leaking the page if still mapped)
-    /// and closes its port. Every socket must have been closed.
+    /// (xenbus Closed): fails every socket, ends the ring's grant (leaking
+    /// the page if still mapped) and closes its port. Sockets still open
+    /// keep their data rings until they are closed.
     pub fn teardown(&mut self) {
         self.backend_gone();
         if let Some(page) = self.cmd_page.take() {
+            self.cmd.abandon_all();
             page.release(&mut self.platform, &mut self.acct);
             close_port(&mut self.platform, &mut self.acct, self.cmd_port);
         }

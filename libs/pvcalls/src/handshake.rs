@@ -10,8 +10,7 @@
 //! 5. wait for the backend to be Connected (4), then switch to Connected.
 //!
 //! Afterwards the caller keeps watching [`BackendInfo::state_path`]: when
-//! [`backend_state`] reports Closing or Closed, it calls
-//! [`Frontend::backend_gone`](crate::Frontend::backend_gone).
+//! [`backend_state`] reports Closing or Closed, it calls [`backend_closing`].
 
 use alloc::format;
 use alloc::string::String;
@@ -168,14 +167,34 @@ pub fn find_backend<X: XsIo>(xs: &mut X) -> Result<(String, DomId), HandshakeErr
     Ok((path, domid))
 }
 
-/// Waits (watching `path`) until the state there satisfies `ok`; fails on
-/// Closing/Closed (unless `ok` accepts it) and after `timeout_ns`.
+/// Waits (watching `path`) until the backend is in `want` or later; fails
+/// on Closing/Closed and after `timeout_ns`.
 fn wait_state<T: Transport, P: Platform>(
     xs: &mut Xenstore<T>,
     platform: &P,
     path: &str,
     want: u32,
     timeout_ns: u64,
+) -> Result<u32, HandshakeError> {
+    watch_state(xs, platform, path, want, timeout_ns, |s| {
+        if is_closed_state(s) {
+            Some(Err(HandshakeError::BackendClosed(s)))
+        } else {
+            (s >= want).then_some(Ok(s))
+        }
+    })
+}
+
+/// Watches the backend state at `path` until `done` returns a result for
+/// it; fails with [`HandshakeError::TimedOut`] (naming `want`) after
+/// `timeout_ns`.
+fn watch_state<T: Transport, P: Platform>(
+    xs: &mut Xenstore<T>,
+    platform: &P,
+    path: &str,
+    want: u32,
+    timeout_ns: u64,
+    done: impl Fn(u32) -> Option<Result<u32, HandshakeError>>,
 ) -> Result<u32, HandshakeError> {
     let deadline = platform.now_ns().saturating_add(timeout_ns);
     xs.watch(path, WATCH_TOKEN)?;
@@ -184,11 +203,8 @@ fn wait_state<T: Transport, P: Platform>(
             Ok(s) => s,
             Err(e) => break Err(e.into()),
         };
-        if s >= want && !is_closed_state(s) {
-            break Ok(s);
-        }
-        if is_closed_state(s) {
-            break Err(HandshakeError::BackendClosed(s));
+        if let Some(r) = done(s) {
+            break r;
         }
         if platform.now_ns() >= deadline {
             break Err(HandshakeError::TimedOut { want, seen: s });
@@ -285,27 +301,41 @@ pub fn disconnect<T: Transport, P: Platform>(
 ) -> Result<(), HandshakeError> {
     fe.release_all();
     xs.write(&format!("{FRONTEND_PATH}/state"), b"5")?;
-    let deadline = fe.now_ns().saturating_add(timeout_ns);
-    let path = info.state_path();
-    xs.watch(&path, WATCH_TOKEN)?;
-    let r = loop {
-        let s = read_state(xs, &path)?;
-        if is_closed_state(s) || s == XenbusState::Unknown as u32 {
-            break Ok(());
-        }
-        if fe.now_ns() >= deadline {
-            break Err(HandshakeError::TimedOut { want: XenbusState::Closing as u32, seen: s });
-        }
-        match xs.wait_watch() {
-            Ok(_) => {}
-            Err(XsError::TimedOut) => {
-                break Err(HandshakeError::TimedOut { want: XenbusState::Closing as u32, seen: s })
-            }
-            Err(e) => break Err(e.into()),
-        }
-    };
-    let _ = xs.unwatch(&path, WATCH_TOKEN);
+    let closing = XenbusState::Closing as u32;
+    let r = watch_state(xs, fe.platform(), &info.state_path(), closing, timeout_ns, |s| {
+        (is_closed_state(s) || s == XenbusState::Unknown as u32).then_some(Ok(s))
+    });
     fe.teardown();
     xs.write(&format!("{FRONTEND_PATH}/state"), b"6")?;
-    r
+    r.map(|_| ())
+}
+
+/// Backend-initiated close, once [`backend_state`] reports Closing or
+/// Closed (the toolstack removes the device: libxl sets the backend's
+/// `online` to 0 and its `state` to Closing, then waits for Closed).
+///
+/// Fails every socket, then switches the frontend to Closed, as Linux's
+/// frontends do (`xenbus_frontend_closed`). Linux's backend reacts only to
+/// the frontend's state: it unmaps every ring (`backend_disconnect`) and
+/// goes Closed itself. This waits for that (or for the backend's node to
+/// vanish) up to `timeout_ns`, then gives back the command ring. Sockets
+/// the application still holds keep failing; their rings are given back
+/// as they are closed (leaked rather than reused if the backend never
+/// unmapped them). The frontend does not connect again.
+pub fn backend_closing<T: Transport, P: Platform>(
+    xs: &mut Xenstore<T>,
+    fe: &mut Frontend<P>,
+    info: &BackendInfo,
+    timeout_ns: u64,
+) -> Result<(), HandshakeError> {
+    fe.backend_gone();
+    let r = xs.write(&format!("{FRONTEND_PATH}/state"), b"6").map_err(HandshakeError::from);
+    let r = r.and_then(|()| {
+        let closed = XenbusState::Closed as u32;
+        watch_state(xs, fe.platform(), &info.state_path(), closed, timeout_ns, |s| {
+            (s == closed || s == XenbusState::Unknown as u32).then_some(Ok(s))
+        })
+    });
+    fe.teardown();
+    r.map(|_| ())
 }

@@ -6,7 +6,7 @@ use common::*;
 use skiff_pvcalls::handshake::{self, HandshakeError};
 use skiff_pvcalls::sim::{AgentConfig, SimConfig, SimWorld, GUEST_DOMID};
 use skiff_pvcalls::wire::AF_INET;
-use skiff_pvcalls::{Errno, Options};
+use skiff_pvcalls::{Errno, Options, SocketId};
 use skiff_xenstore::XsIo;
 
 fn try_connect(agent: AgentConfig, hs: handshake::Config) -> Result<Setup, HandshakeError> {
@@ -123,20 +123,13 @@ fn backend_that_never_probes_times_out() {
 #[test]
 fn backend_closing_fails_every_socket_and_nothing_hangs() {
     let mut s = setup();
-    let addr = echo_server();
-    let c = connect(&mut s.fe, addr).unwrap();
-    send_all(&mut s.fe, c, b"data");
-    assert_eq!(recv_exact(&mut s.fe, c, 4), b"data");
-    let l = tcp_socket(&mut s.fe);
-    block(&mut s.fe, |fe| fe.bind(l, localhost(free_port()))).unwrap();
-    block(&mut s.fe, |fe| fe.listen(l, 8)).unwrap();
-    assert_eq!(s.fe.accept(l), Err(Errno::EAGAIN));
+    let (c, l) = busy_sockets(&mut s);
 
     s.xs.transport_mut().close_backend();
     // The caller watches the backend state and reports it.
     let state = handshake::backend_state(&mut s.xs, &s.info).unwrap();
     assert!(handshake::is_closed_state(state));
-    s.fe.backend_gone();
+    handshake::backend_closing(&mut s.xs, &mut s.fe, &s.info, 1_000_000_000).unwrap();
 
     assert_eq!(block(&mut s.fe, |fe| fe.recv(c, &mut [0; 8])), Err(Errno::ECONNABORTED));
     assert_eq!(s.fe.send(c, b"x"), Err(Errno::ECONNABORTED));
@@ -146,12 +139,72 @@ fn backend_closing_fails_every_socket_and_nothing_hangs() {
     s.fe.close(c).unwrap();
     s.fe.close(l).unwrap();
     let r = s.fe.resources();
-    assert_eq!((r.sockets, r.leaked_pages), (0, 0), "backend unmapped before we freed");
-    assert_eq!((r.grants, r.pages, r.ports), (1, 1, 1), "only the command ring is left");
-    s.fe.teardown();
-    let r = s.fe.resources();
-    assert_eq!((r.grants, r.pages, r.ports), (0, 0, 0));
+    assert_eq!((r.sockets, r.leaked_pages, r.leaked_grants), (0, 0, 0), "backend unmapped first");
+    assert_eq!((r.grants, r.pages, r.ports), (0, 0, 0), "the command ring went too");
     assert_eq!(s.world.host().stats().frames, 0);
+}
+
+/// Open sockets of `s`: a connection that moved data and a listener with
+/// an ACCEPT outstanding.
+fn busy_sockets(s: &mut Setup) -> (SocketId, SocketId) {
+    let c = connect(&mut s.fe, echo_server()).unwrap();
+    send_all(&mut s.fe, c, b"data");
+    assert_eq!(recv_exact(&mut s.fe, c, 4), b"data");
+    let l = tcp_socket(&mut s.fe);
+    block(&mut s.fe, |fe| fe.bind(l, localhost(free_port()))).unwrap();
+    block(&mut s.fe, |fe| fe.listen(l, 8)).unwrap();
+    assert_eq!(s.fe.accept(l), Err(Errno::EAGAIN));
+    (c, l)
+}
+
+#[test]
+fn toolstack_removal_closes_the_frontend_and_reclaims_everything() {
+    let mut s = setup();
+    let (c, l) = busy_sockets(&mut s);
+    let fe_state = format!("/local/domain/{GUEST_DOMID}/device/pvcalls/0/state");
+
+    // libxl's removal only writes xenstore; the backend still maps our rings.
+    s.xs.transport_mut().toolstack_remove();
+    assert_eq!(handshake::backend_state(&mut s.xs, &s.info), Ok(5));
+    assert!(s.world.backend().is_connected());
+
+    handshake::backend_closing(&mut s.xs, &mut s.fe, &s.info, 1_000_000_000).unwrap();
+    assert_eq!(s.xs.read_string(&fe_state).unwrap(), "6", "frontend Closed");
+    assert_eq!(handshake::backend_state(&mut s.xs, &s.info), Ok(6), "backend followed");
+    assert!(!s.world.backend().is_connected(), "backend disconnected (unmapped the rings)");
+
+    assert_eq!(block(&mut s.fe, |fe| fe.recv(c, &mut [0; 8])), Err(Errno::ECONNABORTED));
+    assert_eq!(block(&mut s.fe, |fe| fe.accept(l)), Err(Errno::ECONNABORTED));
+    assert_eq!(s.fe.socket(AF_INET, 1, 0), Err(Errno::ENETDOWN));
+    s.fe.close(c).unwrap();
+    s.fe.close(l).unwrap();
+    let r = s.fe.resources();
+    assert_eq!((r.sockets, r.grants, r.pages, r.ports), (0, 0, 0, 0));
+    assert_eq!((r.leaked_pages, r.leaked_grants), (0, 0));
+    assert_eq!(r.req_ids, 0, "the listener's ACCEPT was abandoned with the ring");
+    assert_eq!(s.world.host().stats().frames, 0);
+}
+
+#[test]
+fn a_backend_that_keeps_its_mappings_times_out_and_pages_are_leaked_not_reused() {
+    let cfg = SimConfig { agent: agent_with(|a| a.deaf_to_close = true), ..SimConfig::default() };
+    let mut s = setup_with(cfg, Default::default());
+    let (c, l) = busy_sockets(&mut s);
+    s.xs.transport_mut().toolstack_remove();
+
+    let e = handshake::backend_closing(&mut s.xs, &mut s.fe, &s.info, 50_000_000).unwrap_err();
+    assert_eq!(e, HandshakeError::TimedOut { want: 6, seen: 5 });
+    assert_eq!(s.fe.send(c, b"x"), Err(Errno::ECONNABORTED), "sockets failed all the same");
+    s.fe.close(c).unwrap();
+    s.fe.close(l).unwrap();
+    let r = s.fe.resources();
+    assert_eq!(r.sockets, 0);
+    // The connection's ring (1 + 2^4 pages) and the command ring stay
+    // mapped in the backend: given up (counted as leaked, no longer as
+    // held), never freed for reuse. The listener's spare ring for its
+    // ACCEPT was never mapped and is freed.
+    assert_eq!((r.leaked_pages, r.leaked_grants), (18, 18));
+    assert_eq!((r.grants, r.pages, r.ports), (0, 0, 0));
 }
 
 #[test]

@@ -24,6 +24,9 @@ pub struct AgentConfig {
     pub max_page_order: Option<String>,
     /// Whether the toolstack created the device at all.
     pub device: bool,
+    /// Ignore the frontend going Closing/Closed (a backend that never
+    /// disconnects, so its mappings stay).
+    pub deaf_to_close: bool,
 }
 
 impl Default for AgentConfig {
@@ -35,6 +38,7 @@ impl Default for AgentConfig {
             function_calls: Some("1".into()),
             max_page_order: Some("4".into()),
             device: true,
+            deaf_to_close: false,
         }
     }
 }
@@ -133,7 +137,7 @@ impl XenbusAgent {
                 }
                 true
             }
-            4 => {
+            4 if !self.cfg.deaf_to_close => {
                 let fs = read_u32(xs, &format!("{fe}/state"));
                 if matches!(fs, Some(5) | Some(6)) {
                     self.close(xs);
@@ -181,10 +185,19 @@ impl SimXs {
         &mut self.daemon
     }
 
-    /// Makes the backend close (as when dom0 unloads `pvcalls-back` or the
-    /// toolstack removes the device).
+    /// Makes the backend close by itself (`backend_disconnect`, then
+    /// Closing and Closed), as when its driver goes away.
     pub fn close_backend(&mut self) {
         self.agent.close(&mut self.daemon);
+    }
+
+    /// What libxl does to remove the device: the backend's `online` to 0
+    /// and its `state` to Closing, in xenstore only. Like Linux's backend,
+    /// the simulated one acts only once the frontend closes.
+    pub fn toolstack_remove(&mut self) {
+        let be = self.agent.backend_path();
+        let _ = self.daemon.write(&format!("{be}/online"), b"0");
+        let _ = self.daemon.write(&format!("{be}/state"), b"5");
     }
 
     /// The backend's xenbus state.
