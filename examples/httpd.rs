@@ -191,7 +191,8 @@ fn respond(c: &mut Conn) {
         Err(()) => queue(c, 400, "text/plain", b"bad request\n", 0, true, true),
         Ok(req) => {
             let close = !req.keep_alive;
-            let with_body = req.method == "GET";
+            // Every response carries its body but one to HEAD (RFC 9110 9.3.2).
+            let with_body = req.method != "HEAD";
             if req.method != "GET" && req.method != "HEAD" {
                 queue(c, 405, "text/plain", b"only GET and HEAD\n", 0, close, with_body);
             } else if req.path == "/" {
@@ -200,7 +201,7 @@ fn respond(c: &mut Conn) {
                 req.path.strip_prefix("/bytes/").and_then(|n| n.parse::<u64>().ok())
             {
                 if n > MAX_BYTES {
-                    queue(c, 400, "text/plain", b"too many bytes\n", 0, close, true);
+                    queue(c, 400, "text/plain", b"too many bytes\n", 0, close, with_body);
                 } else {
                     queue(c, 200, "application/octet-stream", b"", n, close, with_body);
                 }
@@ -230,11 +231,13 @@ fn queue(
     };
     let len = body.len() as u64 + generated;
     let conn = if close { "close" } else { "keep-alive" };
+    // A 405 names the methods that are served (RFC 9110 15.5.6).
+    let allow = if status == 405 { "Allow: GET, HEAD\r\n" } else { "" };
     c.out.clear();
     c.out.extend_from_slice(
         format!(
             "HTTP/1.1 {status} {reason}\r\nServer: skiff\r\nContent-Type: {ctype}\r\n\
-             Content-Length: {len}\r\nConnection: {conn}\r\n\r\n"
+             Content-Length: {len}\r\n{allow}Connection: {conn}\r\n\r\n"
         )
         .as_bytes(),
     );
@@ -284,8 +287,11 @@ fn parse(head: &[u8]) -> Result<Request<'_>, ()> {
             } else if v.eq_ignore_ascii_case("keep-alive") {
                 keep_alive = true;
             }
-        } else if name.eq_ignore_ascii_case("content-length") && value.trim() != "0" {
-            // No request bodies are accepted (only GET and HEAD are served).
+        } else if (name.eq_ignore_ascii_case("content-length") && value.trim() != "0")
+            || name.eq_ignore_ascii_case("transfer-encoding")
+        {
+            // No request bodies are accepted (only GET and HEAD are served):
+            // 400 and close, rather than read a body as the next request.
             return Err(());
         }
     }

@@ -8,7 +8,8 @@ line starting with "ok" and exits 0, or prints what went wrong and exits 1.
   peers.py halfclose PORT --bytes B          send B bytes, shutdown(SHUT_WR), the echo then EOF
   peers.py reset PORT                        send, then close with RST (SO_LINGER 0), then check the
                                              server still answers a new connection
-  peers.py http PORT                         GET /, /bytes/N, keep-alive, 404, 400, concurrent clients
+  peers.py http PORT                         GET /, /bytes/N, keep-alive, 404, 400, pipelined HEAD and 405,
+                                             concurrent clients
   peers.py refused PORT                      nothing listens on PORT (connect is refused)
   peers.py serve PORT [--once]               echo server (for the client guest); prints "ok serving"
   peers.py nettest-peer PORT                 the dom0 side of the nettest guest's listener checks (below);
@@ -170,8 +171,9 @@ def cmd_refused(a):
     fail(f"refused: something accepted on port {a.port}")
 
 
-def http_read_response(f):
-    """Reads one HTTP/1.1 response from file object f: (status, headers, body)."""
+def http_read_response(f, head=False):
+    """Reads one HTTP/1.1 response from file object f: (status, headers, body). A response to HEAD
+    (head=True) has no body, whatever its Content-Length says."""
     line = f.readline()
     if not line:
         raise EOFError("connection closed before a status line")
@@ -189,6 +191,8 @@ def http_read_response(f):
     n = int(headers.get("content-length", "-1"))
     if n < 0:
         raise ValueError("response without Content-Length")
+    if head:
+        return status, headers, b""
     body = f.read(n)
     if len(body) != n:
         raise EOFError(f"body cut at {len(body)} of {n} bytes")
@@ -225,6 +229,7 @@ def expected_bytes(n):
 def cmd_http(a):
     checks = []
     (st, h, body), = http_get(a.port, ["/"], a.timeout)
+    page = body
     if st != 200 or b"<html" not in body.lower() or "text/html" not in h.get("content-type", ""):
         fail(f"http: GET / gave {st} {h} {body[:80]!r}")
     checks.append("GET / 200 text/html")
@@ -247,6 +252,30 @@ def cmd_http(a):
     if st != 400:
         fail(f"http: a malformed request gave {st}, not 400")
     checks.append("400")
+
+    # Pipelined on one connection: HEAD / (no body), POST (405 with its body and Allow), HEAD of an
+    # over-large /bytes (400 without a body), then GET / must still be answered in step.
+    s = connect(a.port, a.timeout)
+    s.sendall(b"HEAD / HTTP/1.1\r\nHost: skiff\r\n\r\n"
+              b"POST / HTTP/1.1\r\nHost: skiff\r\nContent-Length: 0\r\n\r\n"
+              b"HEAD /bytes/5000000000 HTTP/1.1\r\nHost: skiff\r\n\r\n"
+              b"GET / HTTP/1.1\r\nHost: skiff\r\n\r\n")
+    f = s.makefile("rb")
+    st, h, _ = http_read_response(f, head=True)
+    if st != 200 or h.get("content-length") != str(len(page)):
+        fail(f"http: HEAD / gave {st} with Content-Length {h.get('content-length')}, "
+             f"GET / has {len(page)} bytes")
+    st, h, body = http_read_response(f)
+    if st != 405 or h.get("allow") != "GET, HEAD" or not body:
+        fail(f"http: POST / gave {st}, Allow {h.get('allow')!r}, body {body!r}")
+    st, _, _ = http_read_response(f, head=True)
+    if st != 400:
+        fail(f"http: HEAD /bytes/5000000000 gave {st}, not 400")
+    st, _, body = http_read_response(f)
+    if st != 200 or body != page:
+        fail(f"http: GET / after HEAD, POST and HEAD gave {st}, {len(body)} bytes")
+    s.close()
+    checks.append("pipelined HEAD, 405 with Allow, HEAD 400 then GET in step")
 
     errors = []
 
