@@ -86,7 +86,9 @@ impl fmt::Display for Usage {
 /// `report` says one is due (see [`IdleReport`](skiff_net::IdleReport)).
 pub fn report_if_idle(name: &str, report: &mut skiff_net::IdleReport, open: usize) {
     let now = skiff_kernel::time::now_ns();
-    let usage = usage();
+    // Look at the sockets only when a report may be due (not on every
+    // poll of a busy server).
+    let usage = if report.may_be_due(open) { usage() } else { None };
     let settled = usage.is_none_or(|u| u.settled());
     if let Some(served) = report.take_due(open, settled, now) {
         match usage {

@@ -37,11 +37,18 @@ impl IdleReport {
         self.idle_since_ns = None;
     }
 
+    /// Whether a report may be due with `open` connections (none open,
+    /// some served since the last report); [`take_due`](Self::take_due)
+    /// decides.
+    pub fn may_be_due(&self, open: usize) -> bool {
+        open == 0 && self.served > 0
+    }
+
     /// The `poll` timeout to use with `open` connections, given the one the
     /// server would use otherwise (`-1`: none): at most [`IDLE_CHECK_MS`]
     /// while a report is due.
     pub fn poll_timeout_ms(&self, open: usize, other_ms: i32) -> i32 {
-        if open > 0 || self.served == 0 {
+        if !self.may_be_due(open) {
             return other_ms;
         }
         if other_ms < 0 {
@@ -56,7 +63,7 @@ impl IdleReport {
     /// socket released) or once idle for [`IDLE_REPORT_WAIT_NS`]; the
     /// caller prints its report then. `None` otherwise.
     pub fn take_due(&mut self, open: usize, settled: bool, now_ns: u64) -> Option<u64> {
-        if open > 0 || self.served == 0 {
+        if !self.may_be_due(open) {
             self.idle_since_ns = None;
             return None;
         }
@@ -76,6 +83,7 @@ mod tests {
     #[test]
     fn nothing_is_due_before_a_connection() {
         let mut r = IdleReport::new();
+        assert!(!r.may_be_due(0));
         assert_eq!(r.poll_timeout_ms(0, -1), -1);
         assert_eq!(r.take_due(0, true, 0), None);
         assert_eq!(r.take_due(0, true, 10 * IDLE_REPORT_WAIT_NS), None);
@@ -86,6 +94,7 @@ mod tests {
         let mut r = IdleReport::new();
         r.on_accept();
         r.on_accept();
+        assert!(!r.may_be_due(2) && r.may_be_due(0));
         assert_eq!(r.poll_timeout_ms(2, -1), -1, "busy: the caller's timeout");
         assert_eq!(r.take_due(1, true, 0), None, "a connection is still open");
         assert_eq!(r.poll_timeout_ms(0, -1), IDLE_CHECK_MS);
