@@ -113,7 +113,8 @@ case $RIG_MODE in
             return 1
         }
         for c in $RIG_CASES; do
-            for attempt in 1 2; do
+            # Up to two more attempts, only after emulator faults (below).
+            for attempt in 1 2 3; do
                 xl dmesg -c >/dev/null 2>&1
                 echo "RIG-CASE-START $c"
                 # timeout puts the case in a process group of its own; whatever the case leaves behind is ended.
@@ -128,9 +129,9 @@ case $RIG_MODE in
                     xl destroy "$d" 2>/dev/null
                 done
                 # A failed case whose guest triple-faulted in a state the emulated SVM leaves when it loses
-                # guest state (README, Known problems) met the emulator, not a Skiff bug: run it once more.
-                # run.sh then counts only the last attempt and says that it retried.
-                if [ "$rc" -ne 0 ] && [ "$attempt" = 1 ] && why=$(emulator_fault); then
+                # guest state (README, Known problems) met the emulator, not a Skiff bug: run it again, at
+                # most twice. run.sh then counts only the last attempt and says how often it retried.
+                if [ "$rc" -ne 0 ] && [ "$attempt" -lt 3 ] && why=$(emulator_fault); then
                     echo "RIG-CASE-RETRY $c: a guest triple-faulted $why" \
                         "(the emulated SVM lost guest state); running the case again"
                     continue

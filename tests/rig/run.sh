@@ -10,8 +10,9 @@
 #   tests/rig/run.sh --shell      boot to an interactive dom0 shell (QEMU: Ctrl-A x quits)
 # --stall SECS (240): in test mode a boot with no serial output for that long counts as hung, and a hung
 #   boot is booted again up to --retries N times (1); --timeout SECS (900) bounds each boot. A case that
-#   fails after a guest triple-faulted with Xen's own CS:RIP in its saved state (the emulated SVM lost
-#   guest state) is run once more in the same boot; the summary says so and judges the last attempt.
+#   fails after a guest triple-faulted in a state the emulated SVM leaves when it loses guest state (see
+#   emulator_fault in dom0-init.sh) is run again in the same boot, at most twice; the summary says so and
+#   judges the last attempt.
 # --forward: dom0 gets a NIC (e1000, 10.0.2.15/24 via 10.0.2.2, QEMU user net with restrict=on) and
 #   host 127.0.0.1:HOSTPORT is forwarded to dom0 port DOM0PORT.
 # Environment: SKIFF_CACHE (cache root, default <repo>/.cache), SKIFF_IMAGES (default
@@ -264,7 +265,11 @@ for c in "${cases[@]}"; do
     else
         status="PASS ($passes checks)"
     fi
-    [ "$retried" = 0 ] || status+=" after a retry: the first attempt met an emulator fault"
+    case $retried in
+        0) ;;
+        1) status+=" after a retry: the first attempt met an emulator fault" ;;
+        *) status+=" after $retried retries: each earlier attempt met an emulator fault" ;;
+    esac
     echo "rig: case $c: $status"
     if [[ $status == PASS* ]]; then npass=$((npass + 1)); else nfail=$((nfail + 1)); fi
     while IFS= read -r l; do failed_checks+=("$l"); done < <(grep -E "RIG-CHECK FAIL $c:" <<<"$attempt" || true)
