@@ -24,7 +24,8 @@ enum State {
     Idle,
     /// Connected.
     Up(Box<Up>),
-    /// The handshake failed or the backend went away; why.
+    /// The handshake failed; why. (A backend that goes away later leaves
+    /// the state `Up`, with `closed` set and every socket failed.)
     Down(Errno, String),
 }
 
@@ -133,8 +134,10 @@ fn watch_backend(up: &mut Up) {
         Ok(handshake::backend_closing(xs, fe, info, handshake::DEFAULT_TIMEOUT_NS))
     });
     // Waiting for the backend drains watch events; re-check any shutdown
-    // request it may have swallowed.
+    // request it may have swallowed. Nothing more to hear from the backend.
     crate::xen::lifecycle::recheck();
+    let _ = xenstore::unwatch(&info.state_path(), BACKEND_TOKEN);
+    while xenstore::take_watch_event(BACKEND_TOKEN).is_some() {}
     match result {
         Ok(Ok(())) => log::info!(
             "PV Calls backend closed in {} us; its rings are unmapped",

@@ -42,6 +42,20 @@ impl Transport for KernelTransport {
         let _ = evtchn::send(self.port);
     }
 
+    fn wait_until(&mut self, deadline_ns: u64) -> Result<(), Error> {
+        let limit = Instant::now() + REQUEST_TIMEOUT;
+        if deadline_ns >= limit.as_nanos() {
+            return self.wait();
+        }
+        // A deadline the caller chose: running into it is no fault of
+        // xenstored's, so nothing is logged.
+        if crate::wait::wait_port(self.port, Some(Instant::from_nanos(deadline_ns))) {
+            Ok(())
+        } else {
+            Err(Error::TimedOut)
+        }
+    }
+
     fn wait(&mut self) -> Result<(), Error> {
         // The fired flag stays set until taken, so an event that arrived
         // before this call is not lost.

@@ -613,10 +613,10 @@ impl<P: Platform> Frontend<P> {
         ring.release(&mut self.platform, &mut self.acct);
     }
 
-    /// Tears the command ring down after the backend has disconnected
-    /// (xenbus Closed): fails every socket, ends the ring's grant (leaking
-    /// the page if still mapped) and closes its port. Sockets still open
-    /// keep their data rings until they are closed.
+    /// Tears the command ring down once the backend has disconnected
+    /// (xenbus Closed), or was given up on: fails every socket, ends the
+    /// ring's grant (leaking the page if still mapped) and closes its port.
+    /// Sockets still open keep their data rings until they are closed.
     pub fn teardown(&mut self) {
         self.backend_gone();
         if let Some(page) = self.cmd_page.take() {

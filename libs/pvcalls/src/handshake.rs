@@ -58,6 +58,10 @@ pub enum HandshakeError {
     },
     /// The backend is closing or closed.
     BackendClosed(u32),
+    /// The backend's `state` node disappeared before the backend was
+    /// Closed (the toolstack removed it): whether it unmapped our rings is
+    /// unknown.
+    BackendVanished,
     /// Allocating the command ring failed.
     Resources(Errno),
 }
@@ -81,6 +85,9 @@ impl fmt::Display for HandshakeError {
                 write!(f, "backend stayed in state {seen}, waiting for {want}")
             }
             HandshakeError::BackendClosed(s) => write!(f, "backend closed (state {s})"),
+            HandshakeError::BackendVanished => {
+                f.write_str("the backend's state node vanished before it was Closed")
+            }
             HandshakeError::Resources(e) => write!(f, "allocating the command ring: {e}"),
         }
     }
@@ -209,9 +216,11 @@ fn watch_state<T: Transport, P: Platform>(
         if platform.now_ns() >= deadline {
             break Err(HandshakeError::TimedOut { want, seen: s });
         }
-        match xs.wait_watch() {
-            Ok(_) => {}
-            Err(XsError::TimedOut) => break Err(HandshakeError::TimedOut { want, seen: s }),
+        match xs.wait_watch_until(deadline) {
+            Ok(Some(_)) => {}
+            Ok(None) | Err(XsError::TimedOut) => {
+                break Err(HandshakeError::TimedOut { want, seen: s })
+            }
             Err(e) => break Err(e.into()),
         }
     };
@@ -314,26 +323,35 @@ pub fn disconnect<T: Transport, P: Platform>(
 /// Closed (the toolstack removes the device: libxl sets the backend's
 /// `online` to 0 and its `state` to Closing, then waits for Closed).
 ///
-/// Fails every socket, then switches the frontend to Closed, as Linux's
-/// frontends do (`xenbus_frontend_closed`). Linux's backend reacts only to
-/// the frontend's state: it unmaps every ring (`backend_disconnect`) and
-/// goes Closed itself. This waits for that (or for the backend's node to
-/// vanish) up to `timeout_ns`, then gives back the command ring. Sockets
-/// the application still holds keep failing; their rings are given back
-/// as they are closed (leaked rather than reused if the backend never
-/// unmapped them). The frontend does not connect again.
+/// Switches the frontend to Closed, as Linux's frontends do
+/// (`xenbus_frontend_closed`). Linux's backend reacts only to the
+/// frontend's state: it unmaps every ring (`backend_disconnect`) and goes
+/// Closed itself. This waits for that up to `timeout_ns`, then fails every
+/// socket, frees the rings of sockets already closing and gives back the
+/// command ring. Sockets the application still holds keep failing; their
+/// rings are given back as they are closed. Rings the backend still maps
+/// (it timed out, or the toolstack removed its node without it: `Unknown`,
+/// reported as [`HandshakeError::BackendVanished`]) are leaked rather than
+/// reused. The frontend does not connect again.
 pub fn backend_closing<T: Transport, P: Platform>(
     xs: &mut Xenstore<T>,
     fe: &mut Frontend<P>,
     info: &BackendInfo,
     timeout_ns: u64,
 ) -> Result<(), HandshakeError> {
-    fe.backend_gone();
+    // Sockets fail only after the wait (in `teardown`): rings of sockets
+    // already closing are freed then, once the backend has unmapped them,
+    // not now, while it still maps them. Nothing else runs on `fe` while
+    // this waits.
     let r = xs.write(&format!("{FRONTEND_PATH}/state"), b"6").map_err(HandshakeError::from);
     let r = r.and_then(|()| {
         let closed = XenbusState::Closed as u32;
         watch_state(xs, fe.platform(), &info.state_path(), closed, timeout_ns, |s| {
-            (s == closed || s == XenbusState::Unknown as u32).then_some(Ok(s))
+            if s == closed {
+                Some(Ok(s))
+            } else {
+                (s == XenbusState::Unknown as u32).then_some(Err(HandshakeError::BackendVanished))
+            }
         })
     });
     fe.teardown();

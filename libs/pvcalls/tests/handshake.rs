@@ -186,6 +186,37 @@ fn toolstack_removal_closes_the_frontend_and_reclaims_everything() {
 }
 
 #[test]
+fn sockets_still_closing_at_removal_are_freed_after_the_backend_unmapped_them() {
+    let mut s = setup();
+    let (c, l) = busy_sockets(&mut s);
+    // RELEASEs go out but are not answered before the removal.
+    s.fe.close(c).unwrap();
+    s.fe.close(l).unwrap();
+    assert!(s.fe.resources().sockets > 0, "releases still outstanding");
+    s.xs.transport_mut().toolstack_remove();
+
+    handshake::backend_closing(&mut s.xs, &mut s.fe, &s.info, 1_000_000_000).unwrap();
+    let r = s.fe.resources();
+    assert_eq!((r.leaked_pages, r.leaked_grants), (0, 0), "freed only once unmapped");
+    assert_eq!((r.sockets, r.grants, r.pages, r.ports, r.req_ids), (0, 0, 0, 0, 0));
+}
+
+#[test]
+fn a_backend_node_removed_before_closed_is_reported_and_its_rings_leaked() {
+    let cfg = SimConfig { agent: agent_with(|a| a.deaf_to_close = true), ..SimConfig::default() };
+    let mut s = setup_with(cfg, Default::default());
+    let (c, _l) = busy_sockets(&mut s);
+    s.xs.transport_mut().toolstack_remove();
+    s.xs.transport_mut().daemon().rm(&s.info.state_path()).unwrap();
+
+    let e = handshake::backend_closing(&mut s.xs, &mut s.fe, &s.info, 1_000_000_000).unwrap_err();
+    assert_eq!(e, HandshakeError::BackendVanished);
+    assert_eq!(s.fe.send(c, b"x"), Err(Errno::ECONNABORTED));
+    s.fe.close(c).unwrap();
+    assert_eq!(s.fe.resources().leaked_pages, 18, "the connection's and the command ring");
+}
+
+#[test]
 fn a_backend_that_keeps_its_mappings_times_out_and_pages_are_leaked_not_reused() {
     let cfg = SimConfig { agent: agent_with(|a| a.deaf_to_close = true), ..SimConfig::default() };
     let mut s = setup_with(cfg, Default::default());

@@ -40,6 +40,15 @@ pub trait Transport {
     /// before `wait` is called must not be lost), or a spurious wakeup. An
     /// error (for example [`XsError::TimedOut`]) abandons the current call.
     fn wait(&mut self) -> Result<(), XsError>;
+
+    /// Like [`wait`](Self::wait), but gives up with [`XsError::TimedOut`]
+    /// once `deadline_ns` (the caller's monotonic clock, in nanoseconds)
+    /// has passed. The default ignores the deadline: right for transports
+    /// whose `wait` never blocks for long (a simulated xenstored).
+    fn wait_until(&mut self, deadline_ns: u64) -> Result<(), XsError> {
+        let _ = deadline_ns;
+        self.wait()
+    }
 }
 
 /// Node operations, issued outside a transaction by [`Xenstore`] and inside
@@ -204,6 +213,21 @@ impl<T: Transport> Xenstore<T> {
                 return Ok(ev);
             }
             self.transport.wait()?;
+        }
+    }
+
+    /// Like [`wait_watch`](Self::wait_watch), but returns `Ok(None)` once
+    /// `deadline_ns` passed (see [`Transport::wait_until`]).
+    pub fn wait_watch_until(&mut self, deadline_ns: u64) -> Result<Option<WatchEvent>, XsError> {
+        loop {
+            if let Some(ev) = self.poll_watch()? {
+                return Ok(Some(ev));
+            }
+            match self.transport.wait_until(deadline_ns) {
+                Ok(()) => {}
+                Err(XsError::TimedOut) => return Ok(None),
+                Err(e) => return Err(e),
+            }
         }
     }
 
