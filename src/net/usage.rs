@@ -11,11 +11,12 @@ use skiff_pvcalls::Resources;
 /// things, so that a leak or a miscount shows either way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Usage {
-    /// What the frontend holds (sockets include ones still closing).
+    /// What the frontend holds (sockets include ones still closing, and
+    /// connections the backend accepted that the application has not).
     pub frontend: Resources,
     /// Sockets the application has open (not closed yet).
     pub open_sockets: usize,
-    /// Grants the kernel has active.
+    /// Grants the kernel has active (leaked ones too: they are never ended).
     pub kernel_grants: usize,
     /// Pages the kernel has handed out for sharing.
     pub kernel_pages: usize,
@@ -31,10 +32,10 @@ impl Usage {
         self.frontend.sockets == self.open_sockets
     }
 
-    /// Whether the frontend's grants and pages match the kernel's counts
-    /// (true when nothing but sockets shares memory).
+    /// Whether the frontend's grants and pages, held and leaked, match the
+    /// kernel's counts (true when nothing but sockets shares memory).
     pub fn matches_kernel(&self) -> bool {
-        self.frontend.grants == self.kernel_grants
+        self.frontend.grants + self.frontend.leaked_grants == self.kernel_grants
             && self.frontend.pages == self.kernel_pages
             && self.frontend.leaked_pages == self.kernel_leaked_pages
     }
