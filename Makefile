@@ -14,6 +14,9 @@ PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 # cargo puts the dev profile's output in target/<triple>/debug.
 OUT := target/$(TARGET)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/examples
 
+# One Xen-in-QEMU rig at a time: test-xen and test-run must not overlap under -j.
+.NOTPARALLEL:
+
 .PHONY: all build images run test test-host test-images test-xen test-run test-xen-all bench check fmt clippy doc clean
 
 all: build

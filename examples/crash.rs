@@ -1,5 +1,7 @@
-//! `crash`: fails on purpose, the way `how=` says, so the rig can check that
-//! each failure is reported on the console and crashes the domain.
+//! `crash`: fails on purpose as `how=` says (panic, stack overflow, exit code) to test crash reporting.
+//!
+//! The rig checks that each failure is reported on the console and crashes
+//! the domain.
 //!
 //! - `how=panic`: panics; the kernel prints the message and location.
 //! - `how=stack-overflow`: recurses until the stack's guard page; the page

@@ -4,7 +4,9 @@
 //! (the alphabet, repeated), streamed without buffering the body. Keep-alive
 //! and pipelined requests are served in order; `Connection: close` or
 //! HTTP/1.0 closes after the response. Malformed requests get 400, unknown
-//! paths 404, methods other than GET and HEAD 405. Each time the last
+//! paths 404, methods other than GET and HEAD 405 (with `Allow`); requests
+//! with a body get 400 and the connection closes. Responses to HEAD carry
+//! no body. Each time the last
 //! client has gone it prints `httpd: idle after N connections: ...` (see
 //! [`skiff::net::Usage`]).
 #![no_std]
