@@ -59,6 +59,16 @@ check() {
     return 0
 }
 
+# skiff_dom0_blocked: prints dom0's blocked (D state) tasks with their kernel stacks (sysrq w), to show
+# where a backend that stopped answering sits.
+skiff_dom0_blocked() {
+    local before
+    before=$(dmesg | wc -l)
+    echo w >/proc/sysrq-trigger 2>/dev/null || return 0
+    sleep 1
+    dmesg | tail -n +"$((before + 1))" | sed 's/^/    dom0| /'
+}
+
 check_eq() {
     if [ "$2" = "$3" ]; then pass "$1"; else fail "$1 (expected '$2', got '$3')"; fi
     return 0

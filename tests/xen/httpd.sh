@@ -18,7 +18,7 @@ check "GET /, /bytes/N keep-alive, 404, 400, pipelined HEAD and 405, 20 concurre
     python3 "$peers" http 8080 --conns 20
 # peers.py http opens 5 connections, then 2 for each of the 20 clients.
 check "httpd's idle reports show 45 connections and no leak" \
-    python3 "$idle_reports" "$(skiff_console_file httpd)" httpd --served 45 --wait 30
+    python3 "$idle_reports" "$(skiff_console_file httpd)" httpd --served 45 --wait 90
 xl shutdown httpd >/dev/null 2>&1
 check_eq "httpd powers off on xl shutdown" poweroff "$(skiff_shutdown_reason httpd 60)"
 
