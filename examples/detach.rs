@@ -17,10 +17,9 @@
 extern crate alloc;
 
 use alloc::format;
-use alloc::string::String;
 use core::net::Ipv4Addr;
 
-use skiff::checks::{ensure, Check};
+use skiff::checks::{ensure, expect_err, Check};
 use skiff::net::posix::consts::*;
 use skiff::net::posix::{Fd, PollFd};
 use skiff::net::{Errno, FdTable, Kernel, SockAddr};
@@ -114,18 +113,6 @@ fn both_closed(_: &mut Ctx) -> Check {
     let back = read(&format!("{backend}/state"))?;
     ensure(front == "6" && back == "6", || format!("frontend state {front}, backend {back}"))?;
     Ok(format!("frontend and {backend} in state 6"))
-}
-
-fn expect_err<T: core::fmt::Debug>(
-    what: &str,
-    r: Result<T, Errno>,
-    want: Errno,
-) -> Result<(), String> {
-    match r {
-        Err(e) if e == want => Ok(()),
-        Err(e) => Err(format!("{what} gave {e}, expected {want}")),
-        Ok(v) => Err(format!("{what} succeeded ({v:?}), expected {want}")),
-    }
 }
 
 fn open_sockets_fail(ctx: &mut Ctx) -> Check {

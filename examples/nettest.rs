@@ -23,10 +23,9 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::fmt::Debug;
 use core::net::Ipv4Addr;
 
-use skiff::checks::{ensure, Check};
+use skiff::checks::{ensure, expect_err, Check};
 use skiff::net::posix::consts::*;
 use skiff::net::posix::{Fd, PollFd};
 use skiff::net::{Errno, FdTable, Kernel, SockAddr};
@@ -103,15 +102,6 @@ fn main() -> i32 {
         ("close releases every fd", close_all),
     ];
     skiff::checks::report("nettest", checks.into_iter().map(|(name, f)| (name, f(&mut ctx))))
-}
-
-/// `r` must be the error `want`.
-fn expect_err<T: Debug>(what: &str, r: Result<T, Errno>, want: Errno) -> Result<(), String> {
-    match r {
-        Err(e) if e == want => Ok(()),
-        Err(e) => Err(format!("{what} gave {e}, expected {want}")),
-        Ok(v) => Err(format!("{what} succeeded ({v:?}), expected {want}")),
-    }
 }
 
 /// An fd an earlier check should have left.

@@ -1,6 +1,8 @@
 //! In-guest check runner: one console line per named check, then a verdict line and exit code.
 
+use alloc::format;
 use alloc::string::String;
+use core::fmt::{Debug, Display};
 
 /// What a check returns: a detail line on success, the reason on failure.
 pub type Check = Result<String, String>;
@@ -11,6 +13,20 @@ pub fn ensure(cond: bool, why: impl FnOnce() -> String) -> Result<(), String> {
         Ok(())
     } else {
         Err(why())
+    }
+}
+
+/// `Ok(())` if `r` is the error `want`, else why not (`what` names the
+/// call).
+pub fn expect_err<T: Debug, E: PartialEq + Display>(
+    what: &str,
+    r: Result<T, E>,
+    want: E,
+) -> Result<(), String> {
+    match r {
+        Err(e) if e == want => Ok(()),
+        Err(e) => Err(format!("{what} gave {e}, expected {want}")),
+        Ok(v) => Err(format!("{what} succeeded ({v:?}), expected {want}")),
     }
 }
 
