@@ -9,22 +9,23 @@ images=("$@")
 [ -e "${images[0]}" ] || { echo "images: no images (run make images)" >&2; exit 1; }
 failed=0
 
-# in_exec_load IMG ADDR: ADDR lies in a LOAD segment of IMG with the E flag.
+# in_exec_load SEGMENTS ADDR: ADDR lies in a LOAD segment with the E flag (SEGMENTS: readelf -lW's output).
 in_exec_load() {
     local type off vaddr paddr filesz memsz flags  # flags: "R E 0x1000" (flags, then alignment)
     while read -r type off vaddr paddr filesz memsz flags; do
         [ "$type" = LOAD ] && [[ $flags == *E* ]] || continue
         if [ "$2" -ge $((vaddr)) ] && [ "$2" -lt $((vaddr + memsz)) ]; then return 0; fi
-    done < <(readelf -lW "$1")
+    done <<<"$1"
     return 1
 }
 for img in "${images[@]}"; do
     why=""
     header=$(readelf -hW "$img" 2>&1)
+    segments=$(readelf -lW "$img" 2>&1)
     if ! grep -q 'Class:.*ELF64' <<<"$header" || ! grep -q 'Machine:.*X86-64' <<<"$header" \
         || ! grep -q 'Type:.*EXEC' <<<"$header"; then
         why="not an ELF64 x86-64 executable"
-    elif ! readelf -lW "$img" | grep -qE '^ +NOTE '; then
+    elif ! grep -qE '^ +NOTE ' <<<"$segments"; then
         why="no PT_NOTE segment (Xen reads the note from one)"
     else
         # "Xen  0x00000004  Unknown note type: (0x00000012)  description data: 00 00 10 00"
@@ -42,7 +43,7 @@ for img in "${images[@]}"; do
                 addr=$((16#$b3$b2$b1$b0))
                 if [ "$addr" -ne $((16#$entry)) ]; then
                     why=$(printf 'PHYS32_ENTRY is %#x, skiff_pvh_start is %#x' "$addr" $((16#$entry)))
-                elif ! in_exec_load "$img" "$addr"; then
+                elif ! in_exec_load "$segments" "$addr"; then
                     why=$(printf 'PHYS32_ENTRY %#x is not in an executable LOAD segment' "$addr")
                 fi
             fi
