@@ -157,6 +157,16 @@ fn busy_sockets(s: &mut Setup) -> (SocketId, SocketId) {
     (c, l)
 }
 
+/// A backend that never lets go of its mappings, with the sockets of
+/// [`busy_sockets`] open and libxl's removal of the device under way.
+fn deaf_backend_being_removed() -> (Setup, SocketId, SocketId) {
+    let cfg = SimConfig { agent: agent_with(|a| a.deaf_to_close = true), ..SimConfig::default() };
+    let mut s = setup_with(cfg, Default::default());
+    let (c, l) = busy_sockets(&mut s);
+    s.xs.transport_mut().toolstack_remove();
+    (s, c, l)
+}
+
 #[test]
 fn toolstack_removal_closes_the_frontend_and_reclaims_everything() {
     let mut s = setup();
@@ -203,10 +213,7 @@ fn sockets_still_closing_at_removal_are_freed_after_the_backend_unmapped_them() 
 
 #[test]
 fn a_backend_node_removed_before_closed_is_reported_and_its_rings_leaked() {
-    let cfg = SimConfig { agent: agent_with(|a| a.deaf_to_close = true), ..SimConfig::default() };
-    let mut s = setup_with(cfg, Default::default());
-    let (c, _l) = busy_sockets(&mut s);
-    s.xs.transport_mut().toolstack_remove();
+    let (mut s, c, _l) = deaf_backend_being_removed();
     s.xs.transport_mut().daemon().rm(&s.info.state_path()).unwrap();
 
     let e = handshake::backend_closing(&mut s.xs, &mut s.fe, &s.info, 1_000_000_000).unwrap_err();
@@ -218,10 +225,7 @@ fn a_backend_node_removed_before_closed_is_reported_and_its_rings_leaked() {
 
 #[test]
 fn a_backend_that_keeps_its_mappings_times_out_and_pages_are_leaked_not_reused() {
-    let cfg = SimConfig { agent: agent_with(|a| a.deaf_to_close = true), ..SimConfig::default() };
-    let mut s = setup_with(cfg, Default::default());
-    let (c, l) = busy_sockets(&mut s);
-    s.xs.transport_mut().toolstack_remove();
+    let (mut s, c, l) = deaf_backend_being_removed();
 
     let e = handshake::backend_closing(&mut s.xs, &mut s.fe, &s.info, 50_000_000).unwrap_err();
     assert_eq!(e, HandshakeError::TimedOut { want: 6, seen: 5 });
