@@ -38,6 +38,10 @@ struct Conn {
 }
 
 impl Conn {
+    fn new(fd: Fd) -> Self {
+        Conn { fd, pending: Vec::new(), sent: 0, peer_done: false, failed: false }
+    }
+
     fn has_pending(&self) -> bool {
         self.sent < self.pending.len()
     }
@@ -86,49 +90,22 @@ fn main() -> Result<(), Errno> {
         if conns.len() < open {
             pause.resume();
         }
+        // The listener is polled only while there is room (`accepting`).
         if fds[0].revents & POLLIN != 0 {
-            accept_all(&mut net, listener, &mut conns, max_conns, &mut pause, &mut idle);
+            skiff::net::accept_waiting(
+                &mut net,
+                "echo",
+                listener,
+                conns.len(),
+                &mut pause,
+                &mut idle,
+                |fd| {
+                    conns.push(Conn::new(fd));
+                    conns.len() < max_conns
+                },
+            );
         }
         skiff::net::report_if_idle("echo", &mut idle, conns.len());
-    }
-}
-
-/// Accepts every waiting connection, up to `max_conns` open; pauses
-/// accepting when resources run out.
-fn accept_all(
-    net: &mut FdTable,
-    listener: Fd,
-    conns: &mut Vec<Conn>,
-    max_conns: usize,
-    pause: &mut AcceptPause,
-    idle: &mut IdleReport,
-) {
-    while conns.len() < max_conns {
-        match net.accept4(listener, SOCK_NONBLOCK) {
-            Ok((fd, _)) => {
-                pause.on_accept();
-                idle.on_accept();
-                conns.push(Conn {
-                    fd,
-                    pending: Vec::new(),
-                    sent: 0,
-                    peer_done: false,
-                    failed: false,
-                });
-            }
-            Err(Errno::EAGAIN) => return,
-            Err(e) => {
-                if pause.on_error(e, Instant::now().as_nanos()) {
-                    skiff::println!(
-                        "echo: accept: {e:?} with {} open; pausing accepts",
-                        conns.len()
-                    );
-                } else if !pause.is_paused() {
-                    skiff::println!("echo: accept: {e:?}");
-                }
-                return;
-            }
-        }
     }
 }
 

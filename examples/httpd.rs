@@ -107,24 +107,18 @@ fn main() -> Result<(), Errno> {
             pause.resume();
         }
         if fds[0].revents & POLLIN != 0 {
-            loop {
-                match net.accept4(listener, SOCK_NONBLOCK) {
-                    Ok((fd, _)) => {
-                        pause.on_accept();
-                        idle.on_accept();
-                        conns.push(Conn::new(fd));
-                    }
-                    Err(Errno::EAGAIN) => break,
-                    Err(e) => {
-                        if pause.on_error(e, Instant::now().as_nanos()) {
-                            skiff::println!("httpd: accept: {e:?}; pausing accepts");
-                        } else if !pause.is_paused() {
-                            skiff::println!("httpd: accept: {e:?}");
-                        }
-                        break;
-                    }
-                }
-            }
+            skiff::net::accept_waiting(
+                &mut net,
+                "httpd",
+                listener,
+                conns.len(),
+                &mut pause,
+                &mut idle,
+                |fd| {
+                    conns.push(Conn::new(fd));
+                    true
+                },
+            );
         }
         skiff::net::report_if_idle("httpd", &mut idle, conns.len());
     }

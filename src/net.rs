@@ -89,3 +89,45 @@ pub fn listen_for_server(
     skiff_kernel::println!("{name}: listening on 0.0.0.0:{port}");
     Ok(listener)
 }
+
+/// For a poll-based server named `name` whose `listener` polled readable,
+/// with `open` connections: accepts (non-blocking) every waiting
+/// connection and hands its fd to `add`, which returns whether there is
+/// room for another. Each accept is counted in `pause` and `idle`. A
+/// resource error pauses accepting ([`AcceptPause`]) and is printed once
+/// per shortage (`<name>: accept: ENOMEM with N open; pausing accepts`);
+/// other errors are printed unless accepting is paused.
+pub fn accept_waiting(
+    net: &mut FdTable,
+    name: &str,
+    listener: posix::Fd,
+    open: usize,
+    pause: &mut AcceptPause,
+    idle: &mut IdleReport,
+    mut add: impl FnMut(posix::Fd) -> bool,
+) {
+    let mut open = open;
+    loop {
+        match net.accept4(listener, posix::consts::SOCK_NONBLOCK) {
+            Ok((fd, _)) => {
+                pause.on_accept();
+                idle.on_accept();
+                open += 1;
+                if !add(fd) {
+                    return;
+                }
+            }
+            Err(Errno::EAGAIN) => return,
+            Err(e) => {
+                if pause.on_error(e, skiff_kernel::time::now_ns()) {
+                    skiff_kernel::println!(
+                        "{name}: accept: {e:?} with {open} open; pausing accepts"
+                    );
+                } else if !pause.is_paused() {
+                    skiff_kernel::println!("{name}: accept: {e:?}");
+                }
+                return;
+            }
+        }
+    }
+}
