@@ -69,6 +69,23 @@ say "xen services up at $(cut -d' ' -f1 /proc/uptime)s"
 if lsmod | grep -q '^pvcalls_back '; then say "pvcalls-back loaded"; else say "pvcalls-back NOT loaded"; fi
 xl info | grep -E '^(xen_version|xen_caps|nr_cpus|free_memory)' | sed 's/^/dom0-init: /'
 
+# A task blocked this long is reported by dom0's hung-task watchdog (and fails the case, see below).
+echo 30 >/proc/sys/kernel/hung_task_timeout_secs 2>/dev/null
+
+# dom0_health CASE: prints a failed check for each report of dom0's watchdogs and kernel warnings since
+# the case's marker in the kernel log (a blocked task, a soft lockup, an RCU stall, a WARN, an oops):
+# a guest, or its clients, must never be able to wedge dom0. Returns 1 if there was one.
+dom0_health() {
+    local lines
+    lines=$(dmesg | awk -v m="rig: case $1 starts" 'index($0, m) { n = 0; next } { buf[++n] = $0 }
+        END { for (i = 1; i <= n; i++) print buf[i] }' |
+        grep -E 'blocked for more than|soft lockup|rcu.*(stall|detected stalls)|WARNING: CPU|BUG:|Oops|general protection' |
+        head -n 5)
+    [ -n "$lines" ] || return 0
+    while IFS= read -r l; do echo "RIG-CHECK FAIL $1: dom0 kernel reports: $l"; done <<<"$lines"
+    return 1
+}
+
 cd /skiff || power_off
 case $RIG_MODE in
     run)
@@ -116,6 +133,7 @@ case $RIG_MODE in
             # Up to two more attempts, only after emulator faults (below).
             for attempt in 1 2 3; do
                 xl dmesg -c >/dev/null 2>&1
+                echo "rig: case $c starts" >/dev/kmsg
                 echo "RIG-CASE-START $c"
                 # timeout puts the case in a process group of its own; whatever the case leaves behind is ended.
                 RIG_CASE=$c timeout -k 10 "$RIG_CASE_TIMEOUT" bash "/skiff/tests/xen/$c.sh" </dev/null &
@@ -124,6 +142,7 @@ case $RIG_MODE in
                 rc=$?
                 kill -TERM -- "-$pid" 2>/dev/null
                 [ "$rc" -ne 124 ] || echo "RIG-CHECK FAIL $c: case timed out after $RIG_CASE_TIMEOUT s"
+                dom0_health "$c" || rc=1
                 for d in $(xl list 2>/dev/null | awk 'NR > 1 && $2 != 0 { print $1 }'); do
                     say "destroying leftover domain $d"
                     xl destroy "$d" 2>/dev/null

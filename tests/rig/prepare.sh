@@ -7,6 +7,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+# What users run in their own dom0 to get a fixed pvcalls-back; the rig runs it in its dom0 root.
+dom0_script=$repo/dom0/install-pvcalls-back.sh
 cache_root=${SKIFF_CACHE:-$repo/.cache}
 cache=$cache_root/rig
 suite=bookworm
@@ -52,27 +54,32 @@ detect_abi() {
         | sed -n 's/^ *Depends: linux-image-\([0-9][^ ]*\)-amd64$/\1/p' | head -n 1
 }
 
-# The Debian mirror apt already uses (first non-security "deb" source for $suite).
-detect_mirror() {
-    local f uri
+# debian_sources: "URI SUITE" for every "deb" source of apt's configuration whose suite is $suite,
+# $suite-updates or $suite-security, one-line (sources.list) and deb822 (.sources) files alike.
+debian_sources() {
+    local f
     for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
         [ -r "$f" ] || continue
-        uri=$(awk -v s="$suite" '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-              if ($(i + 1) == s && $i !~ /security/) { print $i; exit } }' "$f")
-        [ -n "$uri" ] && { echo "$uri"; return; }
+        awk -v s="$suite" '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+            if ($(i + 1) == s || $(i + 1) == s "-updates" || $(i + 1) == s "-security") print $i, $(i + 1) }' "$f"
     done
     for f in /etc/apt/sources.list.d/*.sources; do
         [ -r "$f" ] || continue
-        uri=$(awk -v s="$suite" 'BEGIN { RS = ""; FS = "\n" }
-              { u = ""; ok = 0; deb = 0
-                for (i = 1; i <= NF; i++) {
-                  if ($i ~ /^Types:/ && $i ~ /[ \t]deb([ \t]|$)/) deb = 1
-                  if ($i ~ /^URIs:/) { split($i, a, /[ \t]+/); u = a[2] }
-                  if ($i ~ /^Suites:/ && (" " $i " ") ~ (" " s " ")) ok = 1 }
-                if (deb && ok && u != "" && u !~ /security/) { print u; exit } }' "$f")
-        [ -n "$uri" ] && { echo "$uri"; return; }
+        awk -v s="$suite" 'BEGIN { RS = ""; FS = "\n" }
+            { deb = 0; n = 0; delete uris; delete suites
+              for (i = 1; i <= NF; i++) {
+                if ($i ~ /^Types:/ && $i ~ /[ \t]deb([ \t]|$)/) deb = 1
+                if ($i ~ /^URIs:/) { k = split($i, a, /[ \t]+/); for (j = 2; j <= k; j++) uris[++n] = a[j] }
+                if ($i ~ /^Suites:/) { m = split($i, b, /[ \t]+/); for (j = 2; j <= m; j++) suites[j] = b[j] } }
+              if (!deb) next
+              for (u = 1; u <= n; u++) for (j in suites)
+                if (suites[j] == s || suites[j] == s "-updates" || suites[j] == s "-security") print uris[u], suites[j] }' "$f"
     done
-    echo http://deb.debian.org/debian
+}
+
+# The Debian mirror apt already uses (the first source for $suite itself).
+detect_mirror() {
+    debian_sources | awk -v s="$suite" '$2 == s { print $1; found = 1; exit } END { exit !found }'
 }
 
 pkg_version() { apt-cache show --no-all-versions "$1" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1; }
@@ -103,7 +110,7 @@ ensure_pkgs qemu-system-x86 cpio gzip coreutils
 abi=$(detect_abi)
 key() {
     local k
-    k="$1-$(sha256sum <"$here/prepare.sh" | cut -c1-12)"
+    k="$1-$(cat "$here/prepare.sh" "$dom0_script" | sha256sum | cut -c1-12)"
     if [ "${RIG_PVCALLS_UNPATCHED:-0}" = 1 ]; then k+=-unpatched; fi
     echo "$k"
 }
@@ -129,7 +136,7 @@ if [ -s "$out/ready" ]; then
     exit 0
 fi
 say "building rig for kernel $kver into $out"
-ensure_pkgs debootstrap xz-utils tar gcc make binutils "linux-headers-$kver"
+ensure_pkgs debootstrap xz-utils tar
 work=$cache/work
 rm -rf "$work"
 mkdir -p "$work"
@@ -143,65 +150,15 @@ dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work" --wildcards "./boot/vmlinuz-$
 cp "$work/boot/vmlinuz-$kver" "$out/vmlinuz"
 say "dom0 kernel $kver ready"
 
-# pvcalls-back.ko: Debian builds its kernel without CONFIG_XEN_PVCALLS_BACKEND, so build it out of tree.
-if [ ! -s "$out/pvcalls-back.ko" ]; then
-    sver=$(pkg_version "linux-image-$kver-unsigned")
-    src=$cache/src/pvcalls-back-$sver.c
-    if [ ! -s "$src" ]; then
-        deb=$(fetch_deb linux-source-6.1 "$sver")
-        say "extract drivers/xen/pvcalls-back.c from linux-source-6.1 $sver"
-        # --occurrence stops at the first match, so the upstream pipe may end with SIGPIPE.
-        (set +o pipefail
-         dpkg-deb --fsys-tarfile "$deb" 2>/dev/null | tar -x -O ./usr/src/linux-source-6.1.tar.xz 2>/dev/null \
-             | tar -xJ -C "$work" --occurrence=1 linux-source-6.1/drivers/xen/pvcalls-back.c) || true
-        [ -s "$work/linux-source-6.1/drivers/xen/pvcalls-back.c" ] || die "pvcalls-back.c not found in $deb"
-        cp "$work/linux-source-6.1/drivers/xen/pvcalls-back.c" "$src.tmp" && mv "$src.tmp" "$src"
-        rm -f "$deb"   # 140 MB, only needed for this one file
-    fi
-    mkdir -p "$work/pvcalls"
-    cp "$src" "$work/pvcalls/pvcalls-back.c"
-    # The masked-event-channel fix (posted to xen-devel by V. Babchuk, 2023-01-19, "xen/pvcalls-back:
-    # fix permanently masked event channel"), absent from this source: a frontend event that finds
-    # `out` empty leaves map->write set, so the lateeoi channel is never EOI'd and stays masked; the
-    # stream then stalls. Clear the flag when there is nothing to write. RIG_PVCALLS_UNPATCHED=1
-    # builds the module as Debian ships the source.
-    if [ "${RIG_PVCALLS_UNPATCHED:-0}" != 1 ]; then
-        [ "$(grep -c 'if (size == 0)' "$work/pvcalls/pvcalls-back.c")" = 1 ] \
-            || die "pvcalls-back.c: cannot place the masked-event-channel fix (source changed?)"
-        perl -0pi -e 's/\tif \(size == 0\)\n\t\treturn false;/\tif (size == 0) {\n\t\tatomic_set(&map->write, 0); \/* skiff rig: masked-evtchn fix *\/\n\t\treturn false;\n\t}/' \
-            "$work/pvcalls/pvcalls-back.c"
-        grep -q 'skiff rig: masked-evtchn fix' "$work/pvcalls/pvcalls-back.c" \
-            || die "pvcalls-back.c: applying the masked-event-channel fix failed"
-        say "pvcalls-back.c: masked-event-channel fix applied"
-        # The lost-EOF fix (the rig's own): pvcalls_conn_back_read returns early when the socket's
-        # receive queue is empty, before calling recvmsg. When one recvmsg reads the last data and
-        # the FIN behind it, the queue is empty afterwards and no callback comes again, so the
-        # backend never learns of the EOF and never reports it in in_error; a peer that sends a
-        # large stream then shuts down its write side waits forever. Read on when RCV_SHUTDOWN is
-        # set: the next read returns 0 and reports ENOTCONN.
-        [ "$(grep -c 'skb_queue_empty(&map->sock->sk->sk_receive_queue)' "$work/pvcalls/pvcalls-back.c")" = 2 ] \
-            || die "pvcalls-back.c: cannot place the lost-EOF fix (source changed?)"
-        perl -0pi -e 's/\tif \(skb_queue_empty\(&map->sock->sk->sk_receive_queue\)\) \{\n\t\tatomic_set\(&map->read, 0\);/\tif (skb_queue_empty(&map->sock->sk->sk_receive_queue) \&\&\n\t    !(READ_ONCE(map->sock->sk->sk_shutdown) \& RCV_SHUTDOWN)) { \/* skiff rig: lost-EOF fix *\/\n\t\tatomic_set(&map->read, 0);/; s/\tif \(ret > 0 && !skb_queue_empty\(&map->sock->sk->sk_receive_queue\)\)\n\t\tatomic_inc/\tif (ret > 0 \&\& (!skb_queue_empty(&map->sock->sk->sk_receive_queue) ||\n\t\t\t (READ_ONCE(map->sock->sk->sk_shutdown) \& RCV_SHUTDOWN)))\n\t\tatomic_inc/' \
-            "$work/pvcalls/pvcalls-back.c"
-        [ "$(grep -c 'RCV_SHUTDOWN' "$work/pvcalls/pvcalls-back.c")" = 2 ] \
-            || die "pvcalls-back.c: applying the lost-EOF fix failed"
-        say "pvcalls-back.c: lost-EOF fix applied"
-    fi
-    echo 'obj-m += pvcalls-back.o' >"$work/pvcalls/Kbuild"
-    say "build pvcalls-back.ko"
-    (set +o pipefail
-     make -s -C "/usr/src/linux-headers-$kver" M="$work/pvcalls" CONFIG_XEN_PVCALLS_BACKEND=m modules 2>&1 \
-         | grep -v 'Skipping BTF generation' >&2) || true
-    [ -s "$work/pvcalls/pvcalls-back.ko" ] || die "building pvcalls-back.ko failed"
-    cp "$work/pvcalls/pvcalls-back.ko" "$out/pvcalls-back.ko"
-    say "pvcalls-back.ko ready"
-fi
-
-# Dom0 root: minbase bookworm with the Xen tools, packed as a gzip'd newc cpio.
+# Dom0 root: minbase bookworm with the Xen tools, packed as a gzip'd newc cpio. pvcalls-back is built
+# and installed in it by dom0/install-pvcalls-back.sh, as a user would in their dom0 (Debian builds its
+# kernel without CONFIG_XEN_PVCALLS_BACKEND): with DKMS, which is removed again afterwards together with
+# the compiler and headers, to keep the root small.
 if [ ! -s "$out/base.cpio.gz" ]; then
-    mirror=$(detect_mirror)
+    mirror=$(detect_mirror) \
+        || die "no Debian $suite mirror in apt's sources (/etc/apt/sources.list{,.d}); add one, e.g. a 'deb <mirror> $suite main' line"
     root=$work/root
-    mkdir -p "$cache/debootstrap-debs"
+    mkdir -p "$cache/debootstrap-debs" "$cache/dom0-apt"
     say "debootstrap $suite from $mirror"
     debootstrap --variant=minbase --cache-dir="$cache/debootstrap-debs" \
         --include=xen-utils-4.17,xenstore-utils,iproute2,kmod,python3,procps \
@@ -212,8 +169,45 @@ if [ ! -s "$out/base.cpio.gz" ]; then
     chroot "$root" dpkg-query -W -f='${Version}' xen-utils-4.17 >"$out/xen-tools-version"
     mkdir -p "$root/lib/modules"
     cp -a "$work/lib/modules/$kver" "$root/lib/modules/"
-    mkdir -p "$root/lib/modules/$kver/extra"
-    cp "$out/pvcalls-back.ko" "$root/lib/modules/$kver/extra/"
+
+    sver=$(pkg_version "linux-image-$kver-unsigned")
+    srcdeb=$(fetch_deb linux-source-6.1 "$sver")
+    mkdir -p "$root/tmp/skiff-dom0"
+    cp "$dom0_script" "$root/tmp/skiff-dom0/"
+    ln "$srcdeb" "$root/tmp/skiff-dom0/linux-source.deb" 2>/dev/null || cp "$srcdeb" "$root/tmp/skiff-dom0/linux-source.deb"
+    in_root() { chroot "$root" env PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"; }
+    mounts=()
+    for m in proc sys dev; do mount --bind "/$m" "$root/$m" && mounts+=("$root/$m"); done
+    mount --bind "$cache/dom0-apt" "$root/var/cache/apt/archives" && mounts+=("$root/var/cache/apt/archives")
+    unmount_root() { local m; for m in "${mounts[@]}"; do umount -l "$m" 2>/dev/null || true; done; mounts=(); }
+    trap unmount_root EXIT
+    echo 'APT::Sandbox::User "root";' >"$root/etc/apt/apt.conf.d/99skiff-rig"
+    # The same Debian sources as this machine's apt (security updates carry the current kernel ABI).
+    debian_sources | awk '{ print "deb", $1, $2, "main" }' >"$root/etc/apt/sources.list"
+    say "dom0 root: apt-get install dkms (the script installs the compiler and headers it needs)"
+    in_root apt-get update -qq >"$work/dom0-apt.log" 2>&1 \
+        && in_root apt-get install -y -qq --no-install-recommends dkms >>"$work/dom0-apt.log" 2>&1 \
+        || { tail -n 20 "$work/dom0-apt.log" >&2; die "apt-get install dkms in the dom0 root failed"; }
+    flags=(--kernel "$kver" --source-deb /tmp/skiff-dom0/linux-source.deb --no-load)
+    [ "${RIG_PVCALLS_UNPATCHED:-0}" != 1 ] || flags+=(--unpatched)
+    say "dom0 root: dom0/install-pvcalls-back.sh ${flags[*]}"
+    in_root bash /tmp/skiff-dom0/install-pvcalls-back.sh "${flags[@]}" 2>&1 | sed 's/^/    /' >&2 \
+        || die "dom0/install-pvcalls-back.sh failed in the dom0 root"
+    in_root dkms status -m pvcalls-back-skiff -k "$kver" | grep -q installed \
+        || die "pvcalls-back-skiff is not installed in DKMS in the dom0 root"
+    ko=$(in_root modinfo -k "$kver" -F filename pvcalls-back) || die "modinfo finds no pvcalls-back for $kver"
+    cp "$root$ko" "$out/pvcalls-back.ko"
+    say "dom0 root: remove the build tools again"
+    in_root apt-get purge -y -qq --autoremove dkms gcc make "linux-headers-$kver" >>"$work/dom0-apt.log" 2>&1 \
+        || { tail -n 20 "$work/dom0-apt.log" >&2; die "apt-get purge in the dom0 root failed"; }
+    # Purging DKMS may take its modules along: the module stays in place either way.
+    if [ ! -s "$root$ko" ]; then
+        install -D -m 0644 "$out/pvcalls-back.ko" "$root/lib/modules/$kver/updates/pvcalls-back.ko"
+    fi
+    rm -f "$root/etc/apt/apt.conf.d/99skiff-rig"
+    rm -rf "$root/tmp/skiff-dom0" "$root/var/lib/dkms" "$root"/usr/src/pvcalls-back-skiff-*
+    unmount_root
+    trap - EXIT
     chroot "$root" depmod -a "$kver"
     chroot "$root" modinfo -k "$kver" -F vermagic pvcalls-back | grep -q "^$kver " \
         || die "pvcalls-back.ko does not match kernel $kver"

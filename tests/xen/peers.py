@@ -8,6 +8,10 @@ line starting with "ok" and exits 0, or prints what went wrong and exits 1.
   peers.py halfclose PORT --bytes B          send B bytes, shutdown(SHUT_WR), the echo then EOF
   peers.py reset PORT                        send, then close with RST (SO_LINGER 0), then check the
                                              server still answers a new connection
+  peers.py resets PORT --conns N --bursts K --bytes B
+                                             K bursts of N concurrent connections: each sends B bytes,
+                                             reads part of the echo, then resets (SO_LINGER 0) with data
+                                             still in flight both ways; then one connection must echo
   peers.py http PORT                         GET /, /bytes/N, keep-alive, 404, 400, pipelined HEAD and 405,
                                              concurrent clients
   peers.py refused PORT                      nothing listens on PORT (connect is refused)
@@ -160,6 +164,50 @@ def cmd_reset(a):
     if got != b"still alive":
         fail(f"reset: new connection after a reset got {got!r}")
     print("ok reset: server survives a peer reset", flush=True)
+
+
+def reset_one(port, n, seed, timeout):
+    """Sends n bytes and reads about a quarter of the echo, then resets: what the guest echoes after
+    that, and what this side still had to send, is in flight when the RST goes out."""
+    s = connect(port, timeout)
+    try:
+        data = pattern(n, seed)
+        s.sendall(data[: n // 2])
+        want, got = n // 4, 0
+        while got < want:
+            chunk = s.recv(min(65536, want - got))
+            if not chunk:
+                raise EOFError(f"EOF after {got} of {want} echoed bytes")
+            got += len(chunk)
+        s.setblocking(False)
+        try:
+            s.send(data[n // 2 :])  # as much as fits; the rest is never sent
+        except BlockingIOError:
+            pass
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    finally:
+        s.close()
+
+
+def cmd_resets(a):
+    errors = []
+    for burst in range(a.bursts):
+        def worker(i, burst=burst):
+            try:
+                reset_one(a.port, a.bytes, burst * a.conns + i, a.timeout)
+            except (OSError, EOFError) as e:
+                errors.append(f"burst {burst} connection {i}: {e!r}")
+        run_concurrently(worker, a.conns)
+        if errors:
+            fail(f"resets: {len(errors)} connections failed before their reset: {errors[:3]}")
+    s = connect(a.port, a.timeout)
+    s.sendall(b"still serving")
+    s.shutdown(socket.SHUT_WR)
+    got = recv_all(s, 100)
+    if got != b"still serving":
+        fail(f"resets: a connection after {a.bursts * a.conns} resets got {got!r}")
+    print(f"ok resets: {a.bursts} bursts of {a.conns} connections reset mid-transfer; still serving",
+          flush=True)
 
 
 def cmd_refused(a):
@@ -448,7 +496,7 @@ def cmd_nettest_peer(a):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("cmd", choices=["echo", "halfclose", "reset", "http", "refused", "serve", "nettest-peer",
+    p.add_argument("cmd", choices=["echo", "halfclose", "reset", "resets", "http", "refused", "serve", "nettest-peer",
                                    "fetch", "rounds", "serve-http"])
     p.add_argument("port", type=int)
     p.add_argument("--conns", type=int, default=1)
@@ -456,6 +504,7 @@ def main():
     p.add_argument("--timeout", type=float, default=300)
     p.add_argument("--once", action="store_true")
     p.add_argument("--chunk", type=int, default=16384)
+    p.add_argument("--bursts", type=int, default=1)
     a = p.parse_args()
     try:
         globals()["cmd_" + a.cmd.replace("-", "_")](a)
