@@ -9,7 +9,7 @@ use alloc::format;
 use alloc::string::String;
 
 use skiff_pvcalls::handshake::{self, BackendInfo, Config};
-use skiff_pvcalls::{Errno, Frontend};
+use skiff_pvcalls::{Errno, Frontend, GoneReason};
 use spin::Mutex;
 
 pub use platform::KernelPlatform;
@@ -35,6 +35,8 @@ struct Up {
     info: BackendInfo,
     /// The backend left Connected and the xenbus close ran.
     closed: bool,
+    /// The console was told that the backend stopped answering.
+    stuck_reported: bool,
 }
 
 static NET: Mutex<State> = Mutex::new(State::Idle);
@@ -50,7 +52,9 @@ pub fn with<R>(f: impl FnOnce(&mut Frontend<KernelPlatform>) -> R) -> Result<R, 
     match &mut *state {
         State::Up(up) => {
             watch_backend(up);
-            Ok(f(&mut up.fe))
+            let r = f(&mut up.fe);
+            report_stuck(up);
+            Ok(r)
         }
         State::Down(e, _) => Err(*e),
         State::Idle => unreachable!("connect() never leaves the state idle"),
@@ -96,7 +100,7 @@ fn connect() -> State {
                 info.max_page_order,
                 started.elapsed().as_micros()
             );
-            State::Up(Box::new(Up { fe, info, closed: false }))
+            State::Up(Box::new(Up { fe, info, closed: false, stuck_reported: false }))
         }
         Ok(Err(e)) => down(format!("PV Calls unavailable: {e}")),
         Err(e) => down(format!("PV Calls unavailable: xenstore: {e}")),
@@ -121,7 +125,7 @@ fn watch_backend(up: &mut Up) {
     if up.closed {
         return;
     }
-    let Up { fe, info, closed } = up;
+    let Up { fe, info, closed, .. } = up;
     let state = xenstore::with_connection(|xs| handshake::backend_state(xs, info));
     let Ok(s) = state else { return };
     if !handshake::is_closed_state(s) {
@@ -147,6 +151,24 @@ fn watch_backend(up: &mut Up) {
             "PV Calls backend did not close ({e}); rings it still maps are given up, not reused"
         ),
         Err(e) => log::warn!("PV Calls close: xenstore: {e}"),
+    }
+}
+
+/// Says once on the console that the backend stopped answering commands
+/// (the frontend then fails every socket call instead of waiting).
+fn report_stuck(up: &mut Up) {
+    if let Some(GoneReason::Stuck(st)) = up.fe.gone_reason() {
+        if !core::mem::replace(&mut up.stuck_reported, true) {
+            crate::println!(
+                "skiff: PV Calls backend {} left {} of socket {} unanswered for {} ms: it is stuck, \
+                 networking stops (calls fail with ETIMEDOUT, then ECONNABORTED; see \
+                 docs/pvcalls-back.md)",
+                up.info.path,
+                st.cmd_name(),
+                st.id,
+                st.waited_ns / 1_000_000
+            );
+        }
     }
 }
 

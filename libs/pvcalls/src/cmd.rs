@@ -78,8 +78,16 @@ impl CmdClient {
     /// Initialises the shared ring in `mem` (`SHARED_RING_INIT`) and returns
     /// a client with every `req_id` free.
     pub fn init<M: SharedMem + ?Sized>(mem: &M) -> Self {
+        Self::init_at(mem, 0)
+    }
+
+    /// Like [`init`](Self::init), but with every index at `start` instead
+    /// of 0 (`req_event`/`rsp_event` at `start + 1`): for tests that run
+    /// the ring across the 32-bit wrap. A backend must attach at the index
+    /// it finds in the page.
+    pub fn init_at<M: SharedMem + ?Sized>(mem: &M, start: u32) -> Self {
         CmdClient {
-            front: FrontRing::init(CMD_LAYOUT, mem),
+            front: FrontRing::init_at(CMD_LAYOUT, mem, start),
             outstanding: [None; NR_REQ_IDS],
             free: u32::MAX,
             stats: CmdStats::default(),
@@ -107,6 +115,14 @@ impl CmdClient {
     pub fn abandon_all(&mut self) {
         self.outstanding = [None; NR_REQ_IDS];
         self.free = u32::MAX;
+    }
+
+    /// Every outstanding request with its `req_id`, in `req_id` order.
+    pub fn outstanding_requests(&self) -> impl Iterator<Item = (ReqId, &Request)> + '_ {
+        self.outstanding
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().map(|r| (ReqId(i as u32), r)))
     }
 
     /// The request outstanding under `req_id`, if any.

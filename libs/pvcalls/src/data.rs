@@ -16,9 +16,9 @@
 //!   later clears them;
 //! - impossible indexes (`prod - cons > size`) make the ring fail with
 //!   `EIO` for good, without touching memory outside it;
-//! - the caller notifies the backend after every `send`/`recv` that moved
-//!   bytes, and only then (a spurious event could leave the backend's
-//!   event channel masked on pre-2023 dom0 kernels).
+//! - notifying the backend is the caller's business (`rings.rs`: after a
+//!   `send` that moved bytes, after a `recv` that made room in a full `in`,
+//!   and in answer to the backend's own events).
 
 use skiff_ring::{ByteRing, Consumer, Producer, SharedMem};
 use skiff_xen::pvcalls::{data_ring_size, intf, MAX_RING_ORDER};
@@ -182,6 +182,13 @@ impl DataIo {
         } else {
             Self::map_error(self.out_error)
         }
+    }
+
+    /// Whether the backend has finished the receiving side: `in_error` is
+    /// set (EOF or an error), or the ring is broken.
+    pub fn recv_finished<I: SharedMem + ?Sized>(&mut self, idx: &I) -> bool {
+        self.refresh_errors(idx);
+        self.broken || self.in_error != 0
     }
 
     /// Bytes waiting in `in`.

@@ -1,21 +1,27 @@
-//! The socket engine: the command ring, the socket table and the command completions that drive it.
+//! The socket engine: the command ring, the socket table and the events that drive them.
 //!
 //! [`Frontend`] owns the command ring and every socket's resources. Its
 //! user operations (in `ops.rs`) never block: they either finish, or
 //! start a command and return a "call again" error (see
 //! [`Errno::is_would_block`]). Callers that want to block loop on
 //! [`Frontend::wait`], which sleeps on the platform until an event or a
-//! deadline and then runs [`Frontend::process`].
+//! deadline and then runs [`Frontend::process`]. Command completions are
+//! handled in `complete.rs`, releases and teardown in `release.rs`, and
+//! the bound on how long the backend may leave a command unanswered in
+//! `watchdog.rs`.
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
 
 use skiff_xen::pvcalls::MAX_RING_ORDER;
 
-use crate::cmd::{CmdClient, CmdStats, Completion, ReqId, SubmitError};
+use crate::cmd::{CmdClient, CmdStats, ReqId, SubmitError, NR_REQ_IDS};
 use crate::platform::{DomId, GrantRef, Platform, Port, Resources};
-use crate::rings::{alloc_port, close_port, Accounting, DataRing, GrantedBlock};
-use crate::socket::{Listener, PendingAccept, Socket, State};
+use crate::release::Orphan;
+use crate::rings::{alloc_port, Accounting, DataRing, GrantedBlock};
+use crate::socket::{Socket, State};
+use crate::watchdog::{Stuck, Watchdog};
 use crate::wire::Request;
 use crate::Errno;
 
@@ -34,16 +40,27 @@ pub struct Options {
     /// How long a closed connection may wait for the backend to send what
     /// was written to it before RELEASE discards the rest (nanoseconds).
     pub linger_ns: u64,
-    /// Answer every backend event on a data ring with an event of ours (sent
-    /// with the next send or before the next block). Linux's `pvcalls-back`
-    /// reports a socket state change (a peer's reset) only by marking the
-    /// socket to be read and notifying us; its I/O worker reads it when our
-    /// next event runs it, and that notification can arrive merged with a
-    /// data event. Without answers a reset on an idle connection is never
-    /// seen. Turn it off only for a 6.1 backend without the masked-channel
-    /// fix, where an answer that finds `out` empty masks the channel and
-    /// stalls request/response traffic.
+    /// Answer a backend event on a data ring with an event of ours, while
+    /// nothing has failed on the ring: sent with the next send, before the
+    /// next block, or before `recv` reports that nothing is there. Linux's
+    /// `pvcalls-back` reports a peer's reset only by notifying us; its I/O
+    /// worker reads the socket when our next event runs it. Without answers
+    /// a reset on an idle connection is never seen. Turn it off only for a
+    /// backend without the masked-channel fix (docs/pvcalls-back.md).
     pub answer_events: bool,
+    /// How long the backend may leave a command other than CONNECT, ACCEPT
+    /// and POLL unanswered before the frontend calls it stuck (ns). The
+    /// backend works through the command ring in order, so the time counts
+    /// from when it answered the command before, if that was later than
+    /// when this one was sent.
+    pub command_timeout_ns: u64,
+    /// The same for CONNECT, which dom0 runs inline, for as long as its TCP
+    /// handshake takes (Linux gives up after about 127 s by default).
+    pub connect_timeout_ns: u64,
+    /// The index the command ring starts at (`SHARED_RING_INIT` uses 0).
+    /// Only for tests that run the ring across the 32-bit wrap: a backend
+    /// must attach at the index it finds in the shared page.
+    pub cmd_ring_start: u32,
 }
 
 impl Default for Options {
@@ -53,6 +70,9 @@ impl Default for Options {
             send_socket: true,
             linger_ns: 30_000_000_000,
             answer_events: true,
+            command_timeout_ns: 10_000_000_000,
+            connect_timeout_ns: 180_000_000_000,
+            cmd_ring_start: 0,
         }
     }
 }
@@ -67,13 +87,16 @@ impl Errno {
     }
 }
 
-/// An ACCEPT left outstanding when its listener was force-released at
-/// shutdown: its slot is lost, but if it is ever answered the new
-/// connection must be released too.
-#[derive(Debug)]
-struct Orphan<B> {
-    req: ReqId,
-    pending: PendingAccept<B>,
+/// Why the frontend stopped using the backend (see [`Frontend::gone_reason`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GoneReason {
+    /// The backend left the Connected state (the device is being removed)
+    /// or the frontend disconnected.
+    Closed,
+    /// The backend broke the command ring (impossible indexes).
+    BrokeRing,
+    /// The backend left a command unanswered for too long.
+    Stuck(Stuck),
 }
 
 /// The PV Calls frontend: command ring + socket table. See the module docs.
@@ -82,21 +105,22 @@ pub struct Frontend<P: Platform> {
     pub(crate) platform: P,
     pub(crate) backend: DomId,
     pub(crate) order: u32,
-    cmd_page: Option<GrantedBlock<P::Pages>>,
-    cmd_port: Port,
+    pub(crate) cmd_page: Option<GrantedBlock<P::Pages>>,
+    pub(crate) cmd_port: Port,
     pub(crate) cmd: CmdClient,
     pub(crate) sockets: BTreeMap<u64, Socket<P::Pages>>,
     next_id: u64,
     pub(crate) acct: Accounting,
-    release_queue: VecDeque<u64>,
-    orphans: alloc::vec::Vec<Orphan<P::Pages>>,
-    pub(crate) gone: bool,
+    pub(crate) release_queue: VecDeque<u64>,
+    pub(crate) orphans: Vec<Orphan<P::Pages>>,
+    pub(crate) gone: Option<GoneReason>,
     notify_pending: bool,
     pub(crate) send_socket: bool,
     /// Closed connections waiting for `out` to drain (see [`State::Draining`]).
-    draining: alloc::vec::Vec<u64>,
-    linger_ns: u64,
-    answer_events: bool,
+    pub(crate) draining: Vec<u64>,
+    pub(crate) linger_ns: u64,
+    pub(crate) answer_events: bool,
+    pub(crate) watchdog: Watchdog,
 }
 
 impl<P: Platform> Frontend<P> {
@@ -120,7 +144,7 @@ impl<P: Platform> Frontend<P> {
         }
         let mut acct = Accounting::default();
         let page = GrantedBlock::new(&mut platform, &mut acct, backend, 0)?;
-        let cmd = CmdClient::init(&page.mem);
+        let cmd = CmdClient::init_at(&page.mem, opts.cmd_ring_start);
         let cmd_port = match alloc_port(&mut platform, &mut acct, backend) {
             Ok(p) => p,
             Err(e) => {
@@ -139,13 +163,14 @@ impl<P: Platform> Frontend<P> {
             next_id: 1,
             acct,
             release_queue: VecDeque::new(),
-            orphans: alloc::vec::Vec::new(),
-            gone: false,
+            orphans: Vec::new(),
+            gone: None,
             notify_pending: false,
             send_socket: opts.send_socket,
-            draining: alloc::vec::Vec::new(),
+            draining: Vec::new(),
             linger_ns: opts.linger_ns,
             answer_events: opts.answer_events,
+            watchdog: Watchdog::new(opts.command_timeout_ns, opts.connect_timeout_ns),
         })
     }
 
@@ -179,9 +204,10 @@ impl<P: Platform> Frontend<P> {
         &mut self.platform
     }
 
-    /// What the frontend holds (grants, pages, ports, `req_id`s, sockets).
+    /// What the frontend holds (grants, pages, ports, `req_id`s, sockets,
+    /// orphaned ACCEPTs).
     pub fn resources(&self) -> Resources {
-        self.acct.resources(self.cmd.outstanding(), self.sockets.len())
+        self.acct.resources(self.cmd.outstanding(), self.sockets.len(), self.orphans.len())
     }
 
     /// Responses dropped by validation.
@@ -189,50 +215,80 @@ impl<P: Platform> Frontend<P> {
         self.cmd.stats()
     }
 
-    /// Whether the backend is gone (closed, or broke the command ring).
+    /// Whether the frontend stopped using the backend (see
+    /// [`gone_reason`](Self::gone_reason)).
     pub fn is_backend_gone(&self) -> bool {
+        self.gone.is_some()
+    }
+
+    /// Why the frontend stopped using the backend, if it did.
+    pub fn gone_reason(&self) -> Option<GoneReason> {
         self.gone
     }
 
     /// The backend left the Connected state (its xenbus `state` became
-    /// Closing or Closed) or broke the protocol: every socket fails from
-    /// now on (`ECONNABORTED`; new sockets `ENETDOWN`), data already in an
-    /// `in` ring can still be read, nothing waits for a response any more.
+    /// Closing or Closed): every socket fails from now on
+    /// (`ECONNABORTED`; new sockets `ENETDOWN`), data already in an `in`
+    /// ring can still be read, nothing waits for a response any more.
     /// Resources are reclaimed as sockets are closed; pages the backend
     /// still maps are leaked, never reused.
     pub fn backend_gone(&mut self) {
-        if self.gone {
+        self.give_up(GoneReason::Closed);
+    }
+
+    /// Stops using the backend for `reason`: commands in flight fail
+    /// (`ETIMEDOUT` if the backend was stuck, else `ECONNABORTED`).
+    pub(crate) fn give_up(&mut self, reason: GoneReason) {
+        if self.gone.is_some() {
             return;
         }
-        self.gone = true;
-        let ids: alloc::vec::Vec<u64> = self.sockets.keys().copied().collect();
+        self.gone = Some(reason);
+        let err = match reason {
+            GoneReason::Stuck(_) => Errno::ETIMEDOUT,
+            GoneReason::Closed | GoneReason::BrokeRing => Errno::ECONNABORTED,
+        };
+        let ids: Vec<u64> = self.sockets.keys().copied().collect();
         for id in ids {
-            self.finish_in_flight(id);
+            self.finish_in_flight(id, err, reason == GoneReason::Closed);
             self.advance(id);
         }
         self.release_queue.clear();
         self.check_draining();
     }
 
-    /// Resolves any command in flight for `id` as failed (backend gone).
-    fn finish_in_flight(&mut self, id: u64) {
+    /// Resolves any command in flight for `id` as failed with `err`. The
+    /// rings of CONNECTs and ACCEPTs in flight are given back if the backend
+    /// `closed` (it unmapped everything), else leaked.
+    fn finish_in_flight(&mut self, id: u64, err: Errno, closed: bool) {
         let Some(s) = self.sockets.get_mut(&id) else { return };
         s.socket_req = None;
         let state = core::mem::replace(&mut s.state, State::Fresh);
         s.state = match state {
             State::Binding(..) | State::Listening(..) => {
-                s.result = Some((0, Err(Errno::ECONNABORTED)));
+                s.result = Some((0, Err(err)));
                 State::Fresh
             }
             State::Connecting(_, ring) => {
-                s.result = Some((0, Err(Errno::ECONNABORTED)));
-                State::Connected(ring)
+                s.result = Some((0, Err(err)));
+                if closed {
+                    // The backend has closed and unmapped everything: the
+                    // ring goes back when the socket is closed.
+                    State::Connected(ring)
+                } else {
+                    // It may still map the ring: give it up for good.
+                    ring.leak(&mut self.platform, &mut self.acct);
+                    State::Fresh
+                }
             }
             State::Listener(mut l) => {
                 if let Some(a) = l.accept.take() {
-                    a.ring.release(&mut self.platform, &mut self.acct);
+                    if closed {
+                        a.ring.release(&mut self.platform, &mut self.acct);
+                    } else {
+                        a.ring.leak(&mut self.platform, &mut self.acct);
+                    }
                 }
-                l.error = Some(Errno::ECONNABORTED);
+                l.error = Some(err);
                 State::Listener(l)
             }
             State::ReleaseQueued(r) | State::Releasing(_, r) => State::ReleaseQueued(r),
@@ -240,15 +296,17 @@ impl<P: Platform> Frontend<P> {
         };
     }
 
-    /// Consumes command responses and updates socket states; clears the
-    /// fired flags of every port. Returns whether a response was handled.
+    /// Consumes command responses, updates socket states and checks how
+    /// long commands have been outstanding; clears the fired flags of every
+    /// port. Returns whether a response was handled.
     pub fn process(&mut self) -> bool {
         let progressed = self.poll_cmd();
+        let answer = self.answer_events;
         for s in self.sockets.values_mut() {
             match &mut s.state {
                 // take_fired runs first: the port's flag is cleared either way.
                 State::Connected(r) | State::Draining(r, _)
-                    if self.platform.take_fired(r.port) && self.answer_events =>
+                    if self.platform.take_fired(r.port) && answer =>
                 {
                     r.on_event();
                 }
@@ -259,10 +317,12 @@ impl<P: Platform> Frontend<P> {
             }
         }
         self.check_draining();
+        self.check_stuck();
         progressed
     }
 
-    /// Sends the data-ring notifications that [`recv`](Self::recv) left due.
+    /// Sends the data-ring notifications that [`recv`](Self::recv) and
+    /// backend events left due.
     fn flush_data_notify(&mut self) {
         for s in self.sockets.values_mut() {
             if let State::Connected(r) | State::Draining(r, _) = &mut s.state {
@@ -271,44 +331,17 @@ impl<P: Platform> Frontend<P> {
         }
     }
 
-    /// Releases the closed connections whose `out` has drained, failed, or
-    /// outlived the linger time.
-    fn check_draining(&mut self) {
-        if self.draining.is_empty() {
-            return;
-        }
-        let now = self.platform.now_ns();
-        let ids = core::mem::take(&mut self.draining);
-        for id in ids {
-            let Some(s) = self.sockets.get_mut(&id) else { continue };
-            let done = match &mut s.state {
-                State::Draining(ring, deadline) => {
-                    self.gone || now >= *deadline || ring.io.out_settled(&ring.idx.mem)
-                }
-                _ => continue,
-            };
-            if !done {
-                self.draining.push(id);
-                continue;
-            }
-            if let State::Draining(ring, _) = core::mem::replace(&mut s.state, State::Fresh) {
-                s.state = State::ReleaseQueued(Some(ring));
-            }
-            self.queue_release(id);
-        }
-    }
-
-    /// Whether closed connections are still waiting for `out` to drain.
-    pub fn is_draining(&self) -> bool {
-        !self.draining.is_empty()
-    }
-
     /// Blocks until an event arrives or `deadline_ns` passes (see
-    /// [`Platform::wait`]), then [`process`](Self::process)es.
+    /// [`Platform::wait`]), then [`process`](Self::process)es. The wait
+    /// ends early enough for a command that is due to be called stuck.
     pub fn wait(&mut self, deadline_ns: Option<u64>) {
         self.flush_notify();
         self.flush_data_notify();
-        self.platform.wait(deadline_ns);
+        let deadline = match (deadline_ns, self.watchdog.next_deadline(&self.cmd)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.platform.wait(deadline);
         self.process();
     }
 
@@ -319,7 +352,7 @@ impl<P: Platform> Frontend<P> {
 
     /// Handles every command response available now.
     pub(crate) fn poll_cmd(&mut self) -> bool {
-        if self.gone {
+        if self.gone.is_some() {
             return false;
         }
         self.platform.take_fired(self.cmd_port);
@@ -328,33 +361,40 @@ impl<P: Platform> Frontend<P> {
             match self.cmd.poll(&page.mem) {
                 Ok(Some(c)) => {
                     progressed = true;
+                    let now = self.platform.now_ns();
+                    self.watchdog.on_answer(&c.req, now);
                     self.on_completion(c);
                 }
                 Ok(None) => break,
                 Err(_) => {
-                    self.backend_gone();
+                    self.give_up(GoneReason::BrokeRing);
                     return true;
                 }
             }
         }
         self.flush_releases();
         self.flush_notify();
+        self.check_stuck();
         progressed
     }
 
     /// Submits `reqs` together (all or none) and publishes them.
-    pub(crate) fn submit(&mut self, reqs: &[Request]) -> Result<alloc::vec::Vec<ReqId>, Errno> {
-        if self.gone {
+    pub(crate) fn submit(&mut self, reqs: &[Request]) -> Result<Vec<ReqId>, Errno> {
+        if self.gone.is_some() {
             return Err(Errno::ECONNABORTED);
         }
         if self.cmd.free_slots() < reqs.len() {
             return Err(if self.cmd.failure().is_some() { Errno::EIO } else { Errno::EAGAIN });
         }
         let Some(page) = self.cmd_page.as_ref() else { return Err(Errno::ECONNABORTED) };
-        let mut ids = alloc::vec::Vec::with_capacity(reqs.len());
+        let now = self.platform.now_ns();
+        let mut ids = Vec::with_capacity(reqs.len());
         for r in reqs {
             match self.cmd.submit(&page.mem, r) {
-                Ok(id) => ids.push(id),
+                Ok(id) => {
+                    self.watchdog.on_submit(id, now);
+                    ids.push(id);
+                }
                 // Checked above; only a failed ring gets here.
                 Err(SubmitError::Full) => return Err(Errno::EAGAIN),
                 Err(SubmitError::Failed) => return Err(Errno::EIO),
@@ -381,219 +421,6 @@ impl<P: Platform> Frontend<P> {
         id
     }
 
-    fn on_completion(&mut self, c: Completion) {
-        let result = c.result();
-        match c.req {
-            Request::Socket { id, .. } => {
-                if let Some(s) = self.sockets.get_mut(&id) {
-                    if s.socket_req == Some(c.req_id) {
-                        s.socket_req = None;
-                        s.socket_err = result.err();
-                    }
-                }
-            }
-            Request::Bind { id, .. } | Request::Listen { id, .. } | Request::Connect { id, .. } => {
-                self.on_setup(id, c, result);
-            }
-            Request::Accept { id, id_new, .. } => self.on_accept(id, id_new, c.req_id, result),
-            Request::Release { id, .. } => {
-                let Some(s) = self.sockets.get(&id) else { return };
-                if matches!(s.state, State::Releasing(r, _) if r == c.req_id) {
-                    if let Some(s) = self.sockets.remove(&id) {
-                        if let State::Releasing(_, Some(ring)) = s.state {
-                            ring.release(&mut self.platform, &mut self.acct);
-                        }
-                    }
-                }
-            }
-            Request::Poll { .. } => {}
-        }
-    }
-
-    /// BIND, LISTEN or CONNECT answered.
-    fn on_setup(&mut self, id: u64, c: Completion, result: Result<(), Errno>) {
-        let Some(s) = self.sockets.get_mut(&id) else { return };
-        let result = match s.socket_err.take() {
-            Some(e) => Err(e),
-            None => result,
-        };
-        let state = core::mem::replace(&mut s.state, State::Fresh);
-        let (next, ring_to_free) = match state {
-            State::Binding(r, addr) if r == c.req_id => {
-                (if result.is_ok() { State::Bound(addr) } else { State::Fresh }, None)
-            }
-            State::Listening(r, addr) if r == c.req_id => {
-                let next = if result.is_ok() {
-                    State::Listener(Listener { addr, accept: None, ready: None, error: None })
-                } else {
-                    State::Bound(addr)
-                };
-                (next, None)
-            }
-            State::Connecting(r, ring) if r == c.req_id => {
-                if result.is_ok() {
-                    (State::Connected(ring), None)
-                } else {
-                    // The backend does not keep a failed connection and has
-                    // unmapped (or never mapped) the ring.
-                    (State::Fresh, Some(ring))
-                }
-            }
-            other => {
-                s.state = other;
-                return;
-            }
-        };
-        s.state = next;
-        s.result = Some((c.req.cmd(), result));
-        if let Some(ring) = ring_to_free {
-            ring.release(&mut self.platform, &mut self.acct);
-        }
-        self.advance(id);
-    }
-
-    fn on_accept(&mut self, id: u64, id_new: u64, req: ReqId, result: Result<(), Errno>) {
-        if let Some(i) = self.orphans.iter().position(|o| o.req == req) {
-            let o = self.orphans.swap_remove(i);
-            self.adopt(o.pending, result, true);
-            return;
-        }
-        let Some(s) = self.sockets.get_mut(&id) else { return };
-        let State::Listener(l) = &mut s.state else { return };
-        let Some(pending) = l.accept.take_if(|a| a.req == req && a.id_new == id_new) else {
-            return;
-        };
-        match result {
-            Ok(()) => l.ready = Some(id_new),
-            // Old backends answer EAGAIN when nothing is queued, and Linux's
-            // answers EINTR to an ACCEPT sent right after it answered the
-            // previous one (it clears its copy of that request only after
-            // notifying us): neither is an error; the next accept or poll
-            // sends a new ACCEPT.
-            Err(Errno::EAGAIN | Errno::EINTR) => {}
-            Err(e) => l.error = Some(e),
-        }
-        let closing = s.closing;
-        self.adopt(pending, result, closing);
-        self.advance(id);
-    }
-
-    /// Turns an answered ACCEPT into a connected socket (or frees its ring).
-    fn adopt(&mut self, pending: PendingAccept<P::Pages>, result: Result<(), Errno>, close: bool) {
-        if result.is_err() {
-            pending.ring.release(&mut self.platform, &mut self.acct);
-            return;
-        }
-        let mut s = Socket::new(false, State::Connected(pending.ring));
-        s.socket_sent = true;
-        s.closing = close;
-        self.sockets.insert(pending.id_new, s);
-        if close {
-            self.advance(pending.id_new);
-        }
-    }
-
-    /// If `id` is closing and has no command in flight, releases it.
-    pub(crate) fn advance(&mut self, id: u64) {
-        let Some(s) = self.sockets.get_mut(&id) else { return };
-        if !s.closing || s.busy() {
-            return;
-        }
-        // The backend discards `out` on RELEASE: let it drain first.
-        let linger = match &mut s.state {
-            State::Connected(r) => !self.gone && !r.io.out_settled(&r.idx.mem),
-            _ => false,
-        };
-        let state = core::mem::replace(&mut s.state, State::Fresh);
-        let ring = match state {
-            // Nothing is keyed by this id in the backend (SOCKET stores
-            // nothing; a failed BIND or CONNECT leaves nothing behind).
-            State::Fresh => {
-                self.sockets.remove(&id);
-                return;
-            }
-            State::Connected(ring) if linger => {
-                s.state =
-                    State::Draining(ring, self.platform.now_ns().saturating_add(self.linger_ns));
-                self.draining.push(id);
-                return;
-            }
-            State::Bound(_) => None,
-            State::Listener(l) => {
-                if let Some(new) = l.ready {
-                    if let Some(n) = self.sockets.get_mut(&new) {
-                        n.closing = true;
-                    }
-                    self.advance(new);
-                }
-                None
-            }
-            State::Connected(ring) => Some(ring),
-            State::ReleaseQueued(r) => r,
-            other => {
-                s.state = other;
-                return;
-            }
-        };
-        let Some(s) = self.sockets.get_mut(&id) else { return };
-        s.state = State::ReleaseQueued(ring);
-        self.queue_release(id);
-    }
-
-    /// Queues RELEASE for `id` (already in [`State::ReleaseQueued`]), or
-    /// frees it at once if the backend is gone.
-    fn queue_release(&mut self, id: u64) {
-        if self.gone {
-            if let Some(s) = self.sockets.remove(&id) {
-                if let State::ReleaseQueued(Some(r)) = s.state {
-                    r.release(&mut self.platform, &mut self.acct);
-                }
-            }
-            return;
-        }
-        self.release_queue.push_back(id);
-        self.flush_releases();
-    }
-
-    /// Sends queued RELEASEs while there are free slots.
-    fn flush_releases(&mut self) {
-        while let Some(&id) = self.release_queue.front() {
-            if self.gone || !self.cmd.has_room() {
-                return;
-            }
-            self.release_queue.pop_front();
-            let Some(s) = self.sockets.get(&id) else { continue };
-            if !matches!(s.state, State::ReleaseQueued(_)) {
-                continue;
-            }
-            let Ok(ids) = self.submit(&[Request::Release { id, reuse: false }]) else { return };
-            if let Some(s) = self.sockets.get_mut(&id) {
-                if let State::ReleaseQueued(r) = core::mem::replace(&mut s.state, State::Fresh) {
-                    s.state = State::Releasing(ids[0], r);
-                }
-            }
-        }
-    }
-
-    /// Releases every socket, including listeners with an ACCEPT in
-    /// flight (whose command slot is then lost for good, as the backend
-    /// never answers it): for shutdown only. Sockets are then closed in the
-    /// background by [`process`](Self::process).
-    pub fn release_all(&mut self) {
-        let ids: alloc::vec::Vec<u64> = self.sockets.keys().copied().collect();
-        for id in ids {
-            let Some(s) = self.sockets.get_mut(&id) else { continue };
-            s.closing = true;
-            s.user_open = false;
-            if let State::Listener(l) = &mut s.state {
-                if let Some(a) = l.accept.take() {
-                    self.orphans.push(Orphan { req: a.req, pending: a });
-                }
-            }
-            self.advance(id);
-        }
-    }
-
     /// Allocates a data ring for a new active socket: `1 << order` data
     /// pages, or, when pages or grants run short, the largest smaller ring
     /// (down to order 1) that can be had. A connection with a small ring is
@@ -613,16 +440,18 @@ impl<P: Platform> Frontend<P> {
         ring.release(&mut self.platform, &mut self.acct);
     }
 
-    /// Tears the command ring down once the backend has disconnected
-    /// (xenbus Closed), or was given up on: fails every socket, ends the
-    /// ring's grant (leaking the page if still mapped) and closes its port.
-    /// Sockets still open keep their data rings until they are closed.
-    pub fn teardown(&mut self) {
-        self.backend_gone();
-        if let Some(page) = self.cmd_page.take() {
-            self.cmd.abandon_all();
-            page.release(&mut self.platform, &mut self.acct);
-            close_port(&mut self.platform, &mut self.acct, self.cmd_port);
+    /// Gives up on the backend if the command holding up its ring has been
+    /// unanswered for longer than its bound (see `watchdog.rs`).
+    pub(crate) fn check_stuck(&mut self) {
+        if self.gone.is_some() {
+            return;
+        }
+        let now = self.platform.now_ns();
+        if let Some(stuck) = self.watchdog.check(&self.cmd, now) {
+            self.give_up(GoneReason::Stuck(stuck));
         }
     }
+
+    /// Command slots (`req_id`s) in all.
+    pub const COMMAND_SLOTS: usize = NR_REQ_IDS;
 }

@@ -302,6 +302,10 @@ fn publish_and_wait<T: Transport, P: Platform>(
 
 /// Frontend-initiated close (spec "State Machine"): Closing, wait for the
 /// backend to close (it unmaps everything), tear the rings down, Closed.
+/// The rings are torn down whatever happens on the way (a failed xenstore
+/// write, a backend that does not close in time): pages the backend still
+/// maps are leaked, everything else is given back. The first error is
+/// returned.
 pub fn disconnect<T: Transport, P: Platform>(
     xs: &mut Xenstore<T>,
     fe: &mut Frontend<P>,
@@ -309,14 +313,16 @@ pub fn disconnect<T: Transport, P: Platform>(
     timeout_ns: u64,
 ) -> Result<(), HandshakeError> {
     fe.release_all();
-    xs.write(&format!("{FRONTEND_PATH}/state"), b"5")?;
+    let state = format!("{FRONTEND_PATH}/state");
     let closing = XenbusState::Closing as u32;
-    let r = watch_state(xs, fe.platform(), &info.state_path(), closing, timeout_ns, |s| {
-        (is_closed_state(s) || s == XenbusState::Unknown as u32).then_some(Ok(s))
+    let r = xs.write(&state, b"5").map_err(HandshakeError::from).and_then(|()| {
+        watch_state(xs, fe.platform(), &info.state_path(), closing, timeout_ns, |s| {
+            (is_closed_state(s) || s == XenbusState::Unknown as u32).then_some(Ok(s))
+        })
     });
     fe.teardown();
-    xs.write(&format!("{FRONTEND_PATH}/state"), b"6")?;
-    r.map(|_| ())
+    let closed = xs.write(&state, b"6").map_err(HandshakeError::from);
+    r.and(closed).map(|_| ())
 }
 
 /// Backend-initiated close, once [`backend_state`] reports Closing or

@@ -14,27 +14,33 @@
 //! for which [`Errno::is_would_block`] holds, call [`Frontend::wait`] with a
 //! deadline and try again.
 #![no_std]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
 pub mod cmd;
+mod complete;
 pub mod data;
 mod engine;
 mod errno;
 pub mod handshake;
 mod ops;
 pub mod platform;
+mod release;
 mod rings;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod socket;
+mod view;
+mod watchdog;
 pub mod wire;
 
 pub use data::Readiness;
-pub use engine::{Frontend, Options};
+pub use engine::{Frontend, GoneReason, Options};
 pub use errno::{Errno, BACKEND_ENOTSUPP};
 pub use platform::{EndGrantError, PageBlock, Platform, PlatformError, Resources};
 pub use socket::SocketId;
+pub use view::{CommandView, SocketPhase, SocketView};
+pub use watchdog::Stuck;

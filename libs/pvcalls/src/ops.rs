@@ -50,7 +50,7 @@ impl<P: Platform> Frontend<P> {
     /// (`EAFNOSUPPORT`, `ESOCKTNOSUPPORT`, `EPROTONOSUPPORT`). Nothing is
     /// sent: SOCKET goes out with the first BIND or CONNECT.
     pub fn socket(&mut self, domain: u32, ty: u32, protocol: u32) -> Result<SocketId, Errno> {
-        if self.gone {
+        if self.gone.is_some() {
             return Err(Errno::ENETDOWN);
         }
         if domain != AF_INET {
@@ -208,7 +208,7 @@ impl<P: Platform> Frontend<P> {
     /// `send()`: copies as much of `buf` as fits into `out` (`EAGAIN` if
     /// full) and notifies the backend.
     pub fn send(&mut self, id: SocketId, buf: &[u8]) -> Result<usize, Errno> {
-        let gone = self.gone;
+        let gone = self.gone.is_some();
         let s = self.sockets.get_mut(&id.0).filter(|s| s.user_open).ok_or(Errno::EBADF)?;
         match &mut s.state {
             State::Connected(ring) => {
@@ -225,12 +225,25 @@ impl<P: Platform> Frontend<P> {
 
     /// `recv()`: copies available bytes of `in` into `buf`; `Ok(0)` at EOF
     /// (after everything was read), `EAGAIN` if empty, or the error.
+    ///
+    /// Before it reports `EAGAIN` it looks at the ring's event and sends the
+    /// answer due to the backend (see [`Options::answer_events`](crate::Options)):
+    /// a caller that polls and reads in a loop without ever blocking must
+    /// still hear of a reset the backend only learns from our event.
     pub fn recv(&mut self, id: SocketId, buf: &mut [u8]) -> Result<usize, Errno> {
-        let gone = self.gone;
+        let gone = self.gone.is_some();
+        let answer = self.answer_events;
         let s = self.sockets.get_mut(&id.0).filter(|s| s.user_open).ok_or(Errno::EBADF)?;
         match &mut s.state {
             State::Connected(ring) => match ring.recv(&mut self.platform, buf) {
                 Err(Errno::EAGAIN) if gone => Err(Errno::ECONNABORTED),
+                Err(Errno::EAGAIN) => {
+                    if self.platform.take_fired(ring.port) && answer {
+                        ring.on_event();
+                    }
+                    ring.flush_notify(&mut self.platform);
+                    Err(Errno::EAGAIN)
+                }
                 r => r,
             },
             State::Connecting(..) => Err(Errno::EAGAIN),
@@ -267,7 +280,7 @@ impl<P: Platform> Frontend<P> {
     /// connection arrives.
     pub fn poll(&mut self, id: SocketId) -> Result<Readiness, Errno> {
         self.poll_cmd();
-        let gone = self.gone;
+        let gone = self.gone.is_some();
         let aborted = Readiness {
             readable: true,
             writable: true,

@@ -114,6 +114,9 @@ pub struct Resources {
     pub req_ids: usize,
     /// Sockets in the table (including ones closing in the background).
     pub sockets: usize,
+    /// ACCEPTs left outstanding by [`release_all`](crate::Frontend::release_all),
+    /// whose rings are given back at teardown.
+    pub orphans: usize,
     /// Pages given up because the backend still mapped them.
     pub leaked_pages: usize,
     /// Grants left active because the backend still mapped them.

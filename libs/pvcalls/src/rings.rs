@@ -17,13 +17,14 @@ pub(crate) struct Accounting {
 }
 
 impl Accounting {
-    pub fn resources(&self, req_ids: usize, sockets: usize) -> Resources {
+    pub fn resources(&self, req_ids: usize, sockets: usize, orphans: usize) -> Resources {
         Resources {
             grants: self.grants,
             pages: self.pages,
             ports: self.ports,
             req_ids,
             sockets,
+            orphans,
             leaked_pages: self.leaked_pages,
             leaked_grants: self.leaked_grants,
         }
@@ -86,6 +87,17 @@ impl<B: PageBlock> GrantedBlock<B> {
             acct.leaked_pages += n;
             p.leak_pages(self.mem);
         }
+    }
+
+    /// Gives the block up without ending its grants: the backend may map
+    /// it at any time, so it is never reused.
+    pub fn leak<P: Platform<Pages = B>>(self, p: &mut P, acct: &mut Accounting) {
+        acct.grants -= self.refs.len();
+        acct.leaked_grants += self.refs.len();
+        let n = self.mem.pages();
+        acct.pages -= n;
+        acct.leaked_pages += n;
+        p.leak_pages(self.mem);
     }
 }
 
@@ -153,10 +165,19 @@ impl<B: PageBlock> DataRing<B> {
     }
 
     /// Tears the ring down: only after the backend has unmapped it
-    /// (RELEASE answered, or a CONNECT/ACCEPT that failed).
+    /// (RELEASE answered, or a CONNECT/ACCEPT that failed), or when it is
+    /// gone; a page it still maps is leaked.
     pub fn release<P: Platform<Pages = B>>(self, p: &mut P, acct: &mut Accounting) {
         self.data.release(p, acct);
         self.idx.release(p, acct);
+        close_port(p, acct, self.port);
+    }
+
+    /// Gives the ring up for good, grants left active: for a ring the
+    /// backend may still map (its CONNECT or ACCEPT is unanswered).
+    pub fn leak<P: Platform<Pages = B>>(self, p: &mut P, acct: &mut Accounting) {
+        self.data.leak(p, acct);
+        self.idx.leak(p, acct);
         close_port(p, acct, self.port);
     }
 
@@ -185,9 +206,13 @@ impl<B: PageBlock> DataRing<B> {
     }
 
     /// Handles an event from the backend on this ring: answer it with the
-    /// next send or flush (see [`Options::answer_events`](crate::Options)).
+    /// next send or flush (see [`Options::answer_events`](crate::Options)),
+    /// unless the backend has finished the receiving side (`in_error` set):
+    /// it reads the socket no more, so an answer would tell it nothing.
     pub fn on_event(&mut self) {
-        self.notify_due = true;
+        if !self.io.recv_finished(&self.idx.mem) {
+            self.notify_due = true;
+        }
     }
 
     /// Sends a notification made due by [`recv`](Self::recv) or

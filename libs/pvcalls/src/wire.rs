@@ -122,6 +122,20 @@ pub fn get_sockaddr(b: &[u8], off: usize, len: u32) -> Option<SocketAddrV4> {
     Some(SocketAddrV4::new(ip, port))
 }
 
+/// The name of command `cmd` (`"CONNECT"`), or `"unknown"`.
+pub fn cmd_name(cmd: u32) -> &'static str {
+    match cmd {
+        abi::PVCALLS_SOCKET => "SOCKET",
+        abi::PVCALLS_CONNECT => "CONNECT",
+        abi::PVCALLS_RELEASE => "RELEASE",
+        abi::PVCALLS_BIND => "BIND",
+        abi::PVCALLS_LISTEN => "LISTEN",
+        abi::PVCALLS_ACCEPT => "ACCEPT",
+        abi::PVCALLS_POLL => "POLL",
+        _ => "unknown",
+    }
+}
+
 impl Request {
     /// The `PVCALLS_*` command number.
     pub const fn cmd(&self) -> u32 {

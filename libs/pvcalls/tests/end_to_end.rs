@@ -10,8 +10,8 @@ use std::time::Duration;
 use common::*;
 use skiff_pvcalls::sim::{BackendConfig, SimConfig};
 use skiff_pvcalls::wire::{AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SOCK_STREAM};
-use skiff_pvcalls::{handshake, Errno, Options};
-use skiff_xen::pvcalls::{PVCALLS_ACCEPT, PVCALLS_SOCKET};
+use skiff_pvcalls::{handshake, Errno, GoneReason, Options, SocketId};
+use skiff_xen::pvcalls::{PVCALLS_ACCEPT, PVCALLS_RELEASE, PVCALLS_SOCKET};
 
 /// Sends `data` and reads the echo back, interleaving both directions.
 fn echo_through(fe: &mut Fe, s: skiff_pvcalls::SocketId, data: &[u8]) -> Vec<u8> {
@@ -509,4 +509,129 @@ fn open_close_500_connections_leaks_nothing() {
     let st = s.world.backend_stats();
     assert_eq!((st.active, st.passive), (0, 0));
     assert_eq!(s.fe.cmd_stats(), Default::default(), "no invalid response");
+}
+
+/// A host server that resets its one connection as soon as data arrives
+/// (closing with unread data sends RST); returns its port.
+fn resetting_server() -> (u16, thread::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let server = thread::spawn(move || {
+        let (c, _) = l.accept().unwrap();
+        c.peek(&mut [0u8; 1]).unwrap();
+        drop(c);
+    });
+    (port, server)
+}
+
+#[test]
+fn a_reset_reaches_a_caller_that_polls_without_ever_blocking() {
+    // Linux's backend reads a reset socket only when our next event runs
+    // its worker (BackendConfig::reset_needs_event): the answer must go out
+    // even when the application never blocks or sends.
+    let cfg = SimConfig {
+        backend: BackendConfig { reset_needs_event: true, ..Default::default() },
+        ..Default::default()
+    };
+    let mut s = setup_with(cfg, Default::default());
+    let (port, server) = resetting_server();
+    let c = connect(&mut s.fe, localhost(port)).unwrap();
+    send_all(&mut s.fe, c, b"unread data");
+    server.join().unwrap();
+    let deadline = s.fe.now_ns() + 10_000_000_000;
+    let e = loop {
+        // What a poll()-driven server does: look, read, look again.
+        let _ = s.fe.poll(c).unwrap();
+        match s.fe.recv(c, &mut [0u8; 64]) {
+            Err(Errno::EAGAIN) => {}
+            r => break r,
+        }
+        assert!(s.fe.now_ns() < deadline, "the reset never reached a busy poller");
+        thread::yield_now();
+    };
+    assert_eq!(e, Err(Errno::ECONNRESET));
+}
+
+#[test]
+fn no_answer_goes_out_once_the_receiving_side_has_failed() {
+    let cfg = SimConfig {
+        backend: BackendConfig { reset_needs_event: true, ..Default::default() },
+        ..Default::default()
+    };
+    let mut s = setup_with(cfg, Default::default());
+    let (port, server) = resetting_server();
+    let c = connect(&mut s.fe, localhost(port)).unwrap();
+    send_all(&mut s.fe, c, b"unread data");
+    server.join().unwrap();
+    assert_eq!(recv_to_end(&mut s.fe, c).unwrap_err().1, Errno::ECONNRESET);
+    // The backend has finished reading this socket: events it sends now
+    // (a write that fails, say) are not answered.
+    let sent = s.fe.platform().notifications();
+    s.world.host().notify_front(ring_port(&s.fe, c));
+    let now = s.fe.now_ns();
+    s.fe.wait(Some(now + 10_000_000));
+    assert_eq!(s.fe.platform().notifications(), sent, "an answer went out");
+}
+
+/// The event channel of `c`'s data ring.
+fn ring_port(fe: &Fe, c: SocketId) -> u32 {
+    fe.sockets().find(|v| v.id == c).and_then(|v| v.port).expect("a socket with a ring")
+}
+
+#[test]
+fn a_backend_that_stops_answering_is_given_up_on_and_waiting_calls_fail() {
+    let cfg = SimConfig {
+        backend: BackendConfig { stall_on: Some(PVCALLS_RELEASE), ..Default::default() },
+        ..Default::default()
+    };
+    let hs = handshake::Config {
+        options: Options { command_timeout_ns: 300_000_000, ..Default::default() },
+        ..Default::default()
+    };
+    let mut s = setup_with(cfg, hs);
+    let c = connect(&mut s.fe, echo_server()).unwrap();
+    s.fe.close(c).unwrap();
+    let l = tcp_socket(&mut s.fe);
+    let started = s.fe.now_ns();
+    assert_eq!(block(&mut s.fe, |fe| fe.bind(l, localhost(free_port()))), Err(Errno::ETIMEDOUT));
+    let waited = s.fe.now_ns() - started;
+    assert!(waited < 2_000_000_000, "gave up after {waited} ns");
+    assert!(s.world.backend().is_stalled());
+    match s.fe.gone_reason() {
+        Some(GoneReason::Stuck(st)) => {
+            assert_eq!((st.cmd_name(), st.id), ("RELEASE", c.0));
+            assert!(st.waited_ns >= 300_000_000, "{st:?}");
+        }
+        other => panic!("gone for {other:?}"),
+    }
+    // Nothing waits any more, and nothing the backend maps is reused.
+    assert_eq!(s.fe.socket(AF_INET, SOCK_STREAM, 0), Err(Errno::ENETDOWN));
+    s.fe.close(l).unwrap();
+    let r = s.fe.resources();
+    assert_eq!(r.sockets, 0, "{r:?}");
+    assert_eq!((r.leaked_pages, r.leaked_grants), (17, 17), "the connection's ring: {r:?}");
+    let Setup { fe, world, .. } = s;
+    drop(fe);
+    assert_eq!(world.host().stats().freed_while_granted, 0);
+}
+
+#[test]
+fn the_command_ring_runs_across_the_32_bit_wrap() {
+    let hs = handshake::Config {
+        options: Options { cmd_ring_start: u32::MAX - 40, ..Default::default() },
+        ..Default::default()
+    };
+    let mut s = setup_with(SimConfig::default(), hs);
+    let addr = echo_server();
+    let base = s.fe.resources();
+    // Each connection takes SOCKET, CONNECT and RELEASE: well past the wrap.
+    for i in 0..60u32 {
+        let c = connect(&mut s.fe, addr).unwrap();
+        send_all(&mut s.fe, c, &i.to_le_bytes());
+        assert_eq!(recv_exact(&mut s.fe, c, 4), i.to_le_bytes());
+        s.fe.close(c).unwrap();
+    }
+    settle(&mut s.fe);
+    assert_eq!(s.fe.resources(), base);
+    assert_eq!(s.fe.cmd_stats(), Default::default(), "no response dropped");
 }

@@ -256,3 +256,52 @@ fn frontend_initiated_disconnect_reclaims_everything() {
     let fe_state = format!("/local/domain/{GUEST_DOMID}/device/pvcalls/0/state");
     assert_eq!(s.xs.read_string(&fe_state).unwrap(), "6");
 }
+
+#[test]
+fn disconnect_with_an_accept_in_flight_gives_its_ring_back() {
+    let mut s = setup();
+    let (c, _l) = busy_sockets(&mut s);
+    s.fe.close(c).unwrap();
+    settle(&mut s.fe);
+    handshake::disconnect(&mut s.xs, &mut s.fe, &s.info, 1_000_000_000).unwrap();
+    let r = s.fe.resources();
+    assert_eq!((r.grants, r.pages, r.ports, r.orphans), (0, 0, 0, 0), "{r:?}");
+    assert_eq!((r.leaked_pages, r.leaked_grants), (0, 0), "the backend had unmapped it");
+    let Setup { fe, world, .. } = s;
+    drop(fe);
+    let h = world.host().stats();
+    assert_eq!((h.frames, h.grants, h.ports, h.freed_while_granted), (0, 0, 0, 0), "{h:?}");
+}
+
+#[test]
+fn a_failed_xenstore_write_in_disconnect_still_gives_everything_back() {
+    let mut s = setup();
+    let (c, _l) = busy_sockets(&mut s);
+    s.fe.close(c).unwrap();
+    settle(&mut s.fe);
+    let fe_state = format!("/local/domain/{GUEST_DOMID}/device/pvcalls/0/state");
+    s.xs.transport_mut().daemon().deny_writes(&fe_state);
+    let r = handshake::disconnect(&mut s.xs, &mut s.fe, &s.info, 200_000_000);
+    assert!(matches!(r, Err(HandshakeError::Xenstore(_))), "{r:?}");
+    // The backend never saw the frontend leave, so it may still map the
+    // command ring: that page is leaked, everything else is given back.
+    let r = s.fe.resources();
+    assert_eq!((r.grants, r.pages, r.ports, r.orphans), (0, 0, 0, 0), "{r:?}");
+    assert_eq!((r.leaked_pages, r.leaked_grants), (1, 1), "{r:?}");
+    let Setup { fe, world, .. } = s;
+    drop(fe);
+    assert_eq!(world.host().stats().freed_while_granted, 0);
+}
+
+#[test]
+fn dropping_a_connected_frontend_frees_nothing_the_backend_may_map() {
+    let mut s = setup();
+    let (_c, _l) = busy_sockets(&mut s);
+    let Setup { fe, world, .. } = s;
+    drop(fe);
+    let h = world.host().stats();
+    assert_eq!(h.freed_while_granted, 0, "{h:?}");
+    // The backend maps the connection's ring and the command ring (18
+    // pages); the listener's pre-allocated ring (17) may be mapped any time.
+    assert_eq!(h.leaked_frames, 1 + 17 + 17, "{h:?}");
+}

@@ -129,12 +129,19 @@ impl FrontRing {
     /// (`SHARED_RING_INIT`: producers 0, events 1, padding zeroed) and
     /// returns a front ring starting at index 0.
     pub fn init<M: SharedMem + ?Sized>(layout: RingLayout, mem: &M) -> Self {
-        mem.store_u32(hdr::REQ_PROD, 0);
-        mem.store_u32(hdr::RSP_PROD, 0);
-        mem.store_u32(hdr::REQ_EVENT, 1);
-        mem.store_u32(hdr::RSP_EVENT, 1);
+        Self::init_at(layout, mem, 0)
+    }
+
+    /// [`init`](Self::init) with the indexes at `start` (and the event
+    /// indexes at `start + 1`) instead of 0: the ring as it would be after
+    /// `start` requests and responses, for exercising the 32-bit wrap.
+    pub fn init_at<M: SharedMem + ?Sized>(layout: RingLayout, mem: &M, start: u32) -> Self {
+        mem.store_u32(hdr::REQ_PROD, start);
+        mem.store_u32(hdr::RSP_PROD, start);
+        mem.store_u32(hdr::REQ_EVENT, start.wrapping_add(1));
+        mem.store_u32(hdr::RSP_EVENT, start.wrapping_add(1));
         mem.write_bytes(hdr::PVT, &[0u8; hdr::RING - hdr::PVT]);
-        Self::attach(layout, 0)
+        Self::attach(layout, start)
     }
 
     /// `FRONT_RING_ATTACH`: a front ring over an already initialised shared

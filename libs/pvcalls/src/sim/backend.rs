@@ -66,6 +66,17 @@ pub struct BackendConfig {
     /// pushes the response and notifies before it clears its copy of the
     /// request, so a frontend that answers at once can find it still busy.
     pub busy_after_accept: bool,
+    /// Report a connection the peer reset only after the frontend's next
+    /// event, as Linux does: `pvcalls_sk_state_change` notifies the
+    /// frontend but does not run the I/O worker, which reads the socket
+    /// (and sets `in_error`) when the frontend's next event runs it. A
+    /// failed write still sets `out_error` at once.
+    pub reset_needs_event: bool,
+    /// Stop working through the command ring on reaching a command with
+    /// this number, for good, as a hung Linux backend does (its command
+    /// thread waits in `flush_work`, see docs/pvcalls-back.md): that
+    /// command and every later one go unanswered.
+    pub stall_on: Option<u32>,
 }
 
 impl Default for BackendConfig {
@@ -76,6 +87,8 @@ impl Default for BackendConfig {
             accept_eagain: false,
             mask_after_empty_event: false,
             busy_after_accept: false,
+            reset_needs_event: false,
+            stall_on: None,
         }
     }
 }
@@ -120,6 +133,9 @@ struct Active {
     out_pending: bool,
     /// Events stay pending ([`BackendConfig::mask_after_empty_event`]).
     masked: bool,
+    /// A reset read from the socket, reported at the frontend's next event
+    /// ([`BackendConfig::reset_needs_event`]).
+    reset: Option<i32>,
 }
 
 #[derive(Clone, Copy)]
@@ -148,6 +164,7 @@ pub struct SimBackend {
     out: Vec<Response>,
     stats: BackendStats,
     buf: Vec<u8>,
+    stalled: bool,
 }
 
 impl core::fmt::Debug for SimBackend {
@@ -172,6 +189,7 @@ impl SimBackend {
             out: Vec::new(),
             stats: BackendStats::default(),
             buf: vec![0u8; 64 * 1024],
+            stalled: false,
         }
     }
 
@@ -191,7 +209,10 @@ impl SimBackend {
         if !self.host.bind_port(port) {
             return Err("bad port");
         }
-        self.cmd = Some(CmdConn { mem, ring: BackRing::new(CMD_LAYOUT), port });
+        // Attach where the frontend initialised the ring (0 after
+        // SHARED_RING_INIT; near the wrap in tests, Options::cmd_ring_start).
+        let start = mem.load_u32(skiff_ring::sring::hdr::REQ_PROD);
+        self.cmd = Some(CmdConn { mem, ring: BackRing::attach(CMD_LAYOUT, start), port });
         Ok(())
     }
 
@@ -216,9 +237,18 @@ impl SimBackend {
         progress
     }
 
+    /// Whether the command ring has stopped for good
+    /// ([`BackendConfig::stall_on`]).
+    pub fn is_stalled(&self) -> bool {
+        self.stalled
+    }
+
     fn commands(&mut self) -> bool {
         let mut progress = false;
         loop {
+            if self.stalled {
+                return progress;
+            }
             let Some(c) = self.cmd.as_mut() else { return progress };
             self.host.take_back(c.port);
             let mut entry = [0u8; req::SIZE];
@@ -231,6 +261,11 @@ impl SimBackend {
                 Err(_) => return progress,
             }
             progress = true;
+            let cmd = u32::from_le_bytes([entry[4], entry[5], entry[6], entry[7]]);
+            if self.cfg.stall_on == Some(cmd) {
+                self.stalled = true;
+                return progress;
+            }
             self.handle(&entry);
             // CONNECT blocks the ring: answer in order, one at a time.
             self.flush_responses();
@@ -411,6 +446,7 @@ impl SimBackend {
             in_blocked: false,
             out_pending: false,
             masked: false,
+            reset: None,
         })
     }
 
@@ -454,6 +490,7 @@ impl SimBackend {
         let mut progress = false;
         let buf = &mut self.buf;
         let mask_bug = self.cfg.mask_after_empty_event;
+        let reset_needs_event = self.cfg.reset_needs_event;
         for a in self.active.values_mut() {
             // A masked channel keeps its event pending until unmasked.
             let event = !a.masked && self.host.take_back(a.port);
@@ -462,6 +499,11 @@ impl SimBackend {
                 a.out_pending = true;
             }
             let mut notify = false;
+            if let Some(e) = a.reset.filter(|_| event) {
+                a.idx.store_u32(intf::IN_ERROR, e as u32);
+                a.reset = None;
+                notify = true;
+            }
             // out: frontend -> socket.
             let out = ByteRing::new(a.size as usize, a.size, intf::OUT_PROD, intf::OUT_CONS);
             if a.out_pending && a.idx.load_u32(intf::OUT_ERROR) == 0 {
@@ -498,7 +540,7 @@ impl SimBackend {
             }
             // in: socket -> frontend.
             let inr = ByteRing::new(0, a.size, intf::IN_PROD, intf::IN_CONS);
-            if !a.in_blocked && a.idx.load_u32(intf::IN_ERROR) == 0 {
+            if !a.in_blocked && a.reset.is_none() && a.idx.load_u32(intf::IN_ERROR) == 0 {
                 match inr.producer().space(&a.idx) {
                     Ok(0) => a.in_blocked = true,
                     Ok(space) => {
@@ -518,6 +560,11 @@ impl SimBackend {
                             }
                             Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                             Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                            Err(e) if reset_needs_event => {
+                                // sk_state_change: notify, read later.
+                                a.reset = Some(neg_errno(&e));
+                                notify = true;
+                            }
                             Err(e) => {
                                 a.idx.store_u32(intf::IN_ERROR, neg_errno(&e) as u32);
                                 notify = true;

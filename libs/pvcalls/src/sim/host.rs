@@ -51,6 +51,9 @@ pub struct HostStats {
     pub ports: usize,
     /// Frames leaked by the frontend.
     pub leaked_frames: usize,
+    /// Frames the frontend freed while one of its grants still named them
+    /// (always a frontend bug: the backend could map freed memory).
+    pub freed_while_granted: usize,
 }
 
 #[derive(Debug, Default)]
@@ -66,6 +69,7 @@ struct State {
     front_gen: u64,
     back_gen: u64,
     leaked_frames: usize,
+    freed_while_granted: usize,
 }
 
 /// Shared state of the simulated machine; `Send + Sync`, used through an `Arc`.
@@ -108,6 +112,7 @@ impl SimHost {
             mapped: s.grants.values().filter(|g| g.maps > 0).count(),
             ports: s.channels.len(),
             leaked_frames: s.leaked_frames,
+            freed_while_granted: s.freed_while_granted,
         }
     }
 
@@ -123,11 +128,15 @@ impl SimHost {
         (mem, gfn0)
     }
 
-    /// Returns frames to the machine.
+    /// Returns frames to the machine; counts those an active grant still
+    /// names ([`HostStats::freed_while_granted`]).
     pub fn free_frames(&self, gfn0: u64, pages: usize) {
         let mut s = self.lock();
-        for i in 0..pages {
-            s.frames.remove(&(gfn0 + i as u64));
+        let range = gfn0..gfn0 + pages as u64;
+        let granted = s.grants.values().filter(|g| range.contains(&g.gfn)).count();
+        s.freed_while_granted += granted;
+        for gfn in range {
+            s.frames.remove(&gfn);
         }
     }
 

@@ -83,6 +83,7 @@ pub struct SimXenstored {
     features_written: bool,
     paused: bool,
     handled: u64,
+    denied: Vec<String>,
 }
 
 impl SimXenstored {
@@ -109,6 +110,7 @@ impl SimXenstored {
             features_written: false,
             paused: false,
             handled: 0,
+            denied: Vec::new(),
         }
     }
 
@@ -168,6 +170,19 @@ impl SimXenstored {
     /// not answer).
     pub fn set_paused(&mut self, paused: bool) {
         self.paused = paused;
+    }
+
+    /// Refuses the client's writes to `path` (absolute) with `EACCES`, as
+    /// xenstored does for a node the domain may not write.
+    pub fn deny_writes(&mut self, path: &str) {
+        self.denied.push(String::from(path));
+    }
+
+    fn check_writable(&self, path: &str) -> Result<(), XsError> {
+        if self.denied.iter().any(|d| d == path) {
+            return Err(XsError::Acces);
+        }
+        Ok(())
     }
 
     /// Appends raw bytes to the response stream (to test client robustness).
@@ -335,6 +350,7 @@ impl SimXenstored {
             MsgType::Write => {
                 let nul = body.iter().position(|&b| b == 0).ok_or(XsError::Inval)?;
                 let path = self.resolve(&body[..nul])?;
+                self.check_writable(&path)?;
                 let value = &body[nul + 1..];
                 self.modify(h.tx_id, |t, ch| {
                     t.write(&path, value, ch);
