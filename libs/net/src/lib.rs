@@ -30,7 +30,7 @@
 //!   smoltcp itself does not apply; [`TcpSocket`] only mirrors its method
 //!   names.
 #![no_std]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 

@@ -358,3 +358,34 @@ fn dropping_the_table_closes_everything() {
     settle(&env.stack);
     assert_eq!(env.stack.borrow().resources(), base);
 }
+
+#[test]
+fn any_fd_number_that_is_not_open_is_ebadf() {
+    let env = setup();
+    let mut t = table(&env);
+    let open = tcp(&mut t);
+    let addr: SockAddr = localhost(free_port()).into();
+    for fd in [i32::MIN, i32::MIN + 2, -1, 0, 2, open + 1, i32::MAX] {
+        let mut buf = [0u8; 4];
+        assert_eq!(t.bind(fd, &addr), Err(Errno::EBADF), "bind({fd})");
+        assert_eq!(t.listen(fd, 1), Err(Errno::EBADF), "listen({fd})");
+        assert_eq!(t.accept4(fd, 0).map(|_| ()), Err(Errno::EBADF), "accept4({fd})");
+        assert_eq!(t.connect(fd, &addr), Err(Errno::EBADF), "connect({fd})");
+        assert_eq!(t.send(fd, b"x", 0), Err(Errno::EBADF), "send({fd})");
+        assert_eq!(t.recv(fd, &mut buf, 0), Err(Errno::EBADF), "recv({fd})");
+        assert_eq!(t.fcntl(fd, F_GETFL, 0), Err(Errno::EBADF), "fcntl({fd})");
+        assert_eq!(t.set_nonblocking(fd, true), Err(Errno::EBADF), "set_nonblocking({fd})");
+        assert_eq!(t.is_nonblocking(fd), Err(Errno::EBADF), "is_nonblocking({fd})");
+        assert_eq!(t.set_recv_timeout(fd, None), Err(Errno::EBADF), "set_recv_timeout({fd})");
+        assert_eq!(t.recv_timeout(fd), Err(Errno::EBADF), "recv_timeout({fd})");
+        assert_eq!(t.take_error(fd), Err(Errno::EBADF), "take_error({fd})");
+        assert_eq!(t.getsockname(fd), Err(Errno::EBADF), "getsockname({fd})");
+        assert_eq!(t.getpeername(fd), Err(Errno::EBADF), "getpeername({fd})");
+        assert_eq!(t.socket_id(fd), Err(Errno::EBADF), "socket_id({fd})");
+        assert_eq!(t.close(fd), Err(Errno::EBADF), "close({fd})");
+        let mut fds = [PollFd::new(fd, POLLIN)];
+        assert_eq!(t.poll(&mut fds, 0), Ok(usize::from(fd >= 0)), "poll({fd})");
+        assert_eq!(fds[0].revents, if fd >= 0 { POLLNVAL } else { 0 }, "poll({fd}) revents");
+    }
+    assert_eq!(t.open_fds(), 1);
+}

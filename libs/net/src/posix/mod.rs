@@ -116,12 +116,12 @@ impl<S: Stack> FdTable<S> {
     }
 
     fn entry(&self, fd: Fd) -> Result<&Entry, Errno> {
-        let i = usize::try_from(fd - FIRST_FD).map_err(|_| Errno::EBADF)?;
+        let i = slot_of(fd).ok_or(Errno::EBADF)?;
         self.fds.get(i).and_then(Option::as_ref).ok_or(Errno::EBADF)
     }
 
     fn entry_mut(&mut self, fd: Fd) -> Result<&mut Entry, Errno> {
-        let i = usize::try_from(fd - FIRST_FD).map_err(|_| Errno::EBADF)?;
+        let i = slot_of(fd).ok_or(Errno::EBADF)?;
         self.fds.get_mut(i).and_then(Option::as_mut).ok_or(Errno::EBADF)
     }
 
@@ -249,7 +249,9 @@ impl<S: Stack> FdTable<S> {
     /// background.
     pub fn close(&mut self, fd: Fd) -> Result<(), Errno> {
         let id = self.entry(fd)?.id;
-        self.fds[(fd - FIRST_FD) as usize] = None;
+        if let Some(e) = slot_of(fd).and_then(|i| self.fds.get_mut(i)) {
+            *e = None;
+        }
         while self.fds.last().is_some_and(Option::is_none) {
             self.fds.pop();
         }
@@ -371,6 +373,12 @@ impl<S: Stack> Drop for FdTable<S> {
             let _ = self.stack.with(|fe| fe.close(e.id));
         }
     }
+}
+
+/// The table slot of `fd`, if it could name one (no arithmetic overflows
+/// for any `i32`).
+pub(crate) fn slot_of(fd: Fd) -> Option<usize> {
+    fd.checked_sub(FIRST_FD).and_then(|i| usize::try_from(i).ok())
 }
 
 /// "Would block" after a timeout or in non-blocking mode is `EAGAIN`.

@@ -68,7 +68,7 @@ impl<S: Stack> FdTable<S> {
                 if p.fd < 0 {
                     continue;
                 }
-                let slot = usize::try_from(p.fd - FIRST_FD).ok();
+                let slot = super::slot_of(p.fd);
                 let Some(e) = slot.and_then(|i| table.get_mut(i)).and_then(Option::as_mut) else {
                     p.revents = POLLNVAL;
                     ready += 1;
