@@ -17,7 +17,7 @@ OUT := target/$(TARGET)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/examples
 # One Xen-in-QEMU rig at a time: test-xen and test-run must not overlap under -j.
 .NOTPARALLEL:
 
-.PHONY: all build images run test test-host test-images test-xen test-run test-xen-all bench check fmt clippy doc clean
+.PHONY: all build images run test test-host test-images test-xen test-run test-xen-all bench check fmt clippy doc module-graph clean
 
 all: build
 
@@ -75,8 +75,8 @@ test-xen-all: images
 bench: images
 	tests/bench/run.sh
 
-## check: formatting, clippy -D warnings (host and kernel target), docs
-check: fmt clippy doc
+## check: formatting, clippy -D warnings (host and kernel target), docs, the kernel's module graph
+check: fmt clippy doc module-graph
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -89,6 +89,10 @@ clippy:
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps $(HOST_CRATES) --all-features
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --target $(TARGET) $(KERNEL_CRATES)
+
+## module-graph: no cycle among kernel/src's modules; hypercall numbers only in the table (xen/abi.rs)
+module-graph:
+	python3 tests/module_graph.py
 
 clean:
 	$(CARGO) clean

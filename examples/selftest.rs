@@ -115,7 +115,7 @@ fn timer_fires() -> Check {
         // Earlier waits' timers fired too; forget those.
         evtchn::take_fired(port);
         let start = Instant::now();
-        let fired = skiff::sys::wait_port(port, Some(start + WAIT));
+        let fired = skiff::sys::block_until(Some(start + WAIT), || evtchn::take_fired(port));
         let took = start.elapsed();
         if fired && took >= WAIT {
             return Ok(format!("port {port} fired after {} us", took.as_micros()));
@@ -140,7 +140,7 @@ fn event_loopback() -> Check {
             result = Err(format!("send on {from}: {e}"));
             break;
         }
-        if !skiff::sys::wait_port(to, deadline()) {
+        if !skiff::sys::block_until(deadline(), || evtchn::take_fired(to)) {
             result = Err(format!("port {to} did not fire after a send on {from}"));
             break;
         }
@@ -245,11 +245,12 @@ fn xenstore_watch() -> Check {
     let path = "data/skiff-watched";
     xenstore::write(path, "0").map_err(|e| format!("write: {e}"))?;
     xenstore::watch(path, token).map_err(|e| format!("watch: {e}"))?;
-    let soon = || Some(Instant::now() + Duration::from_secs(5));
+    let soon = || Instant::now() + Duration::from_secs(5);
     // xenstored fires every new watch once.
-    let first = xenstore::wait_watch_event(token, soon()).ok_or("no initial event")?;
+    let wait = || xenstore::wait_watch_event(token, soon()).map_err(|e| format!("wait: {e}"));
+    let first = wait()?.ok_or("no initial event")?;
     xenstore::write(path, "1").map_err(|e| format!("write: {e}"))?;
-    let ev = xenstore::wait_watch_event(token, soon()).ok_or("no event after a write")?;
+    let ev = wait()?.ok_or("no event after a write")?;
     xenstore::unwatch(path, token).map_err(|e| format!("unwatch: {e}"))?;
     ensure(ev.path.ends_with(path), || format!("event for {:?}", ev.path))?;
     Ok(format!("initial event {:?}, then {:?} after a write", first.path, ev.path))

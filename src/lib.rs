@@ -12,13 +12,14 @@ pub use skiff_kernel::{args, exit, main, print, println, Termination};
 
 /// Time: monotonic clock, wall clock, sleeping.
 pub mod time {
-    pub use skiff_kernel::time::{since_entry, sleep, wall_clock, Instant};
+    pub use skiff_kernel::time::{since_entry, wall_clock, Instant};
+    pub use skiff_kernel::wait::sleep;
 }
 
 /// Lower-level Xen services for system code and tests.
 pub mod sys {
     pub use skiff_kernel::mm::pages::PageBlock;
     pub use skiff_kernel::time::timer_port;
-    pub use skiff_kernel::wait::{block_until, wait_port};
+    pub use skiff_kernel::wait::block_until;
     pub use skiff_kernel::xen::{evtchn, grant, xenstore};
 }

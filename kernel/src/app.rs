@@ -7,7 +7,7 @@ use core::fmt::Debug;
 use skiff_cmdline::Args;
 use spin::Once;
 
-use crate::xen::lifecycle::{self, Reason};
+use crate::xen::shutdown::{shutdown, Reason};
 
 static ARGS: Once<Args> = Once::new();
 
@@ -95,5 +95,5 @@ pub fn exit(code: i32) -> ! {
     if dropped > 0 {
         crate::arch::cpu::debugcon_write(b"skiff: console output was dropped\n");
     }
-    lifecycle::shutdown(if code == 0 { Reason::Poweroff } else { Reason::Crash })
+    shutdown(if code == 0 { Reason::Poweroff } else { Reason::Crash })
 }

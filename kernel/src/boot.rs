@@ -23,6 +23,7 @@ unsafe extern "C" {
 extern "C" fn skiff_rust_start(start_info: u64) -> ! {
     arch::gdt::init();
     arch::idt::init();
+    arch::trap::set_handlers(evtchn::upcall_interrupt, fatal);
     arch::paging::init();
 
     let mut info = memmap::BootInfo::empty();

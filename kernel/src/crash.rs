@@ -4,7 +4,7 @@
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::arch::cpu;
-use crate::xen::lifecycle;
+use crate::xen::shutdown::{shutdown, Reason};
 
 static CRASHING: AtomicBool = AtomicBool::new(false);
 
@@ -14,11 +14,11 @@ pub fn fatal(msg: core::fmt::Arguments<'_>) -> ! {
     if CRASHING.swap(true, Ordering::AcqRel) {
         // Failed while reporting a failure: keep it minimal.
         cpu::debugcon_write(b"skiff: fatal error while crashing\n");
-        lifecycle::shutdown(lifecycle::Reason::Crash);
+        shutdown(Reason::Crash);
     }
     crate::xen::console::set_mirror_debugcon(true);
     crate::println!("skiff: FATAL: {msg}");
-    lifecycle::shutdown(lifecycle::Reason::Crash)
+    shutdown(Reason::Crash)
 }
 
 #[panic_handler]

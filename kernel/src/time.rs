@@ -1,16 +1,16 @@
 //! Time: the pvclock (monotonic nanoseconds from `vcpu_time_info` and the
 //! TSC), the wall clock, and the one-shot timer (`VCPUOP_set_singleshot_timer`
-//! delivering `VIRQ_TIMER`) that bounds every wait.
+//! delivering `VIRQ_TIMER`) that bounds every wait. A clock only: sleeping
+//! is `wait::sleep`.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
 
 use skiff_xen::event_channel::VIRQ_TIMER;
-use skiff_xen::hypercall::VCPU_OP;
-use skiff_xen::vcpu::{SingleshotTimer, VCPUOP_SET_SINGLESHOT_TIMER};
+use skiff_xen::vcpu::SingleshotTimer;
 
 use crate::arch::cpu;
-use crate::xen::hypercall::{call, check, XenError};
+use crate::xen::hypercall::{op, XenError};
 use crate::xen::{evtchn, shared_info};
 
 /// A point on the monotonic clock (nanoseconds of Xen system time).
@@ -103,15 +103,5 @@ pub fn timer_port() -> u32 {
 /// Arms the one-shot timer for `deadline` (fires at once if it has passed).
 pub fn arm(deadline: Instant) -> Result<(), XenError> {
     let mut t = SingleshotTimer { timeout_abs_ns: deadline.0, flags: 0, pad: 0 };
-    // SAFETY: VCPUOP_set_singleshot_timer takes a vcpu_set_singleshot_timer.
-    let ret = unsafe {
-        call(VCPU_OP, VCPUOP_SET_SINGLESHOT_TIMER, 0, &mut t as *mut SingleshotTimer as usize, 0, 0)
-    };
-    check(ret).map(drop)
-}
-
-/// Sleeps for `d`, blocking the vCPU (events are still handled).
-pub fn sleep(d: Duration) {
-    let deadline = Instant::now() + d;
-    crate::wait::block_until(Some(deadline), || false);
+    op(&mut t).map(drop)
 }

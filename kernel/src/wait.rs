@@ -1,6 +1,7 @@
-//! Blocking: wait for a condition, an event or a deadline with the vCPU
-//! blocked in Xen in between (`SCHEDOP_poll` on the open event channels),
-//! never busy-looping while idle.
+//! Blocking: wait for a condition or a deadline with the vCPU blocked in Xen
+//! in between (`SCHEDOP_poll` on the open event channels), never
+//! busy-looping while idle; sleeping; and the idle hooks higher layers
+//! register to run whenever the kernel waits.
 //!
 //! The kernel runs with interrupts disabled: the upcall vector is routed
 //! but taken only where code opens a window for it, and waits do not need
@@ -8,35 +9,49 @@
 //! a listed port becomes pending, and a port that fires after the bitmaps
 //! were scanned stays pending, so no wake-up is lost for listed ports.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::time::Duration;
+
+use spin::Mutex;
 
 use crate::arch::cpu;
 use crate::time::{self, Instant};
 use crate::xen::{evtchn, hypercall};
 use skiff_xen::sched::POLL_MAX_PORTS;
 
-static IN_HOOKS: AtomicBool = AtomicBool::new(false);
+/// Most idle hooks that can be registered.
+const MAX_HOOKS: usize = 4;
+
+/// The registered hooks (empty slots are `None`).
+type Hooks = [Option<fn()>; MAX_HOOKS];
+
+static HOOKS: Mutex<Hooks> = Mutex::new([None; MAX_HOOKS]);
+
+/// Registers `hook` to run each time a wait looks for work (before its
+/// condition is checked). Hooks run on the waiting path of every wait,
+/// including waits inside other kernel services, so a hook must not block
+/// on a lock such a service may hold: it takes locks with `try_lock` and
+/// tries again next time. Panics if four are registered already.
+pub fn add_idle_hook(hook: fn()) {
+    let mut hooks = HOOKS.lock();
+    let slot = hooks.iter_mut().find(|h| h.is_none()).expect("too many idle hooks");
+    *slot = Some(hook);
+}
+
+fn run_hooks() {
+    // Copied out, so that a hook may wait (and run the hooks) itself.
+    let hooks = *HOOKS.lock();
+    for hook in hooks.into_iter().flatten() {
+        hook();
+    }
+}
 
 /// Blocks until `ready()` returns true (returns true) or `deadline` passes
 /// (returns false). `ready` is re-evaluated after every event delivery, so it
 /// should be cheap.
-pub fn block_until(deadline: Option<Instant>, ready: impl FnMut() -> bool) -> bool {
-    wait_loop(deadline, ready, true)
-}
-
-/// Blocks until `port` fires or `deadline` passes; true if it fired. For
-/// the kernel's own request/response waits: it does not run the wait hooks,
-/// so a hook never issues a request while another one is in flight.
-pub fn wait_port(port: u32, deadline: Option<Instant>) -> bool {
-    wait_loop(deadline, || evtchn::take_fired(port), false)
-}
-
-fn wait_loop(deadline: Option<Instant>, mut ready: impl FnMut() -> bool, hooks: bool) -> bool {
+pub fn block_until(deadline: Option<Instant>, mut ready: impl FnMut() -> bool) -> bool {
     loop {
         let seen = evtchn::generation();
-        if hooks {
-            run_hooks();
-        }
+        run_hooks();
         if ready() {
             return true;
         }
@@ -51,6 +66,12 @@ fn wait_loop(deadline: Option<Instant>, mut ready: impl FnMut() -> bool, hooks: 
         }
         halt_until_event(seen, deadline);
     }
+}
+
+/// Sleeps for `d`, blocking the vCPU (events are still handled).
+pub fn sleep(d: Duration) {
+    let deadline = Instant::now() + d;
+    block_until(Some(deadline), || false);
 }
 
 /// Longest single block when more ports are open than one `SCHEDOP_poll`
@@ -77,14 +98,4 @@ fn halt_until_event(seen: u64, deadline: Option<Instant>) {
         crate::crash::fatal(format_args!("SCHEDOP_poll failed: {e}"));
     }
     evtchn::handle_upcall();
-}
-
-/// Work the kernel does whenever the application waits: honour shutdown
-/// requests from the toolstack. Not re-entered from inside itself.
-fn run_hooks() {
-    if IN_HOOKS.swap(true, Ordering::Acquire) {
-        return;
-    }
-    crate::xen::lifecycle::poll();
-    IN_HOOKS.store(false, Ordering::Release);
 }

@@ -1,8 +1,36 @@
 //! Trap entry stubs: every vector saves the registers into a [`TrapFrame`]
-//! and calls `trap_dispatch`; exceptions report and crash the domain, the
-//! event channel upcall is handled and returns.
+//! and calls `trap_dispatch`; exceptions are described and handed to the
+//! fatal-error handler, the event channel upcall to the upcall handler.
+//! Both handlers belong to higher layers, which register them at boot
+//! ([`set_handlers`]).
+
+use spin::Once;
 
 use super::UPCALL_VECTOR;
+
+static UPCALL_HANDLER: Once<fn()> = Once::new();
+static FATAL_HANDLER: Once<fn(core::fmt::Arguments<'_>) -> !> = Once::new();
+
+/// Registers what runs for the upcall vector and what reports a CPU
+/// exception (and never returns). Only the first call counts.
+pub fn set_handlers(upcall: fn(), fatal: fn(core::fmt::Arguments<'_>) -> !) {
+    UPCALL_HANDLER.call_once(|| upcall);
+    FATAL_HANDLER.call_once(|| fatal);
+}
+
+/// Reports `msg` with the registered handler, or, before one is
+/// registered, on the debug port, then stops the vCPU (with interrupts
+/// off Xen takes it, and the domain, down).
+fn fatal(msg: core::fmt::Arguments<'_>) -> ! {
+    if let Some(f) = FATAL_HANDLER.get() {
+        f(msg);
+    }
+    super::cpu::debugcon_write(b"skiff: CPU exception before the kernel was up\n");
+    loop {
+        super::cpu::disable_interrupts();
+        x86_64::instructions::hlt();
+    }
+}
 
 /// Registers saved by the stubs, in stack order (lowest address first).
 #[repr(C)]
@@ -175,7 +203,9 @@ const NAMES: [&str; 32] = [
 /// Called by the common stub with interrupts disabled.
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     if frame.vector == UPCALL_VECTOR as u64 {
-        crate::xen::evtchn::upcall_interrupt();
+        if let Some(f) = UPCALL_HANDLER.get() {
+            f();
+        }
         return;
     }
     let name = NAMES.get(frame.vector as usize).copied().unwrap_or("unexpected interrupt");
@@ -192,7 +222,7 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
         );
     }
     let stack = StackWords(frame.rsp);
-    crate::crash::fatal(format_args!(
+    fatal(format_args!(
         "CPU exception {} ({name}){}, error code {:#x}\n  rip {:#018x} rsp {:#018x} rflags {:#x}\n  rax {:#x} rbx {:#x} rcx {:#x} rdx {:#x}\n  rsi {:#x} rdi {:#x} rbp {:#x}\n  r8 {:#x} r9 {:#x} r10 {:#x} r11 {:#x}\n  stack around rsp: {stack}",
         frame.vector,
         extra.as_str(),

@@ -85,9 +85,6 @@ fn connect() -> State {
     cfg.options.answer_events = !crate::args().has_flag("no-event-answers");
     let result =
         xenstore::with_connection(|xs| Ok(handshake::connect(xs, KernelPlatform::new(), cfg)));
-    // The handshake drains watch events while it waits; re-check any
-    // shutdown request it may have swallowed.
-    crate::xen::lifecycle::recheck();
     match result {
         Ok(Ok((fe, info))) => {
             if let Err(e) = xenstore::watch(&info.state_path(), BACKEND_TOKEN) {
@@ -115,13 +112,10 @@ fn down(why: String) -> State {
 /// If the backend left the Connected state: fails every socket and closes
 /// the xenbus connection ([`handshake::backend_closing`]), once.
 fn watch_backend(up: &mut Up) {
-    if xenstore::pump_if_fired().is_err() {
+    if !matches!(xenstore::take_watch_event(BACKEND_TOKEN), Ok(Some(_))) {
         return;
     }
-    if xenstore::take_watch_event(BACKEND_TOKEN).is_none() {
-        return;
-    }
-    while xenstore::take_watch_event(BACKEND_TOKEN).is_some() {}
+    while let Ok(Some(_)) = xenstore::take_watch_event(BACKEND_TOKEN) {}
     if up.closed {
         return;
     }
@@ -137,11 +131,8 @@ fn watch_backend(up: &mut Up) {
     let result = xenstore::with_connection(|xs| {
         Ok(handshake::backend_closing(xs, fe, info, handshake::DEFAULT_TIMEOUT_NS))
     });
-    // Waiting for the backend drains watch events; re-check any shutdown
-    // request it may have swallowed. Nothing more to hear from the backend.
-    crate::xen::lifecycle::recheck();
+    // Nothing more to hear from the backend (its queue goes with the watch).
     let _ = xenstore::unwatch(&info.state_path(), BACKEND_TOKEN);
-    while xenstore::take_watch_event(BACKEND_TOKEN).is_some() {}
     match result {
         Ok(Ok(())) => log::info!(
             "PV Calls backend closed in {} us; its rings are unmapped",

@@ -7,11 +7,9 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use skiff_ring::{ByteRing, Producer};
 use skiff_xen::console::{intf, OUT_SIZE};
 use skiff_xen::hvm::{PARAM_CONSOLE_EVTCHN, PARAM_CONSOLE_PFN};
-use skiff_xen::hypercall::SCHED_OP;
-use skiff_xen::sched::SCHEDOP_YIELD;
 use spin::Mutex;
 
-use super::hypercall::{call, XenError};
+use super::hypercall::{sched_yield, XenError};
 
 use super::rawmem::RawMem;
 use super::{evtchn, hvm};
@@ -110,8 +108,7 @@ fn push(ring: &Ring, mut bytes: &[u8]) {
             return;
         }
         // Let dom0's console daemon run.
-        // SAFETY: SCHEDOP_yield takes no argument.
-        unsafe { call(SCHED_OP, SCHEDOP_YIELD, 0, 0, 0, 0) };
+        sched_yield();
     }
 }
 

@@ -8,14 +8,12 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spin::Mutex;
 
 use skiff_xen::event_channel::{
-    AllocUnbound, BindInterdomain, BindVirq, Port, PortArg, EVTCHNOP_ALLOC_UNBOUND,
-    EVTCHNOP_BIND_INTERDOMAIN, EVTCHNOP_BIND_VIRQ, EVTCHNOP_CLOSE, EVTCHNOP_SEND, NR_2L_PORTS,
+    AllocUnbound, BindInterdomain, BindVirq, Close, Port, PortArg, Send, NR_2L_PORTS,
 };
 use skiff_xen::hvm::{callback_via_vector, PARAM_CALLBACK_IRQ};
-use skiff_xen::hypercall::EVENT_CHANNEL_OP;
 use skiff_xen::{DomId, DOMID_SELF};
 
-use super::hypercall::{call_with, XenError};
+use super::hypercall::{op, XenError};
 use super::shared_info as si;
 use crate::arch::UPCALL_VECTOR;
 
@@ -51,7 +49,9 @@ pub fn init() -> Result<(), XenError> {
 /// it opens a window ([`take_upcall_interrupts`]); the handler collects
 /// events like a wait does.
 pub fn route_upcall_vector() -> Result<(), XenError> {
-    super::hvm::set_param(PARAM_CALLBACK_IRQ, callback_via_vector(UPCALL_VECTOR))?;
+    // SAFETY: the IDT has a handler for UPCALL_VECTOR (arch::idt, loaded
+    // first thing at boot), and it only collects events.
+    unsafe { super::hvm::set_param(PARAM_CALLBACK_IRQ, callback_via_vector(UPCALL_VECTOR))? };
     si::upcall_mask().store(0, Ordering::Release);
     ROUTED.store(true, Ordering::Release);
     Ok(())
@@ -63,8 +63,8 @@ pub fn upcall_vector_routed() -> bool {
     ROUTED.load(Ordering::Acquire)
 }
 
-/// Called by the trap stub for [`UPCALL_VECTOR`].
-pub(crate) fn upcall_interrupt() {
+/// The handler of [`UPCALL_VECTOR`] (registered with the trap code at boot).
+pub fn upcall_interrupt() {
     VECTOR_UPCALLS.fetch_add(1, Ordering::Relaxed);
     handle_upcall();
 }
@@ -169,15 +169,10 @@ fn split(port: Port) -> (usize, u32) {
     ((port / 64) as usize, port % 64)
 }
 
-fn op<T>(cmd: usize, arg: &mut T) -> Result<(), XenError> {
-    // SAFETY: every caller passes the argument struct of `cmd`.
-    unsafe { call_with(EVENT_CHANNEL_OP, cmd, arg) }.map(drop)
-}
-
 /// Allocates a port that domain `remote` may bind to.
 pub fn alloc_unbound(remote: DomId) -> Result<Port, XenError> {
     let mut a = AllocUnbound { dom: DOMID_SELF, remote_dom: remote, port: 0 };
-    op(EVTCHNOP_ALLOC_UNBOUND, &mut a)?;
+    op(&mut a)?;
     track(a.port);
     Ok(a.port)
 }
@@ -185,7 +180,7 @@ pub fn alloc_unbound(remote: DomId) -> Result<Port, XenError> {
 /// Binds a local port to `remote_port`, an unbound port of `remote`.
 pub fn bind_interdomain(remote: DomId, remote_port: Port) -> Result<Port, XenError> {
     let mut a = BindInterdomain { remote_dom: remote, pad: 0, remote_port, local_port: 0 };
-    op(EVTCHNOP_BIND_INTERDOMAIN, &mut a)?;
+    op(&mut a)?;
     track(a.local_port);
     Ok(a.local_port)
 }
@@ -193,19 +188,19 @@ pub fn bind_interdomain(remote: DomId, remote_port: Port) -> Result<Port, XenErr
 /// Binds virtual IRQ `virq` on vCPU 0.
 pub fn bind_virq(virq: u32) -> Result<Port, XenError> {
     let mut a = BindVirq { virq, vcpu: 0, port: 0 };
-    op(EVTCHNOP_BIND_VIRQ, &mut a)?;
+    op(&mut a)?;
     track(a.port);
     Ok(a.port)
 }
 
 /// Notifies the other end of `port`.
 pub fn send(port: Port) -> Result<(), XenError> {
-    op(EVTCHNOP_SEND, &mut PortArg { port })
+    op(&mut Send(PortArg { port })).map(drop)
 }
 
 /// Closes `port` and forgets whether it fired.
 pub fn close(port: Port) -> Result<(), XenError> {
-    op(EVTCHNOP_CLOSE, &mut PortArg { port })?;
+    op(&mut Close(PortArg { port }))?;
     untrack(port);
     take_fired(port);
     Ok(())

@@ -6,16 +6,15 @@ use alloc::vec::Vec;
 use core::sync::atomic::{fence, AtomicU16, AtomicU32, AtomicUsize, Ordering};
 
 use skiff_xen::grant_table::{
-    entry, GrantRef, QuerySize, ENTRIES_PER_FRAME, GNTTABOP_QUERY_SIZE, GTF_PERMIT_ACCESS,
-    GTF_READING, GTF_READONLY, GTF_WRITING, NR_RESERVED_ENTRIES,
+    entry, GrantRef, QuerySize, ENTRIES_PER_FRAME, GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY,
+    GTF_WRITING, NR_RESERVED_ENTRIES,
 };
-use skiff_xen::hypercall::GRANT_TABLE_OP;
 use skiff_xen::memory::MAPSPACE_GRANT_TABLE;
 use skiff_xen::{DomId, DOMID_SELF};
 use spin::Mutex;
 
 use super::hvm::add_to_physmap;
-use super::hypercall::{check, XenError};
+use super::hypercall::{op, XenError};
 
 /// Grant frames reserved in the image (32 frames = 16384 entries).
 pub const MAX_FRAMES: usize = 32;
@@ -32,6 +31,8 @@ struct Table {
 }
 
 static TABLE: Mutex<Table> = Mutex::new(Table { free: Vec::new(), entries: 0 });
+/// Entries in the mapped frames (0 until `init`).
+static ENTRIES: AtomicU32 = AtomicU32::new(0);
 static IN_USE: AtomicUsize = AtomicUsize::new(0);
 
 /// Grant table errors.
@@ -63,18 +64,7 @@ fn base() -> usize {
 /// the free list. Returns the number of usable entries.
 pub fn init() -> Result<u32, XenError> {
     let mut q = QuerySize { dom: DOMID_SELF, ..Default::default() };
-    // SAFETY: GNTTABOP_query_size takes a count and an array of one
-    // gnttab_query_size.
-    check(unsafe {
-        super::hypercall::call(
-            GRANT_TABLE_OP,
-            GNTTABOP_QUERY_SIZE,
-            &mut q as *mut QuerySize as usize,
-            1,
-            0,
-            0,
-        )
-    })?;
+    op(&mut q)?;
     if q.status != 0 {
         return Err(XenError(q.status as i32));
     }
@@ -85,32 +75,41 @@ pub fn init() -> Result<u32, XenError> {
         unsafe { add_to_physmap(MAPSPACE_GRANT_TABLE, i as u64, gpfn)? };
     }
     let entries = frames as u32 * ENTRIES_PER_FRAME;
+    ENTRIES.store(entries, Ordering::Release);
     let mut t = TABLE.lock();
     t.entries = entries;
     t.free = (NR_RESERVED_ENTRIES..entries).rev().collect();
     Ok(entries)
 }
 
-fn flags(r: GrantRef) -> &'static AtomicU16 {
-    // SAFETY: `r` < entries (checked by callers), so the entry lies inside
-    // the mapped frames; the field is 2-byte aligned.
-    unsafe { AtomicU16::from_ptr((base() + r as usize * entry::SIZE + entry::FLAGS) as *mut u16) }
+/// The `flags` field of entry `r`, if `r` is an entry of the mapped frames.
+fn flags(r: GrantRef) -> Option<&'static AtomicU16> {
+    if r >= ENTRIES.load(Ordering::Acquire) {
+        return None;
+    }
+    // SAFETY: `r` is below the number of entries in the mapped frames
+    // (checked above), so the 2-byte-aligned field lies inside them.
+    Some(unsafe {
+        AtomicU16::from_ptr((base() + r as usize * entry::SIZE + entry::FLAGS) as *mut u16)
+    })
 }
 
 /// Grants domain `domid` access to guest frame `gfn`.
 pub fn grant_access(domid: DomId, gfn: u64, readonly: bool) -> Result<GrantRef, GrantError> {
     let r = TABLE.lock().free.pop().ok_or(GrantError::Exhausted)?;
+    let f = flags(r).ok_or(GrantError::BadRef)?;
     let e = base() + r as usize * entry::SIZE;
-    // SAFETY: the entry is inside the mapped frames and owned by us until
-    // we set GTF_permit_access; fields are naturally aligned.
+    // SAFETY: the free list holds only refs below the number of mapped
+    // entries (`flags` checked it), so the entry is inside the frames, and
+    // ours until we set GTF_permit_access; fields are naturally aligned.
     unsafe {
         AtomicU16::from_ptr((e + entry::DOMID) as *mut u16).store(domid, Ordering::Relaxed);
         AtomicU32::from_ptr((e + entry::FRAME) as *mut u32).store(gfn as u32, Ordering::Relaxed);
     }
     // The frame and domid must be visible before the entry becomes valid.
     fence(Ordering::Release);
-    let f = GTF_PERMIT_ACCESS | if readonly { GTF_READONLY } else { 0 };
-    flags(r).store(f, Ordering::Release);
+    let v = GTF_PERMIT_ACCESS | if readonly { GTF_READONLY } else { 0 };
+    f.store(v, Ordering::Release);
     IN_USE.fetch_add(1, Ordering::Relaxed);
     Ok(r)
 }
@@ -119,10 +118,10 @@ pub fn grant_access(domid: DomId, gfn: u64, readonly: bool) -> Result<GrantRef, 
 /// the grant active) if the peer still maps the page: the caller must then
 /// not reuse the page.
 pub fn end_access(r: GrantRef) -> Result<(), GrantError> {
-    if r < NR_RESERVED_ENTRIES || r >= TABLE.lock().entries {
+    if r < NR_RESERVED_ENTRIES {
         return Err(GrantError::BadRef);
     }
-    let f = flags(r);
+    let f = flags(r).ok_or(GrantError::BadRef)?;
     let mut cur = f.load(Ordering::Acquire);
     loop {
         if cur & GTF_PERMIT_ACCESS == 0 {

@@ -1,26 +1,28 @@
-//! HVM parameters (`HVMOP_get_param`/`HVMOP_set_param`) and the memory ops a
+//! HVM parameters (`HVMOP_get_param`/`HVMOP_set_param`) and the memory op a
 //! PVH guest uses to place Xen pages in its physical address space.
 
-use skiff_xen::hvm::{HvmParam, HVMOP_GET_PARAM, HVMOP_SET_PARAM};
-use skiff_xen::hypercall::{HVM_OP, MEMORY_OP};
-use skiff_xen::memory::{AddToPhysmap, XENMEM_ADD_TO_PHYSMAP};
+use skiff_xen::hvm::{GetParam, HvmParam, SetParam};
+use skiff_xen::memory::AddToPhysmap;
 use skiff_xen::DOMID_SELF;
 
-use super::hypercall::{call_with, XenError};
+use super::hypercall::{op, op_unchecked, XenError};
 
 /// Reads HVM parameter `index` of this domain.
 pub fn get_param(index: u32) -> Result<u64, XenError> {
-    let mut p = HvmParam { domid: DOMID_SELF, pad: 0, index, value: 0 };
-    // SAFETY: HVMOP_get_param takes a `struct xen_hvm_param`.
-    unsafe { call_with(HVM_OP, HVMOP_GET_PARAM, &mut p)? };
-    Ok(p.value)
+    let mut p = GetParam(HvmParam { domid: DOMID_SELF, pad: 0, index, value: 0 });
+    op(&mut p)?;
+    Ok(p.0.value)
 }
 
 /// Sets HVM parameter `index` of this domain.
-pub fn set_param(index: u32, value: u64) -> Result<(), XenError> {
-    let mut p = HvmParam { domid: DOMID_SELF, pad: 0, index, value };
-    // SAFETY: HVMOP_set_param takes a `struct xen_hvm_param`.
-    unsafe { call_with(HVM_OP, HVMOP_SET_PARAM, &mut p)? };
+///
+/// # Safety
+/// The value must not make Xen enter the guest in a way it is not ready
+/// for (for `HVM_PARAM_CALLBACK_IRQ`: the vector must have a handler).
+pub unsafe fn set_param(index: u32, value: u64) -> Result<(), XenError> {
+    let mut p = SetParam(HvmParam { domid: DOMID_SELF, pad: 0, index, value });
+    // SAFETY: forwarded to the caller.
+    unsafe { op_unchecked(&mut p)? };
     Ok(())
 }
 
@@ -32,8 +34,7 @@ pub fn set_param(index: u32, value: u64) -> Result<(), XenError> {
 /// page reserved for this mapping.
 pub unsafe fn add_to_physmap(space: u32, idx: u64, gpfn: u64) -> Result<(), XenError> {
     let mut a = AddToPhysmap { domid: DOMID_SELF, size: 0, space, idx, gpfn };
-    // SAFETY: XENMEM_add_to_physmap takes a `struct xen_add_to_physmap`; the
-    // caller guarantees the frame is ours to replace.
-    unsafe { call_with(MEMORY_OP, XENMEM_ADD_TO_PHYSMAP, &mut a)? };
+    // SAFETY: the caller guarantees the frame is ours to replace.
+    unsafe { op_unchecked(&mut a)? };
     Ok(())
 }

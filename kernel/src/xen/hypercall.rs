@@ -1,5 +1,7 @@
 //! The hypercall page (found through Xen's CPUID leaves and installed with
-//! its MSR) and the raw hypercall instruction sequence.
+//! its MSR) and the one way to issue a hypercall: with an argument type of
+//! the table in `abi.rs`, which pairs each argument structure with its
+//! hypercall and command numbers once.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -56,18 +58,113 @@ pub fn init() -> Result<u32, InitError> {
     Ok(base)
 }
 
+/// Whether the hypercall page is installed.
+pub fn is_ready() -> bool {
+    READY.load(Ordering::Acquire)
+}
+
 /// Address of the stub for hypercall `nr` in the hypercall page.
-pub fn stub(nr: usize) -> usize {
+pub(crate) fn stub(nr: usize) -> usize {
     assert!(READY.load(Ordering::Acquire), "hypercall before the hypercall page was set up");
+    assert!(nr < 4096 / hc::STUB_SIZE, "no hypercall {nr}");
     &raw const skiff_hypercall_page as usize + nr * hc::STUB_SIZE
 }
 
-/// Issues hypercall `nr` with up to five arguments.
+/// Where a hypercall takes the pointer to its argument structure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Args {
+    /// `(cmd, NULL)`: no structure.
+    CmdNull,
+    /// `(cmd, &arg)`.
+    CmdPtr,
+    /// `(cmd, &arg, count)`: an array of `count` structures (grant table ops).
+    CmdPtrCount(usize),
+    /// `(cmd, vcpu, &arg)` (vCPU ops).
+    CmdVcpuPtr(usize),
+}
+
+/// The argument of one hypercall sub-operation: implemented once per ABI
+/// structure, in the table of `abi.rs`.
+///
+/// # Safety
+/// Hypercall [`HYPERCALL`](Self::HYPERCALL) with command
+/// [`CMD`](Self::CMD), given the arguments [`ARGS`](Self::ARGS) describes
+/// and a pointer to a `Self`, must read and write no memory of this domain
+/// but that one `Self` (and read arrays it names, which Xen checks). If
+/// [`SAFE`](Self::SAFE) is true it must moreover be harmless to memory
+/// safety whatever the fields hold; if false, [`op_unchecked`]'s callers
+/// are responsible for the fields.
+pub unsafe trait HypercallArg: Sized {
+    /// `__HYPERVISOR_*`.
+    const HYPERCALL: usize;
+    /// The sub-command.
+    const CMD: usize;
+    /// The argument layout.
+    const ARGS: Args;
+    /// Whether any field values are safe (see the trait's safety section).
+    const SAFE: bool;
+}
+
+/// A hypercall that failed with a negative Xen errno.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XenError(pub i32);
+
+impl core::fmt::Display for XenError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Xen error {}", -self.0)
+    }
+}
+
+/// Turns a hypercall return value into a `Result`.
+fn check(ret: isize) -> Result<usize, XenError> {
+    if ret < 0 {
+        Err(XenError(ret as i32))
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// Issues the hypercall `A` pairs with, on `arg`. Only for sub-operations
+/// the table marks safe (a compile-time check).
+pub fn op<A: HypercallArg>(arg: &mut A) -> Result<usize, XenError> {
+    const { assert!(A::SAFE, "this hypercall needs op_unchecked") };
+    // SAFETY: the table asserts that `A`'s hypercall touches only `*arg`
+    // and is harmless whatever `arg` holds.
+    unsafe { issue(arg) }
+}
+
+/// Issues the hypercall `A` pairs with, on `arg`, for sub-operations that
+/// can break memory safety (they replace guest pages, change how Xen
+/// enters the guest).
+///
+/// # Safety
+/// The fields of `arg` must be ones for which the hypercall breaks nothing
+/// (see the documentation of the function that wraps it).
+pub unsafe fn op_unchecked<A: HypercallArg>(arg: &mut A) -> Result<usize, XenError> {
+    // SAFETY: forwarded to the caller; the table asserts the pointer contract.
+    unsafe { issue(arg) }
+}
+
+/// # Safety
+/// `A`'s table entry must be right, and `arg`'s fields acceptable.
+unsafe fn issue<A: HypercallArg>(arg: &mut A) -> Result<usize, XenError> {
+    let p = arg as *mut A as usize;
+    let (a1, a2, a3) = match A::ARGS {
+        Args::CmdNull => (A::CMD, 0, 0),
+        Args::CmdPtr => (A::CMD, p, 0),
+        Args::CmdPtrCount(n) => (A::CMD, p, n),
+        Args::CmdVcpuPtr(vcpu) => (A::CMD, vcpu, p),
+    };
+    // SAFETY: forwarded to the caller.
+    check(unsafe { raw(A::HYPERCALL, a1, a2, a3) })
+}
+
+/// The hypercall instruction sequence: calls the stub of hypercall `nr`.
 ///
 /// # Safety
 /// The arguments must be what hypercall `nr` expects; pointer arguments must
 /// be valid for the reads and writes Xen will perform on them.
-pub unsafe fn call(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize) -> isize {
+unsafe fn raw(nr: usize, a1: usize, a2: usize, a3: usize) -> isize {
     let entry = stub(nr);
     let snapshot = crate::mm::scribble::snapshot_stack(cpu::stack_pointer() as usize);
     let mut ret: isize = 0;
@@ -85,10 +182,10 @@ pub unsafe fn call(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5: us
             inlateout("rdi") a1 => _,
             inlateout("rsi") a2 => _,
             inlateout("rdx") a3 => _,
-            inlateout("r10") a4 => _,
-            inlateout("r8") a5 => _,
             lateout("rcx") _,
+            lateout("r8") _,
             lateout("r9") _,
+            lateout("r10") _,
             lateout("r11") _,
             lateout("r12") _,
             lateout("r13") _,
@@ -107,73 +204,32 @@ pub unsafe fn call(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5: us
 /// `SCHEDOP_poll`: blocks the vCPU until one of `ports` is pending or the
 /// absolute system time `timeout_ns` (0: none) passes.
 pub fn sched_poll(ports: &[u32], timeout_ns: u64) -> Result<(), XenError> {
-    use skiff_xen::sched::{SchedPoll, SCHEDOP_POLL};
+    use skiff_xen::sched::SchedPoll;
     let mut arg = SchedPoll {
         ports: ports.as_ptr() as u64,
         nr_ports: ports.len() as u32,
         pad: 0,
         timeout: timeout_ns,
     };
-    // SAFETY: SCHEDOP_poll reads a sched_poll and `nr_ports` u32s at
-    // `ports`, both valid for the duration of the call.
-    unsafe { call_with(hc::SCHED_OP, SCHEDOP_POLL, &mut arg) }.map(drop)
+    op(&mut arg).map(drop)
 }
 
-/// A hypercall that failed with a negative Xen errno.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct XenError(pub i32);
-
-impl core::fmt::Display for XenError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Xen error {}", -self.0)
-    }
-}
-
-/// Turns a hypercall return value into a `Result`.
-pub fn check(ret: isize) -> Result<usize, XenError> {
-    if ret < 0 {
-        Err(XenError(ret as i32))
-    } else {
-        Ok(ret as usize)
-    }
-}
-
-/// Issues a hypercall whose second argument points at `arg`.
-///
-/// # Safety
-/// `T` must be the argument structure hypercall `nr` with sub-command `cmd`
-/// expects.
-pub unsafe fn call_with<T>(nr: usize, cmd: usize, arg: &mut T) -> Result<usize, XenError> {
-    // SAFETY: forwarded to the caller; `arg` is a valid exclusive reference.
-    check(unsafe { call(nr, cmd, arg as *mut T as usize, 0, 0, 0) })
+/// `SCHEDOP_yield`: lets another vCPU run.
+pub fn sched_yield() {
+    // Cannot fail.
+    let _ = op(&mut skiff_xen::sched::Yield);
 }
 
 /// `xen_version(XENVER_version)`: `(major, minor)`.
 pub fn xen_version() -> (u16, u16) {
-    // SAFETY: XENVER_version takes no pointer argument.
-    let v = unsafe { call(hc::XEN_VERSION, skiff_xen::version::XENVER_VERSION, 0, 0, 0, 0) };
+    let v = op(&mut skiff_xen::version::Version).unwrap_or(0);
     ((v >> 16) as u16, v as u16)
 }
 
 /// `xen_version(XENVER_extraversion)`, e.g. ".11" for 4.17.11 (Debian adds
 /// its own suffix).
 pub fn xen_extraversion() -> [u8; skiff_xen::version::EXTRAVERSION_LEN] {
-    let mut buf = [0u8; skiff_xen::version::EXTRAVERSION_LEN];
-    // SAFETY: Xen writes exactly EXTRAVERSION_LEN bytes into `buf`.
-    unsafe {
-        call(
-            hc::XEN_VERSION,
-            skiff_xen::version::XENVER_EXTRAVERSION,
-            buf.as_mut_ptr() as usize,
-            0,
-            0,
-            0,
-        )
-    };
-    buf
-}
-
-/// Whether the hypercall page is installed.
-pub fn is_ready() -> bool {
-    READY.load(Ordering::Acquire)
+    let mut buf = skiff_xen::version::Extraversion::default();
+    let _ = op(&mut buf);
+    buf.0
 }

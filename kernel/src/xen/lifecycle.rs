@@ -1,93 +1,49 @@
-//! Domain lifecycle: `SCHEDOP_shutdown` with a reason, and the toolstack's
-//! `control/shutdown` requests (`xl shutdown`, `xl reboot`) honoured through
-//! a xenstore watch (docs/misc/xenstore-paths.pandoc).
+//! The toolstack's `control/shutdown` requests (`xl shutdown`, `xl reboot`),
+//! honoured through a xenstore watch of our own whenever the kernel waits
+//! (an idle hook; docs/misc/xenstore-paths.pandoc).
 
-use core::sync::atomic::{AtomicBool, Ordering};
-
-use skiff_xen::hypercall::SCHED_OP;
-use skiff_xen::sched::{SchedShutdown, ShutdownReason, SCHEDOP_SHUTDOWN};
-
-use super::hypercall::call;
-use super::xenstore;
-use crate::arch::cpu;
-
-/// Why the domain stops.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reason {
-    /// Normal exit.
-    Poweroff,
-    /// Ask the toolstack to restart the domain.
-    Reboot,
-    /// Abnormal exit.
-    Crash,
-}
+use super::evtchn;
+use super::shutdown::{shutdown, Reason};
+use super::xenstore::{self, Error, XsIo};
 
 const WATCH_TOKEN: &str = "skiff-lifecycle";
-static WATCHING: AtomicBool = AtomicBool::new(false);
 
-/// Stops the domain. Never returns.
-pub fn shutdown(reason: Reason) -> ! {
-    let r = match reason {
-        Reason::Poweroff => ShutdownReason::Poweroff,
-        Reason::Reboot => ShutdownReason::Reboot,
-        Reason::Crash => ShutdownReason::Crash,
-    };
-    let mut arg = SchedShutdown { reason: r as u32 };
-    if super::hypercall::is_ready() {
-        // SAFETY: SCHEDOP_shutdown takes a sched_shutdown.
-        unsafe {
-            call(SCHED_OP, SCHEDOP_SHUTDOWN, &mut arg as *mut SchedShutdown as usize, 0, 0, 0)
-        };
-    }
-    // Unreachable under Xen; without a hypercall page, halting with
-    // interrupts off makes Xen take the vCPU (and so the domain) down.
-    loop {
-        cpu::disable_interrupts();
-        x86_64::instructions::hlt();
-    }
-}
-
-/// Advertises what the domain supports and watches `control/shutdown`.
-pub fn init() -> Result<(), xenstore::Error> {
+/// Advertises what the domain supports, watches `control/shutdown` and
+/// registers the idle hook that acts on requests.
+pub fn init() -> Result<(), Error> {
     xenstore::write("control/feature-poweroff", "1")?;
     xenstore::write("control/feature-reboot", "1")?;
     xenstore::watch("control/shutdown", WATCH_TOKEN)?;
-    WATCHING.store(true, Ordering::Release);
+    crate::wait::add_idle_hook(poll);
     Ok(())
 }
 
-/// Acts on a pending shutdown request, if any. Called whenever the kernel
-/// waits, so a blocked application is stopped promptly.
-pub fn poll() {
-    if !WATCHING.load(Ordering::Acquire) || xenstore::is_busy() {
-        return;
-    }
-    if xenstore::pump_if_fired().is_err() {
-        return;
-    }
-    while xenstore::take_watch_event(WATCH_TOKEN).is_some() {
-        check_request();
-    }
-}
-
-/// Reads `control/shutdown` once and acts on a pending request (for callers
-/// that may have swallowed the watch event).
-pub fn recheck() {
-    if WATCHING.load(Ordering::Acquire) {
-        check_request();
-    }
-}
-
-fn check_request() {
-    let request = match xenstore::read("control/shutdown") {
-        Ok(v) => v,
-        Err(xenstore::Error::NoEnt) => return,
-        Err(e) => {
-            log::warn!("cannot read control/shutdown: {e}");
-            return;
+/// The idle hook: acts on a pending shutdown request, if its watch fired.
+/// Skips a turn while xenstore is in use (a request of the kernel's waits);
+/// the watch event stays queued for our token, so nothing is missed.
+fn poll() {
+    let request = xenstore::try_with(|xs| {
+        let fired = evtchn::take_fired(xs.transport().port());
+        let ev = if fired { xs.poll_watch(WATCH_TOKEN)? } else { xs.take_watch(WATCH_TOKEN) };
+        if ev.is_none() {
+            return Ok(None);
         }
-    };
-    let reason = match request.as_str() {
+        while xs.take_watch(WATCH_TOKEN).is_some() {}
+        match xs.read_string("control/shutdown") {
+            Ok(v) => Ok(Some(v)),
+            Err(Error::NoEnt) => Ok(None),
+            Err(e) => Err(e),
+        }
+    });
+    match request {
+        None | Some(Ok(None)) => {}
+        Some(Ok(Some(r))) => act(&r),
+        Some(Err(e)) => log::warn!("cannot read control/shutdown: {e}"),
+    }
+}
+
+fn act(request: &str) {
+    let reason = match request {
         "" => return,
         "poweroff" | "halt" => Reason::Poweroff,
         "reboot" => Reason::Reboot,

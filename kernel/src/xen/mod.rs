@@ -1,6 +1,7 @@
-//! Xen services: hypercalls, shared info, event channels, grant table,
-//! console, xenstore and the domain lifecycle.
+//! Xen services: hypercalls and their table, shared info, event channels,
+//! grant table, console, xenstore, shutdown and the domain lifecycle.
 
+pub mod abi;
 pub mod console;
 pub mod evtchn;
 pub mod grant;
@@ -10,4 +11,5 @@ pub mod lifecycle;
 pub mod rawmem;
 pub mod selfcheck;
 pub mod shared_info;
+pub mod shutdown;
 pub mod xenstore;

@@ -1,7 +1,7 @@
 //! Diagnostic: checks that general registers and the stack pointer survive
 //! hypercalls (`hypercall-selfcheck` on the command line runs it at boot).
 
-use super::hypercall;
+use super::hypercall::{self, Args, HypercallArg};
 
 /// Patterns loaded into the registers before each call.
 const PATTERNS: [u64; 7] = [
@@ -15,15 +15,19 @@ const PATTERNS: [u64; 7] = [
 ];
 const NAMES: [&str; 8] = ["rbx", "rbp", "r12", "r13", "r14", "r15", "r9", "rsp"];
 
-/// Issues hypercall `nr(a1, a2)` with known values in the registers the
-/// ABI says Xen preserves and returns what they held afterwards, plus the
-/// stack pointer before and after.
-fn probe(nr: usize, a1: usize, a2: usize) -> ([u64; 8], u64) {
+/// Issues the hypercall `A` pairs with, on `arg`, with known values in the
+/// registers the ABI says Xen preserves, and returns what they held
+/// afterwards, plus the stack pointer before and after.
+fn probe<A: HypercallArg>(arg: &mut A) -> ([u64; 8], u64) {
+    const { assert!(A::SAFE && matches!(A::ARGS, Args::CmdNull | Args::CmdPtr)) };
+    let a1 = A::CMD;
+    let a2 = if A::ARGS == Args::CmdPtr { arg as *mut A as usize } else { 0 };
     let mut out = [0u64; 9];
-    let entry = hypercall::stub(nr);
+    let entry = hypercall::stub(A::HYPERCALL);
     // SAFETY: the callee-saved registers are saved on the stack and restored;
     // `out` is a 9-word buffer whose address is kept on the stack across the
-    // call; the hypercalls probed take no pointer or a valid one.
+    // call; the hypercall and its arguments are `A`'s table entry (a safe
+    // one, with `arg` valid for the call).
     unsafe {
         core::arch::asm!(
             "push rbx", "push rbp", "push r12", "push r13", "push r14", "push r15",
@@ -58,9 +62,9 @@ fn probe(nr: usize, a1: usize, a2: usize) -> ([u64; 8], u64) {
 /// Runs `iterations` probes of a few hypercalls and prints every register
 /// that did not survive. Returns the number of bad calls.
 pub fn run(iterations: usize) -> usize {
-    use skiff_xen::event_channel::{PortArg, EVTCHNOP_SEND};
-    use skiff_xen::hypercall::{EVENT_CHANNEL_OP, SCHED_OP, XEN_VERSION};
-    use skiff_xen::sched::{SchedPoll, SCHEDOP_POLL, SCHEDOP_YIELD};
+    use skiff_xen::event_channel::{PortArg, Send};
+    use skiff_xen::sched::{SchedPoll, Yield};
+    use skiff_xen::version::Version;
     let mut bad = 0;
     let timer = [crate::time::timer_port()];
     let console =
@@ -72,15 +76,14 @@ pub fn run(iterations: usize) -> usize {
             pad: 0,
             timeout: crate::time::now_ns() + 1_000_000,
         };
-        let mut send = PortArg { port: console };
-        let calls: [(&str, usize, usize, usize); 4] = [
-            ("xen_version", XEN_VERSION, 0, 0),
-            ("sched_yield", SCHED_OP, SCHEDOP_YIELD, 0),
-            ("sched_poll", SCHED_OP, SCHEDOP_POLL, &mut poll as *mut SchedPoll as usize),
-            ("evtchn_send", EVENT_CHANNEL_OP, EVTCHNOP_SEND, &mut send as *mut PortArg as usize),
+        let mut send = Send(PortArg { port: console });
+        let results = [
+            ("xen_version", probe(&mut Version)),
+            ("sched_yield", probe(&mut Yield)),
+            ("sched_poll", probe(&mut poll)),
+            ("evtchn_send", probe(&mut send)),
         ];
-        for (what, nr, a1, a2) in calls {
-            let (after, rsp_before) = probe(nr, a1, a2);
+        for (what, (after, rsp_before)) in results {
             // rsp after the call is read with the buffer pointer still pushed.
             let mut ok = after[7] == rsp_before;
             for (r, want) in after.iter().zip(PATTERNS.iter()) {

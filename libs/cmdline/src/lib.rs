@@ -2,7 +2,7 @@
 //! arguments: whitespace-separated words, `"double quotes"` group words, and
 //! `key=value` words can be looked up by key.
 #![no_std]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 

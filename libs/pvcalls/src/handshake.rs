@@ -176,14 +176,13 @@ pub fn find_backend<X: XsIo>(xs: &mut X) -> Result<(String, DomId), HandshakeErr
 
 /// Waits (watching `path`) until the backend is in `want` or later; fails
 /// on Closing/Closed and after `timeout_ns`.
-fn wait_state<T: Transport, P: Platform>(
+fn wait_state<T: Transport>(
     xs: &mut Xenstore<T>,
-    platform: &P,
     path: &str,
     want: u32,
     timeout_ns: u64,
 ) -> Result<u32, HandshakeError> {
-    watch_state(xs, platform, path, want, timeout_ns, |s| {
+    watch_state(xs, path, want, timeout_ns, |s| {
         if is_closed_state(s) {
             Some(Err(HandshakeError::BackendClosed(s)))
         } else {
@@ -194,16 +193,16 @@ fn wait_state<T: Transport, P: Platform>(
 
 /// Watches the backend state at `path` until `done` returns a result for
 /// it; fails with [`HandshakeError::TimedOut`] (naming `want`) after
-/// `timeout_ns`.
-fn watch_state<T: Transport, P: Platform>(
+/// `timeout_ns` (on the xenstore transport's clock). The watch has a token
+/// of its own: no other watcher's events are seen or taken.
+fn watch_state<T: Transport>(
     xs: &mut Xenstore<T>,
-    platform: &P,
     path: &str,
     want: u32,
     timeout_ns: u64,
     done: impl Fn(u32) -> Option<Result<u32, HandshakeError>>,
 ) -> Result<u32, HandshakeError> {
-    let deadline = platform.now_ns().saturating_add(timeout_ns);
+    let deadline = xs.transport().now_ns().saturating_add(timeout_ns);
     xs.watch(path, WATCH_TOKEN)?;
     let result = loop {
         let s = match read_state(xs, path) {
@@ -213,10 +212,7 @@ fn watch_state<T: Transport, P: Platform>(
         if let Some(r) = done(s) {
             break r;
         }
-        if platform.now_ns() >= deadline {
-            break Err(HandshakeError::TimedOut { want, seen: s });
-        }
-        match xs.wait_watch_until(deadline) {
+        match xs.wait_watch_until(WATCH_TOKEN, deadline) {
             Ok(Some(_)) => {}
             Ok(None) | Err(XsError::TimedOut) => {
                 break Err(HandshakeError::TimedOut { want, seen: s })
@@ -224,9 +220,9 @@ fn watch_state<T: Transport, P: Platform>(
             Err(e) => break Err(e.into()),
         }
     };
-    // The watch is ours; failing to remove it changes nothing for the caller.
+    // The watch is ours (its queue goes with it); failing to remove it
+    // changes nothing for the caller.
     let _ = xs.unwatch(path, WATCH_TOKEN);
-    while let Ok(Some(_)) = xs.poll_watch() {}
     result
 }
 
@@ -240,7 +236,7 @@ pub fn connect<T: Transport, P: Platform>(
 ) -> Result<(Frontend<P>, BackendInfo), HandshakeError> {
     let (bpath, domid) = find_backend(xs)?;
     let state_path = format!("{bpath}/state");
-    wait_state(xs, &platform, &state_path, XenbusState::InitWait as u32, cfg.timeout_ns)?;
+    wait_state(xs, &state_path, XenbusState::InitWait as u32, cfg.timeout_ns)?;
 
     let vpath = format!("{bpath}/versions");
     let versions = xs.read_string(&vpath)?;
@@ -295,7 +291,7 @@ fn publish_and_wait<T: Transport, P: Platform>(
         tx.write(&format!("{FRONTEND_PATH}/port"), &port)?;
         tx.write(&format!("{FRONTEND_PATH}/state"), b"3")
     })?;
-    wait_state(xs, fe.platform(), state_path, XenbusState::Connected as u32, timeout_ns)?;
+    wait_state(xs, state_path, XenbusState::Connected as u32, timeout_ns)?;
     xs.write(&format!("{FRONTEND_PATH}/state"), b"4")?;
     Ok(())
 }
@@ -316,7 +312,7 @@ pub fn disconnect<T: Transport, P: Platform>(
     let state = format!("{FRONTEND_PATH}/state");
     let closing = XenbusState::Closing as u32;
     let r = xs.write(&state, b"5").map_err(HandshakeError::from).and_then(|()| {
-        watch_state(xs, fe.platform(), &info.state_path(), closing, timeout_ns, |s| {
+        watch_state(xs, &info.state_path(), closing, timeout_ns, |s| {
             (is_closed_state(s) || s == XenbusState::Unknown as u32).then_some(Ok(s))
         })
     });
@@ -352,7 +348,7 @@ pub fn backend_closing<T: Transport, P: Platform>(
     let r = xs.write(&format!("{FRONTEND_PATH}/state"), b"6").map_err(HandshakeError::from);
     let r = r.and_then(|()| {
         let closed = XenbusState::Closed as u32;
-        watch_state(xs, fe.platform(), &info.state_path(), closed, timeout_ns, |s| {
+        watch_state(xs, &info.state_path(), closed, timeout_ns, |s| {
             if s == closed {
                 Some(Ok(s))
             } else {

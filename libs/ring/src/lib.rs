@@ -15,7 +15,7 @@
 //! - `host` (feature `host`): `HostMem`, heap-backed shared memory for tests
 //!   and simulated peers.
 #![no_std]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 #[cfg(any(test, feature = "std"))]
 extern crate std;

@@ -70,6 +70,16 @@ pub struct PortArg {
     pub port: Port,
 }
 
+/// The argument of `EVTCHNOP_send`.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Send(pub PortArg);
+
+/// The argument of `EVTCHNOP_close`.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Close(pub PortArg);
+
 const _: () = assert!(core::mem::size_of::<AllocUnbound>() == 8);
 const _: () = assert!(core::mem::size_of::<BindInterdomain>() == 12);
 const _: () = assert!(core::mem::size_of::<BindVirq>() == 12);

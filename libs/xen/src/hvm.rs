@@ -40,5 +40,15 @@ pub struct HvmParam {
 }
 
 const _: () = assert!(core::mem::size_of::<HvmParam>() == 16);
+
+/// The argument of `HVMOP_get_param`.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GetParam(pub HvmParam);
+
+/// The argument of `HVMOP_set_param`.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SetParam(pub HvmParam);
 const _: () = assert!(core::mem::offset_of!(HvmParam, index) == 4);
 const _: () = assert!(core::mem::offset_of!(HvmParam, value) == 8);

@@ -2,6 +2,10 @@
 
 /// `SCHEDOP_yield`.
 pub const SCHEDOP_YIELD: usize = 0;
+
+/// `SCHEDOP_yield` (no argument).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Yield;
 /// `SCHEDOP_block`.
 pub const SCHEDOP_BLOCK: usize = 1;
 /// `SCHEDOP_shutdown`: argument is a [`SchedShutdown`].

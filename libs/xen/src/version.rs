@@ -6,3 +6,12 @@ pub const XENVER_VERSION: usize = 0;
 pub const XENVER_EXTRAVERSION: usize = 1;
 /// Size of `xen_extraversion_t`.
 pub const EXTRAVERSION_LEN: usize = 16;
+
+/// `XENVER_version` (no argument).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Version;
+
+/// The argument of `XENVER_extraversion`: `xen_extraversion_t`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Extraversion(pub [u8; EXTRAVERSION_LEN]);

@@ -6,8 +6,10 @@
 //! 1. [`start`](Client::start) queues a request and returns its [`ReqId`];
 //! 2. [`flush`](Client::flush) copies queued bytes into the request ring and
 //!    says whether to notify xenstored;
-//! 3. when the event channel fires, [`receive`](Client::receive) drains the
-//!    response ring, reassembles messages and files them;
+//! 3. when the event channel fires, [`receive`](Client::receive) reads the
+//!    response ring (at most [`RECEIVE_BUDGET`] bytes a call, so a server
+//!    that keeps producing cannot hold the caller), reassembles messages
+//!    and files them: replies by `req_id`, watch events by token;
 //! 4. [`take_reply`](Client::take_reply) / [`take_watch_event`](Client::take_watch_event)
 //!    hand them out.
 //!
@@ -24,8 +26,23 @@ use skiff_ring::{ByteRing, Consumer, Producer, SharedMem};
 use skiff_xen::xs_wire::{intf, XENSTORE_RING_SIZE, XENSTORE_SERVER_FEATURE_ERROR};
 
 use crate::frame::Framer;
+use crate::watch::Watches;
 use crate::wire::{self, Header, MsgType};
-use crate::{ProtocolError, WatchEvent, WatchQueue, XsError};
+use crate::{ProtocolError, WatchEvent, XsError};
+
+/// Most response bytes one [`Client::receive`] reads: four times the ring,
+/// enough for the largest message (4096 + 16 bytes) in one call.
+pub const RECEIVE_BUDGET: usize = 4 * XENSTORE_RING_SIZE;
+
+/// What one [`Client::receive`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Received {
+    /// Bytes were consumed: xenstored may be waiting for the room.
+    pub consumed: bool,
+    /// The budget ran out with bytes still in the ring: call again before
+    /// waiting (no new event will announce them).
+    pub more: bool,
+}
 
 /// The request ring of the xenstore page (guest → xenstored).
 pub const REQ_RING: ByteRing =
@@ -49,7 +66,7 @@ pub struct Client {
     /// Outstanding requests: req_id → request type.
     pending: BTreeMap<u32, MsgType>,
     replies: BTreeMap<u32, Result<Vec<u8>, XsError>>,
-    watches: WatchQueue,
+    watches: Watches,
     dropped: u64,
     failed: Option<ProtocolError>,
 }
@@ -71,7 +88,7 @@ impl Client {
             next_req_id: 1,
             pending: BTreeMap::new(),
             replies: BTreeMap::new(),
-            watches: WatchQueue::default(),
+            watches: Watches::default(),
             dropped: 0,
             failed: None,
         }
@@ -146,10 +163,9 @@ impl Client {
         !self.tx.is_empty()
     }
 
-    /// Drains the response ring, reassembling and filing complete messages.
-    /// Returns whether xenstored must be notified (bytes were consumed,
-    /// making room it may be waiting for).
-    pub fn receive<M: SharedMem + ?Sized>(&mut self, mem: &M) -> Result<bool, XsError> {
+    /// Reads the response ring (up to [`RECEIVE_BUDGET`] bytes),
+    /// reassembling and filing complete messages.
+    pub fn receive<M: SharedMem + ?Sized>(&mut self, mem: &M) -> Result<Received, XsError> {
         if let Some(e) = self.failed {
             return Err(XsError::Protocol(e));
         }
@@ -159,15 +175,22 @@ impl Client {
                 return Err(XsError::Protocol(self.fail(ProtocolError::Server(code))));
             }
         }
-        let mut consumed = false;
+        let mut got = Received::default();
+        let mut budget = RECEIVE_BUDGET;
         let mut buf = [0u8; XENSTORE_RING_SIZE];
         loop {
-            let n = match self.rsp.read(mem, &mut buf) {
+            if budget == 0 {
+                got.more = matches!(self.rsp.available(mem), Ok(n) if n > 0);
+                break;
+            }
+            let want = budget.min(buf.len());
+            let n = match self.rsp.read(mem, &mut buf[..want]) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) => return Err(XsError::Protocol(self.fail(e.into()))),
             };
-            consumed = true;
+            budget -= n;
+            got.consumed = true;
             let mut input = &buf[..n];
             while !input.is_empty() {
                 match self.framer.feed(&mut input) {
@@ -181,7 +204,7 @@ impl Client {
                 }
             }
         }
-        Ok(consumed)
+        Ok(got)
     }
 
     /// Files one complete message from xenstored.
@@ -189,7 +212,7 @@ impl Client {
         let ty = h.known_type()?;
         if ty == MsgType::WatchEvent {
             match WatchEvent::parse(&body) {
-                Ok(ev) => self.watches.push(ev),
+                Ok(ev) => self.watches.route(ev),
                 Err(_) => self.dropped += 1,
             }
             return Ok(());
@@ -235,25 +258,37 @@ impl Client {
         self.replies.remove(&id.0);
     }
 
-    /// The oldest queued watch event.
-    pub fn take_watch_event(&mut self) -> Option<WatchEvent> {
-        self.watches.pop()
+    /// Gives watch token `token` a queue, before its `XS_WATCH` goes out
+    /// (xenstored fires a watch at once). Registered as often as watched.
+    pub fn register_watch(&mut self, token: &str) {
+        self.watches.register(token);
     }
 
-    /// Whether watch events are queued.
-    pub fn has_watch_events(&self) -> bool {
-        !self.watches.is_empty()
+    /// Undoes one [`register_watch`](Self::register_watch); the queue goes
+    /// with the last.
+    pub fn unregister_watch(&mut self, token: &str) {
+        self.watches.unregister(token);
     }
 
-    /// Watch events lost because the queue was full.
+    /// The oldest queued event of the watches registered with `token`.
+    pub fn take_watch_event(&mut self, token: &str) -> Option<WatchEvent> {
+        self.watches.take(token)
+    }
+
+    /// Whether events for `token` are queued.
+    pub fn has_watch_events(&self, token: &str) -> bool {
+        self.watches.has(token)
+    }
+
+    /// Watch events lost because their queue was full.
     pub fn watch_overflows(&self) -> u64 {
         self.watches.overflowed()
     }
 
-    /// Messages dropped: replies to unknown or forgotten requests and
-    /// malformed watch events.
+    /// Messages dropped: replies to unknown or forgotten requests, malformed
+    /// watch events, and events for tokens nobody registered.
     pub fn dropped(&self) -> u64 {
-        self.dropped
+        self.dropped + self.watches.unrouted()
     }
 
     /// Requests sent or queued whose reply has not arrived.

@@ -7,7 +7,7 @@
 //!   supplied by the environment, including retried transactions.
 //! - `sim` (feature `sim`): a simulated xenstored for host tests.
 #![no_std]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 
@@ -20,9 +20,11 @@ pub mod sim;
 mod watch;
 pub mod wire;
 
-pub use client::{Client, ReqId, REQ_RING, RSP_RING};
+pub use client::{Client, Received, ReqId, RECEIVE_BUDGET, REQ_RING, RSP_RING};
 pub use error::{ProtocolError, XsError};
 pub use frame::Framer;
-pub use ops::{Transaction, Transport, Xenstore, XsIo, TRANSACTION_TRIES};
-pub use watch::{WatchEvent, WatchQueue};
+pub use ops::{
+    Transaction, Transport, Xenstore, XsIo, DEFAULT_REQUEST_TIMEOUT_NS, TRANSACTION_TRIES,
+};
+pub use watch::{WatchEvent, WatchQueue, Watches};
 pub use wire::MsgType;

@@ -1,12 +1,14 @@
 //! Blocking xenstore operations over a [`Transport`]: read, write, directory, watches, transactions.
 //!
 //! [`Xenstore`] wraps a [`Client`] and a transport supplied by the
-//! environment (the kernel: the xenstore page, "notify the event channel"
-//! and "block until the event channel fires"; tests: a simulated xenstored).
-//! Each call queues one request and pumps the rings until its reply is
-//! there, waiting on the transport in between. Watch events that arrive
-//! meanwhile are queued for [`Xenstore::poll_watch`] or
-//! [`Xenstore::wait_watch`].
+//! environment (the kernel: the xenstore page, "notify the event channel",
+//! a clock and "block until the event channel fires or a deadline"; tests:
+//! a simulated xenstored). Each call queues one request and pumps the rings
+//! until its reply is there, waiting on the transport in between, for at
+//! most the request timeout: a xenstored that never answers, or that keeps
+//! sending other traffic (watch events) instead, cannot hold a call longer.
+//! Watch events that arrive meanwhile go to the queue of their token, for
+//! [`Xenstore::poll_watch`] or [`Xenstore::wait_watch_until`].
 //!
 //! The node operations live in the [`XsIo`] trait so that they work the same
 //! outside a transaction (on [`Xenstore`]) and inside one (on
@@ -24,6 +26,9 @@ use crate::{Client, ProtocolError, WatchEvent, XsError};
 /// failing with `EAGAIN` before giving up.
 pub const TRANSACTION_TRIES: u32 = 16;
 
+/// How long one request waits for its reply by default (10 s).
+pub const DEFAULT_REQUEST_TIMEOUT_NS: u64 = 10_000_000_000;
+
 /// What the environment provides to talk to xenstored.
 pub trait Transport {
     /// The shared xenstore page.
@@ -35,20 +40,15 @@ pub trait Transport {
     /// Signals xenstored (the xenstore event channel).
     fn notify(&mut self);
 
-    /// Blocks until xenstored may have made progress: the event channel
-    /// fired since the previous `wait` returned (a notification that arrives
-    /// before `wait` is called must not be lost), or a spurious wakeup. An
-    /// error (for example [`XsError::TimedOut`]) abandons the current call.
-    fn wait(&mut self) -> Result<(), XsError>;
+    /// Monotonic time in nanoseconds: the clock deadlines are on.
+    fn now_ns(&self) -> u64;
 
-    /// Like [`wait`](Self::wait), but gives up with [`XsError::TimedOut`]
-    /// once `deadline_ns` (the caller's monotonic clock, in nanoseconds)
-    /// has passed. The default ignores the deadline: right for transports
-    /// whose `wait` never blocks for long (a simulated xenstored).
-    fn wait_until(&mut self, deadline_ns: u64) -> Result<(), XsError> {
-        let _ = deadline_ns;
-        self.wait()
-    }
+    /// Blocks until xenstored may have made progress (the event channel
+    /// fired since the previous wait returned: a notification that arrives
+    /// before the call must not be lost), a spurious wakeup, or
+    /// `deadline_ns` passes. Reaching the deadline is not an error (the
+    /// caller looks at the clock); an error abandons the current call.
+    fn wait_until(&mut self, deadline_ns: u64) -> Result<(), XsError>;
 }
 
 /// Node operations, issued outside a transaction by [`Xenstore`] and inside
@@ -124,12 +124,25 @@ pub trait XsIo {
 pub struct Xenstore<T: Transport> {
     client: Client,
     transport: T,
+    timeout_ns: u64,
 }
 
 impl<T: Transport> Xenstore<T> {
-    /// A connection over `transport`, with a fresh client.
+    /// A connection over `transport`, with a fresh client and the default
+    /// request timeout.
     pub fn new(transport: T) -> Self {
-        Xenstore { client: Client::new(), transport }
+        Xenstore { client: Client::new(), transport, timeout_ns: DEFAULT_REQUEST_TIMEOUT_NS }
+    }
+
+    /// How long each request waits for its reply before it fails with
+    /// [`XsError::TimedOut`].
+    pub fn set_request_timeout(&mut self, timeout_ns: u64) {
+        self.timeout_ns = timeout_ns;
+    }
+
+    /// The request timeout.
+    pub fn request_timeout(&self) -> u64 {
+        self.timeout_ns
     }
 
     /// The underlying client (statistics, failure state).
@@ -148,7 +161,8 @@ impl<T: Transport> Xenstore<T> {
     }
 
     /// Sends one request in transaction `tx_id` (0 for none) and blocks
-    /// until its reply arrives.
+    /// until its reply arrives, or the request timeout passes
+    /// ([`XsError::TimedOut`]; a late reply is dropped).
     pub fn request(
         &mut self,
         tx_id: u32,
@@ -156,38 +170,56 @@ impl<T: Transport> Xenstore<T> {
         parts: &[&[u8]],
     ) -> Result<Vec<u8>, XsError> {
         let id = self.client.start(tx_id, msg_type, parts)?;
+        let deadline = self.transport.now_ns().saturating_add(self.timeout_ns);
         loop {
             let pumped = self.pump();
             if let Some(reply) = self.client.take_reply(id) {
                 return reply;
             }
-            if let Err(e) = pumped.and_then(|()| self.transport.wait()) {
+            let waited = match pumped {
+                Err(e) => Err(e),
+                Ok(_) if self.transport.now_ns() >= deadline => Err(XsError::TimedOut),
+                Ok(true) => Ok(()),
+                Ok(false) => self.transport.wait_until(deadline),
+            };
+            if let Err(e) = waited {
                 self.client.forget(id);
                 return Err(e);
             }
         }
     }
 
-    /// Moves bytes both ways without blocking, notifying xenstored if needed.
-    pub fn pump(&mut self) -> Result<(), XsError> {
+    /// Moves bytes both ways without blocking, notifying xenstored if
+    /// needed. Returns whether bytes are left in the response ring that no
+    /// event will announce (call again before waiting).
+    pub fn pump(&mut self) -> Result<bool, XsError> {
         let mem = self.transport.mem();
         let wrote = self.client.flush(mem);
         let received = self.client.receive(mem);
-        if wrote || matches!(received, Ok(true)) {
+        if wrote || matches!(received, Ok(r) if r.consumed) {
             self.transport.notify();
         }
-        received.map(drop)
+        received.map(|r| r.more)
     }
 
-    /// `XS_WATCH`: watches `path` and everything below it. xenstored fires
-    /// the watch once right away, then on every change.
+    /// `XS_WATCH`: watches `path` and everything below it; its events go
+    /// to `token`'s own queue ([`poll_watch`](Self::poll_watch)).
+    /// xenstored fires the watch once right away, then on every change.
     pub fn watch(&mut self, path: &str, token: &str) -> Result<(), XsError> {
-        self.watch_request(MsgType::Watch, path, token)
+        self.client.register_watch(token);
+        let r = self.watch_request(MsgType::Watch, path, token);
+        if r.is_err() {
+            self.client.unregister_watch(token);
+        }
+        r
     }
 
-    /// `XS_UNWATCH`: removes a watch set with the same `path` and `token`.
+    /// `XS_UNWATCH`: removes a watch set with the same `path` and `token`;
+    /// its queue goes with the token's last watch, events and all.
     pub fn unwatch(&mut self, path: &str, token: &str) -> Result<(), XsError> {
-        self.watch_request(MsgType::Unwatch, path, token)
+        let r = self.watch_request(MsgType::Unwatch, path, token);
+        self.client.unregister_watch(token);
+        r
     }
 
     fn watch_request(&mut self, ty: MsgType, path: &str, token: &str) -> Result<(), XsError> {
@@ -197,38 +229,54 @@ impl<T: Transport> Xenstore<T> {
         self.request(0, ty, &parts).map(drop)
     }
 
-    /// A queued watch event, after pumping the rings once (never blocks).
-    pub fn poll_watch(&mut self) -> Result<Option<WatchEvent>, XsError> {
-        if let Some(ev) = self.client.take_watch_event() {
-            return Ok(Some(ev));
-        }
-        self.pump()?;
-        Ok(self.client.take_watch_event())
+    /// The oldest queued event of `token`'s watches, without touching the
+    /// rings.
+    pub fn take_watch(&mut self, token: &str) -> Option<WatchEvent> {
+        self.client.take_watch_event(token)
     }
 
-    /// Blocks until a watch event arrives.
-    pub fn wait_watch(&mut self) -> Result<WatchEvent, XsError> {
+    /// An event of `token`'s watches, after pumping the rings once (never
+    /// blocks).
+    pub fn poll_watch(&mut self, token: &str) -> Result<Option<WatchEvent>, XsError> {
+        self.pump_for(token).map(|(ev, _)| ev)
+    }
+
+    /// A queued event for `token`, else one after a pump; and whether the
+    /// pump left bytes in the ring.
+    fn pump_for(&mut self, token: &str) -> Result<(Option<WatchEvent>, bool), XsError> {
+        if let Some(ev) = self.client.take_watch_event(token) {
+            return Ok((Some(ev), false));
+        }
+        let more = self.pump()?;
+        Ok((self.client.take_watch_event(token), more))
+    }
+
+    /// Blocks until an event of `token`'s watches arrives or `deadline_ns`
+    /// (the transport's clock) passes (`Ok(None)`).
+    pub fn wait_watch_until(
+        &mut self,
+        token: &str,
+        deadline_ns: u64,
+    ) -> Result<Option<WatchEvent>, XsError> {
         loop {
-            if let Some(ev) = self.poll_watch()? {
+            let (ev, more) = self.pump_for(token)?;
+            if ev.is_some() {
                 return Ok(ev);
             }
-            self.transport.wait()?;
+            if self.transport.now_ns() >= deadline_ns {
+                return Ok(None);
+            }
+            if !more {
+                self.transport.wait_until(deadline_ns)?;
+            }
         }
     }
 
-    /// Like [`wait_watch`](Self::wait_watch), but returns `Ok(None)` once
-    /// `deadline_ns` passed (see [`Transport::wait_until`]).
-    pub fn wait_watch_until(&mut self, deadline_ns: u64) -> Result<Option<WatchEvent>, XsError> {
-        loop {
-            if let Some(ev) = self.poll_watch()? {
-                return Ok(Some(ev));
-            }
-            match self.transport.wait_until(deadline_ns) {
-                Ok(()) => {}
-                Err(XsError::TimedOut) => return Ok(None),
-                Err(e) => return Err(e),
-            }
-        }
+    /// [`wait_watch_until`](Self::wait_watch_until) the request timeout
+    /// from now; [`XsError::TimedOut`] if nothing came.
+    pub fn wait_watch(&mut self, token: &str) -> Result<WatchEvent, XsError> {
+        let deadline = self.transport.now_ns().saturating_add(self.timeout_ns);
+        self.wait_watch_until(token, deadline)?.ok_or(XsError::TimedOut)
     }
 
     /// `XS_GET_DOMAIN_PATH`: the home path of domain `domid`

@@ -1,6 +1,6 @@
-//! Watch events (`XS_WATCH_EVENT`: `<epath>|<token>|`) and the bounded queue that holds them.
+//! Watch events (`XS_WATCH_EVENT`: `<epath>|<token>|`), routed by token to bounded per-watch queues.
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 
 use crate::wire::{split_strings, to_string};
@@ -92,6 +92,63 @@ impl Default for WatchQueue {
     }
 }
 
+/// The queues of the watches this client registered, by token: each
+/// event goes to the queue of its token, so no consumer ever sees (or
+/// drains) another's events. Events for tokens nobody registered are
+/// dropped and counted.
+#[derive(Debug, Default)]
+pub struct Watches {
+    /// token -> (registrations, queue).
+    queues: BTreeMap<String, (u32, WatchQueue)>,
+    unrouted: u64,
+}
+
+impl Watches {
+    /// Gives `token` a queue (or counts one more registration of it).
+    pub fn register(&mut self, token: &str) {
+        self.queues.entry(String::from(token)).or_insert_with(|| (0, WatchQueue::default())).0 += 1;
+    }
+
+    /// Undoes one [`register`](Self::register); the queue (and what is in
+    /// it) goes with the last one.
+    pub fn unregister(&mut self, token: &str) {
+        if let Some((n, _)) = self.queues.get_mut(token) {
+            *n -= 1;
+            if *n == 0 {
+                self.queues.remove(token);
+            }
+        }
+    }
+
+    /// Files `ev` in its token's queue, or drops it.
+    pub fn route(&mut self, ev: WatchEvent) {
+        match self.queues.get_mut(&ev.token) {
+            Some((_, q)) => q.push(ev),
+            None => self.unrouted += 1,
+        }
+    }
+
+    /// The oldest event for `token`.
+    pub fn take(&mut self, token: &str) -> Option<WatchEvent> {
+        self.queues.get_mut(token)?.1.pop()
+    }
+
+    /// Whether an event for `token` is queued.
+    pub fn has(&self, token: &str) -> bool {
+        self.queues.get(token).is_some_and(|(_, q)| !q.is_empty())
+    }
+
+    /// Events dropped because their queue was full, over all tokens.
+    pub fn overflowed(&self) -> u64 {
+        self.queues.values().map(|(_, q)| q.overflowed()).sum()
+    }
+
+    /// Events for tokens nobody registered.
+    pub fn unrouted(&self) -> u64 {
+        self.unrouted
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +164,26 @@ mod tests {
         assert_eq!(WatchEvent::parse(b"/a\0"), Err(ProtocolError::Malformed));
         assert_eq!(WatchEvent::parse(b""), Err(ProtocolError::Malformed));
         assert_eq!(WatchEvent::parse(b"\xff\0t\0"), Err(ProtocolError::Malformed));
+    }
+
+    #[test]
+    fn events_go_to_their_own_token_only() {
+        let mut w = Watches::default();
+        w.register("a");
+        w.register("b");
+        w.route(ev("/x", "b"));
+        w.route(ev("/y", "a"));
+        w.route(ev("/z", "nobody"));
+        assert_eq!(w.take("a"), Some(ev("/y", "a")));
+        assert_eq!(w.take("a"), None, "b's event is not a's");
+        assert!(w.has("b"));
+        assert_eq!(w.unrouted(), 1);
+        w.register("b");
+        w.unregister("b");
+        assert_eq!(w.take("b"), Some(ev("/x", "b")), "still registered once");
+        w.unregister("b");
+        w.route(ev("/x", "b"));
+        assert_eq!((w.take("b"), w.unrouted()), (None, 2));
     }
 
     #[test]

@@ -24,8 +24,8 @@ fn replies_match_by_req_id_in_any_order() {
     assert!(c.flush(&mem));
     respond(&mem, &reply(MsgType::Directory, b.0, b"x\0y\0"));
     respond(&mem, &reply(MsgType::Error, a.0, b"ENOENT\0"));
-    assert_eq!(c.receive(&mem), Ok(true));
-    assert_eq!(c.receive(&mem), Ok(false));
+    assert!(c.receive(&mem).unwrap().consumed);
+    assert!(!c.receive(&mem).unwrap().consumed);
     assert_eq!(c.take_reply(a), Some(Err(XsError::NoEnt)));
     assert_eq!(c.take_reply(b), Some(Ok(b"x\0y\0".to_vec())));
     assert_eq!(c.take_reply(b), None);
@@ -36,16 +36,17 @@ fn replies_match_by_req_id_in_any_order() {
 fn unknown_req_ids_and_bad_events_are_dropped_and_counted() {
     let mem = HostMem::pages(1);
     let mut c = Client::new();
+    c.register_watch("tok");
     let a = c.start(0, MsgType::Read, &[b"a\0"]).unwrap();
     c.flush(&mem);
     respond(&mem, &reply(MsgType::Read, 999, b"stray"));
     respond(&mem, &reply(MsgType::WatchEvent, 0, b"only-a-path\0"));
     respond(&mem, &reply(MsgType::WatchEvent, 0, b"/p\0tok\0"));
     respond(&mem, &reply(MsgType::Write, a.0, b"OK\0"));
-    assert_eq!(c.receive(&mem), Ok(true));
+    assert!(c.receive(&mem).unwrap().consumed);
     assert_eq!(c.dropped(), 2);
     let ev = WatchEvent { path: "/p".into(), token: "tok".into() };
-    assert_eq!(c.take_watch_event(), Some(ev));
+    assert_eq!(c.take_watch_event("tok"), Some(ev));
     let expect = ProtocolError::UnexpectedType { request: 2, reply: 11 };
     assert_eq!(c.take_reply(a), Some(Err(XsError::Protocol(expect))));
     assert_eq!(c.failure(), None, "a mismatched reply does not break the stream");
@@ -131,7 +132,7 @@ fn corrupt_indexes_and_server_errors_are_reported() {
     let mem = HostMem::pages(1);
     let mut c = Client::new();
     mem.store_u32(intf::ERROR, 3);
-    assert_eq!(c.receive(&mem), Ok(false), "error field ignored unless advertised");
+    assert_eq!(c.receive(&mem), Ok(Default::default()), "error field ignored unless advertised");
     mem.store_u32(intf::SERVER_FEATURES, XENSTORE_SERVER_FEATURE_ERROR);
     assert_eq!(c.receive(&mem), Err(XsError::Protocol(ProtocolError::Server(3))));
 }

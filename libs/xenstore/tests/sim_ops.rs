@@ -1,6 +1,7 @@
 //! Blocking operations against the simulated xenstored, stepped on the same thread.
 
 use skiff_xenstore::sim::SimTransport;
+use skiff_xenstore::Transport;
 use skiff_xenstore::{
     MsgType, ProtocolError, WatchEvent, Xenstore, XsError, XsIo, TRANSACTION_TRIES,
 };
@@ -60,28 +61,29 @@ fn mkdir_rm_and_domain_path() {
 fn watch_fires_on_registration_and_on_changes() {
     let mut xs = xs();
     xs.watch("/local/domain/7/control", "ctl").unwrap();
-    assert_eq!(xs.poll_watch().unwrap(), Some(ev("/local/domain/7/control", "ctl")));
-    assert_eq!(xs.poll_watch().unwrap(), None);
+    assert_eq!(xs.poll_watch("ctl").unwrap(), Some(ev("/local/domain/7/control", "ctl")));
+    assert_eq!(xs.poll_watch("ctl").unwrap(), None);
 
     xs.write("control/shutdown", "poweroff").unwrap();
     // Creating the parent and the node: both are changes under the watch.
     let mut seen = Vec::new();
-    while let Some(e) = xs.poll_watch().unwrap() {
+    while let Some(e) = xs.poll_watch("ctl").unwrap() {
         seen.push(e);
     }
     assert!(seen.contains(&ev("/local/domain/7/control/shutdown", "ctl")));
 
     // A change made by someone else (the toolstack) reaches the client too.
     xs.transport_mut().sim_mut().write("/local/domain/7/control/shutdown", b"reboot").unwrap();
-    assert_eq!(xs.wait_watch().unwrap(), ev("/local/domain/7/control/shutdown", "ctl"));
+    assert_eq!(xs.wait_watch("ctl").unwrap(), ev("/local/domain/7/control/shutdown", "ctl"));
 
     // Unrelated paths do not fire; unwatch stops events.
     xs.write("other", "1").unwrap();
-    assert_eq!(xs.poll_watch().unwrap(), None);
+    assert_eq!(xs.poll_watch("ctl").unwrap(), None);
     xs.unwatch("/local/domain/7/control", "ctl").unwrap();
     assert_eq!(xs.unwatch("/local/domain/7/control", "ctl"), Err(XsError::NoEnt));
     xs.write("control/shutdown", "").unwrap();
-    assert_eq!(xs.poll_watch().unwrap(), None);
+    assert_eq!(xs.poll_watch("ctl").unwrap(), None);
+    assert_eq!(xs.client().dropped(), 0, "nothing fired for the token after unwatch");
     assert_eq!(xs.transport().sim().watch_count(), 0);
 }
 
@@ -90,15 +92,35 @@ fn relative_watches_report_relative_paths_and_removal() {
     let mut xs = xs();
     xs.write("backend/x/state", "4").unwrap();
     xs.watch("backend/x/state", "t").unwrap();
-    assert_eq!(xs.wait_watch().unwrap(), ev("backend/x/state", "t"));
+    assert_eq!(xs.wait_watch("t").unwrap(), ev("backend/x/state", "t"));
     xs.write("backend/x/state", "5").unwrap();
-    assert_eq!(xs.wait_watch().unwrap(), ev("backend/x/state", "t"));
+    assert_eq!(xs.wait_watch("t").unwrap(), ev("backend/x/state", "t"));
     // Removing a parent reports the watched path itself.
     xs.rm("backend").unwrap();
-    assert_eq!(xs.wait_watch().unwrap(), ev("backend/x/state", "t"));
+    assert_eq!(xs.wait_watch("t").unwrap(), ev("backend/x/state", "t"));
     assert_eq!(xs.watch("backend/x/state", "t"), Err(XsError::Exist));
     xs.watch("@releaseDomain", "rd").unwrap();
-    assert_eq!(xs.wait_watch().unwrap(), ev("@releaseDomain", "rd"));
+    assert_eq!(xs.wait_watch("rd").unwrap(), ev("@releaseDomain", "rd"));
+}
+
+#[test]
+fn each_watch_sees_only_its_own_events() {
+    let mut xs = xs();
+    xs.watch("a", "ta").unwrap();
+    xs.watch("b", "tb").unwrap();
+    xs.write("b", "1").unwrap();
+    xs.write("a", "1").unwrap();
+    // Waiting for one token never takes (or drops) the other's events.
+    let mut a = Vec::new();
+    while let Some(e) = xs.poll_watch("ta").unwrap() {
+        a.push(e.token);
+    }
+    assert!(!a.is_empty() && a.iter().all(|t| t == "ta"), "{a:?}");
+    let mut b = Vec::new();
+    while let Some(e) = xs.poll_watch("tb").unwrap() {
+        b.push(e.token);
+    }
+    assert!(!b.is_empty() && b.iter().all(|t| t == "tb"), "{b:?}");
 }
 
 #[test]
@@ -210,7 +232,9 @@ fn silent_daemon_times_out_and_late_reply_is_dropped() {
     let mut xs = xs();
     xs.write("a", "1").unwrap();
     xs.transport_mut().sim_mut().set_paused(true);
+    let before = xs.transport().now_ns();
     assert_eq!(xs.read("a"), Err(XsError::TimedOut));
+    assert_eq!(xs.transport().now_ns() - before, xs.request_timeout(), "gave up at the timeout");
     assert_eq!(xs.client().outstanding(), 0, "the abandoned request is forgotten");
     xs.transport_mut().sim_mut().set_paused(false);
     // The daemon now answers the abandoned request first; that reply is dropped.

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use skiff_ring::HostMem;
 use skiff_xenstore::sim::SimXenstored;
@@ -14,6 +14,7 @@ struct ThreadTransport {
     mem: Arc<HostMem>,
     events: Arc<AtomicU64>,
     seen: u64,
+    epoch: Instant,
 }
 
 impl Transport for ThreadTransport {
@@ -22,16 +23,18 @@ impl Transport for ThreadTransport {
         &self.mem
     }
     fn notify(&mut self) {}
-    fn wait(&mut self) -> Result<(), XsError> {
-        let deadline = Instant::now() + Duration::from_secs(10);
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+    fn wait_until(&mut self, deadline_ns: u64) -> Result<(), XsError> {
         loop {
             let now = self.events.load(Ordering::Acquire);
             if now != self.seen {
                 self.seen = now;
                 return Ok(());
             }
-            if Instant::now() > deadline {
-                return Err(XsError::TimedOut);
+            if self.now_ns() >= deadline_ns {
+                return Ok(());
             }
             thread::yield_now();
         }
@@ -57,9 +60,9 @@ fn client_and_daemon_on_two_threads() {
             sim.requests_handled()
         })
     };
-    let mut xs = Xenstore::new(ThreadTransport { mem, events, seen: 0 });
+    let mut xs = Xenstore::new(ThreadTransport { mem, events, seen: 0, epoch: Instant::now() });
     xs.watch("data", "w").unwrap();
-    assert_eq!(xs.wait_watch().unwrap(), WatchEvent { path: "data".into(), token: "w".into() });
+    assert_eq!(xs.wait_watch("w").unwrap(), WatchEvent { path: "data".into(), token: "w".into() });
     for i in 0..300u32 {
         let value = vec![b'0' + (i % 10) as u8; (i as usize * 53) % 4000];
         xs.write(&format!("data/{}", i % 17), &value).unwrap();
@@ -74,7 +77,7 @@ fn client_and_daemon_on_two_threads() {
         .unwrap();
     assert_eq!(total, 17);
     assert_eq!(xs.read_u32("count"), Ok(17));
-    assert!(xs.client().has_watch_events() || xs.client().watch_overflows() > 0);
+    assert!(xs.client().has_watch_events("w") || xs.client().watch_overflows() > 0);
     stop.store(true, Ordering::Release);
     assert!(daemon.join().unwrap() >= 600);
 }

@@ -161,14 +161,17 @@ impl XenbusAgent {
     }
 }
 
-/// A xenstore [`Transport`] whose `wait` runs the simulated xenstored and
-/// the backend's xenbus driver on the caller's thread (deterministic).
-/// `wait` fails with [`XsError::TimedOut`] when neither has anything to do.
+/// A xenstore [`Transport`] whose waits run the simulated xenstored and
+/// the backend's xenbus driver on the caller's thread (deterministic),
+/// on a simulated clock: each wait that found work takes 1 ms; when
+/// neither has anything to do, nothing happens before the deadline, and
+/// the clock jumps there.
 #[derive(Debug)]
 pub struct SimXs {
     mem: HostMem,
     daemon: SimXenstored,
     agent: XenbusAgent,
+    now_ns: u64,
 }
 
 impl SimXs {
@@ -177,7 +180,7 @@ impl SimXs {
         let mut daemon = SimXenstored::new(domu);
         let agent = XenbusAgent { domu, backend, cfg, state: 1, closing: false };
         agent.toolstack(&mut daemon);
-        SimXs { mem: HostMem::pages(1), daemon, agent }
+        SimXs { mem: HostMem::pages(1), daemon, agent, now_ns: 0 }
     }
 
     /// The simulated daemon.
@@ -215,12 +218,17 @@ impl Transport for SimXs {
 
     fn notify(&mut self) {}
 
-    fn wait(&mut self) -> Result<(), XsError> {
+    fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
+    fn wait_until(&mut self, deadline_ns: u64) -> Result<(), XsError> {
         let a = self.agent.step(&mut self.daemon);
         match self.daemon.step(&self.mem) {
-            Ok(d) if a || d => Ok(()),
-            Ok(_) => Err(XsError::TimedOut),
-            Err(e) => Err(XsError::Protocol(e)),
+            Ok(d) if a || d => self.now_ns = self.now_ns.saturating_add(1_000_000),
+            Ok(_) => self.now_ns = self.now_ns.max(deadline_ns),
+            Err(e) => return Err(XsError::Protocol(e)),
         }
+        Ok(())
     }
 }

@@ -8,19 +8,29 @@ use crate::{Transport, XsError};
 /// A xenstore page in [`HostMem`] served by a [`SimXenstored`] that runs
 /// whenever the client waits: deterministic, single-threaded tests.
 ///
-/// `wait` steps the daemon once; if the daemon had nothing to do, the client
-/// would wait forever, so `wait` fails with [`XsError::TimedOut`] instead.
+/// The clock is simulated: each wait steps the daemon once and advances it
+/// by [`SimTransport::STEP_NS`]; a daemon with nothing to do means nothing
+/// will happen before the deadline, so the clock jumps there.
 #[derive(Debug)]
 pub struct SimTransport {
     mem: HostMem,
     sim: SimXenstored,
     notifications: u64,
+    now_ns: u64,
 }
 
 impl SimTransport {
+    /// Simulated time one wait takes when the daemon had work.
+    pub const STEP_NS: u64 = 1_000_000;
+
     /// A fresh page and daemon for domain `domid`.
     pub fn new(domid: u32) -> Self {
-        SimTransport { mem: HostMem::pages(1), sim: SimXenstored::new(domid), notifications: 0 }
+        SimTransport {
+            mem: HostMem::pages(1),
+            sim: SimXenstored::new(domid),
+            notifications: 0,
+            now_ns: 0,
+        }
     }
 
     /// The simulated daemon.
@@ -55,11 +65,16 @@ impl Transport for SimTransport {
         self.notifications += 1;
     }
 
-    fn wait(&mut self) -> Result<(), XsError> {
+    fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
+    fn wait_until(&mut self, deadline_ns: u64) -> Result<(), XsError> {
         match self.sim.step(&self.mem) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(XsError::TimedOut),
-            Err(e) => Err(XsError::Protocol(e)),
+            Ok(true) => self.now_ns = self.now_ns.saturating_add(Self::STEP_NS),
+            Ok(false) => self.now_ns = self.now_ns.max(deadline_ns),
+            Err(e) => return Err(XsError::Protocol(e)),
         }
+        Ok(())
     }
 }
