@@ -72,7 +72,7 @@ fn setup(size_log2: u32) -> (ByteRing, Guarded) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
 
     #[test]
     fn behaves_like_a_bounded_queue(

@@ -138,7 +138,7 @@ fn corrupt_indexes_and_server_errors_are_reported() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 512 }))]
 
     /// Arbitrary bytes from the "daemon", fed in arbitrary pieces, never
     /// panic; each receive either succeeds or reports a protocol error, and
