@@ -5,7 +5,7 @@ TARGET  := x86_64-unknown-none
 PROFILE ?= release
 APP     ?= hello
 # Crates tested and linted on the host (pure no_std libraries).
-HOST_CRATES := -p skiff-xen -p skiff-ring -p skiff-xenstore -p skiff-cmdline -p skiff-pvcalls -p skiff-net
+HOST_CRATES := -p skiff-kernel-hosttest -p skiff-xen -p skiff-ring -p skiff-xenstore -p skiff-cmdline -p skiff-pvcalls -p skiff-net
 # Crates built only for the kernel target.
 KERNEL_CRATES := -p skiff-kernel -p skiff
 EXAMPLES := $(basename $(notdir $(wildcard examples/*.rs)))
@@ -23,7 +23,7 @@ all: build
 
 ## build: compile the kernel, libraries and every example for the kernel target
 build:
-	$(CARGO) build --target $(TARGET) $(PROFILE_FLAG) $(KERNEL_CRATES) --examples
+	$(CARGO) build --locked --target $(TARGET) $(PROFILE_FLAG) $(KERNEL_CRATES) --examples
 
 ## images: every example as a PVH image in target/images/<name>.elf
 images: build
@@ -53,8 +53,9 @@ CASES ?= hello shutdown crash selftest httpd client nettest detach echo resets
 ##       `make run APP=httpd` reached with curl from this machine
 test: test-host test-images test-xen test-run
 
+## test-host: every host test (cargo test at the root covers the same crates: default-members)
 test-host:
-	$(CARGO) test $(HOST_CRATES) --all-features
+	$(CARGO) test --locked $(HOST_CRATES) --all-features
 
 ## test-images: every image has Xen's PHYS32_ENTRY note pointing at the PVH entry (readelf, nm)
 test-images: images
@@ -82,13 +83,13 @@ fmt:
 	$(CARGO) fmt --all -- --check
 
 clippy:
-	$(CARGO) clippy $(HOST_CRATES) --all-features --all-targets -- -D warnings
-	$(CARGO) clippy --target $(TARGET) $(KERNEL_CRATES) --examples -- -D warnings
-	$(CARGO) clippy --target $(TARGET) $(HOST_CRATES) -- -D warnings
+	$(CARGO) clippy --locked $(HOST_CRATES) --all-features --all-targets -- -D warnings
+	$(CARGO) clippy --locked --target $(TARGET) $(KERNEL_CRATES) --examples -- -D warnings
+	$(CARGO) clippy --locked --target $(TARGET) $(HOST_CRATES) --no-default-features -- -D warnings
 
 doc:
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps $(HOST_CRATES) --all-features
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --target $(TARGET) $(KERNEL_CRATES)
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps $(HOST_CRATES) --all-features
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps --target $(TARGET) $(KERNEL_CRATES)
 
 ## module-graph: no cycle among kernel/src's modules; hypercall numbers only in the table (xen/abi.rs)
 module-graph:

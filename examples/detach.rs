@@ -19,7 +19,7 @@ extern crate alloc;
 use alloc::format;
 use core::net::Ipv4Addr;
 
-use skiff::checks::{ensure, expect_err, Check};
+use skiff::checks::{Check, ensure, expect_err};
 use skiff::net::posix::consts::*;
 use skiff::net::posix::{Fd, PollFd};
 use skiff::net::{Errno, FdTable, Kernel, SockAddr};
@@ -99,7 +99,9 @@ fn backend_goes(ctx: &mut Ctx) -> Check {
     let ms = start.elapsed().as_millis();
     let (c, l) = (fds[0].revents, fds[1].revents);
     ensure(n == 2 && c & POLLERR != 0 && l & POLLERR != 0, || {
-        format!("after {ms} ms poll gave {n} ready, revents {c:#x} and {l:#x}; expected POLLERR on both")
+        format!(
+            "after {ms} ms poll gave {n} ready, revents {c:#x} and {l:#x}; expected POLLERR on both"
+        )
     })?;
     Ok(format!("after {ms} ms: connection revents {c:#x}, listener {l:#x}"))
 }

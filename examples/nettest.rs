@@ -25,7 +25,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 
-use skiff::checks::{ensure, expect_err, Check};
+use skiff::checks::{Check, ensure, expect_err};
 use skiff::net::posix::consts::*;
 use skiff::net::posix::{Fd, PollFd};
 use skiff::net::{Errno, FdTable, Kernel, SockAddr};

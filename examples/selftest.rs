@@ -13,10 +13,10 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use skiff::sys::xenstore::XsIo;
-use skiff::sys::{evtchn, grant, xenstore, PageBlock};
+use skiff::sys::{PageBlock, evtchn, grant, xenstore};
 use skiff::time::Instant;
 
-use skiff::checks::{ensure, Check};
+use skiff::checks::{Check, ensure};
 
 skiff::main!(main);
 

@@ -9,11 +9,7 @@ pub type Check = Result<String, String>;
 
 /// `Ok(())` if `cond` holds, else `Err(why())`.
 pub fn ensure(cond: bool, why: impl FnOnce() -> String) -> Result<(), String> {
-    if cond {
-        Ok(())
-    } else {
-        Err(why())
-    }
+    if cond { Ok(()) } else { Err(why()) }
 }
 
 /// `Ok(())` if `r` is the error `want`, else why not (`what` names the

@@ -8,11 +8,11 @@ extern crate alloc;
 pub mod checks;
 pub mod net;
 
-pub use skiff_kernel::{args, exit, main, print, println, Termination};
+pub use skiff_kernel::{Termination, args, exit, main, print, println};
 
 /// Time: monotonic clock, wall clock, sleeping.
 pub mod time {
-    pub use skiff_kernel::time::{since_entry, wall_clock, Instant};
+    pub use skiff_kernel::time::{Instant, since_entry, wall_clock};
     pub use skiff_kernel::wait::sleep;
 }
 

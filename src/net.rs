@@ -13,11 +13,11 @@ use skiff_pvcalls::Frontend;
 
 pub use skiff_net::posix;
 pub use skiff_net::{
-    block_on, deadline_after, AcceptPause, Errno, Error, ErrorKind, IdleReport, Result, SockAddr,
-    SocketId, TcpState, NON_BLOCKING,
+    AcceptPause, Errno, Error, ErrorKind, IdleReport, NON_BLOCKING, Result, SockAddr, SocketId,
+    TcpState, block_on, deadline_after,
 };
 pub use skiff_pvcalls::Resources;
-pub use usage::{report_if_idle, usage, Usage};
+pub use usage::{Usage, report_if_idle, usage};
 
 /// The kernel's one PV Calls engine, as a [`skiff_net::Stack`]. Zero-sized:
 /// every socket object holds a copy.

@@ -7,7 +7,7 @@ use core::fmt::Debug;
 use skiff_cmdline::Args;
 use spin::Once;
 
-use crate::xen::shutdown::{shutdown, Reason};
+use crate::xen::shutdown::{Reason, shutdown};
 
 static ARGS: Once<Args> = Once::new();
 

@@ -4,7 +4,7 @@
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::arch::cpu;
-use crate::xen::shutdown::{shutdown, Reason};
+use crate::xen::shutdown::{Reason, shutdown};
 
 static CRASHING: AtomicBool = AtomicBool::new(false);
 

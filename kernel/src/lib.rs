@@ -15,5 +15,5 @@ pub mod time;
 pub mod wait;
 pub mod xen;
 
-pub use app::{args, exit, Termination};
+pub use app::{Termination, args, exit};
 pub use boot::boot_info;

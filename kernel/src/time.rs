@@ -10,7 +10,7 @@ use skiff_xen::event_channel::VIRQ_TIMER;
 use skiff_xen::vcpu::SingleshotTimer;
 
 use crate::arch::cpu;
-use crate::xen::hypercall::{op, XenError};
+use crate::xen::hypercall::{XenError, op};
 use crate::xen::{evtchn, shared_info};
 
 /// A point on the monotonic clock (nanoseconds of Xen system time).

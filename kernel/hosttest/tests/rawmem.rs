@@ -2,8 +2,8 @@
 //! atomic (run under Miri, `make miri`, a plain copy is reported as a data race), touch only the
 //! bytes asked for, and give back what was written.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 
 use skiff_kernel_hosttest::rawmem::RawMem;

@@ -2,11 +2,11 @@
 //! (so a stack overflow into the guard page is reported, not a triple fault).
 
 use spin::Once;
-use x86_64::instructions::segmentation::{Segment, CS, DS, ES, SS};
+use x86_64::VirtAddr;
+use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
 use x86_64::instructions::tables::load_tss;
 use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
 use x86_64::structures::tss::TaskStateSegment;
-use x86_64::VirtAddr;
 
 /// IST slot used by fault handlers that must not run on a broken stack.
 pub const FAULT_IST_INDEX: u16 = 0;

@@ -2,8 +2,8 @@
 //! vector, all pointing at the stubs in [`super::trap`].
 
 use spin::Once;
-use x86_64::structures::idt::InterruptDescriptorTable;
 use x86_64::VirtAddr;
+use x86_64::structures::idt::InterruptDescriptorTable;
 
 use super::gdt::FAULT_IST_INDEX;
 

@@ -2,9 +2,9 @@
 //! except the 2 MiB around the boot stack, which uses 4 KiB pages so the
 //! stack's guard page can stay unmapped; data is never executable.
 
+use x86_64::PhysAddr;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::{PageTable, PageTableFlags as F, PhysFrame};
-use x86_64::PhysAddr;
 
 const GIB: u64 = 1 << 30;
 const HUGE: u64 = 2 << 20;

@@ -1,7 +1,7 @@
 //! Reads `hvm_start_info` (magic, command line, memory map) before anything
 //! can overwrite it, and chooses the heap region.
 
-use skiff_xen::start_info::{HvmStartInfo, MemmapEntry, HVM_START_MAGIC, MEMMAP_TYPE_RAM};
+use skiff_xen::start_info::{HVM_START_MAGIC, HvmStartInfo, MEMMAP_TYPE_RAM, MemmapEntry};
 
 /// Most memory map entries kept.
 pub const MAX_ENTRIES: usize = 64;

@@ -2,7 +2,7 @@
 //! page-aligned blocks of `2^order` pages, so they never hold Rust objects,
 //! zeroed on allocation, and recycled through per-order free lists.
 
-use alloc::alloc::{alloc_zeroed, Layout};
+use alloc::alloc::{Layout, alloc_zeroed};
 use alloc::vec::Vec;
 
 use skiff_ring::SharedMem;

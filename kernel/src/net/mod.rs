@@ -148,18 +148,18 @@ fn watch_backend(up: &mut Up) {
 /// Says once on the console that the backend stopped answering commands
 /// (the frontend then fails every socket call instead of waiting).
 fn report_stuck(up: &mut Up) {
-    if let Some(GoneReason::Stuck(st)) = up.fe.gone_reason() {
-        if !core::mem::replace(&mut up.stuck_reported, true) {
-            crate::println!(
-                "skiff: PV Calls backend {} left {} of socket {} unanswered for {} ms: it is stuck, \
-                 networking stops (calls fail with ETIMEDOUT, then ECONNABORTED; see \
-                 docs/pvcalls-back.md)",
-                up.info.path,
-                st.cmd_name(),
-                st.id,
-                st.waited_ns / 1_000_000
-            );
-        }
+    if let Some(GoneReason::Stuck(st)) = up.fe.gone_reason()
+        && !core::mem::replace(&mut up.stuck_reported, true)
+    {
+        crate::println!(
+            "skiff: PV Calls backend {} left {} of socket {} unanswered for {} ms: it is stuck, \
+             networking stops (calls fail with ETIMEDOUT, then ECONNABORTED; see \
+             docs/pvcalls-back.md)",
+            up.info.path,
+            st.cmd_name(),
+            st.id,
+            st.waited_ns / 1_000_000
+        );
     }
 }
 

@@ -62,11 +62,7 @@ impl Platform for KernelPlatform {
     fn alloc_evtchn(&mut self, remote: DomId) -> Result<Port, PlatformError> {
         evtchn::alloc_unbound(remote).map_err(|e| {
             // -ENOSPC (28): no free port; anything else is a refusal.
-            if e.0 == -28 {
-                PlatformError::Exhausted
-            } else {
-                PlatformError::Refused
-            }
+            if e.0 == -28 { PlatformError::Exhausted } else { PlatformError::Refused }
         })
     }
 

@@ -8,14 +8,14 @@
 //! its callers must ensure.
 
 use skiff_xen::event_channel::{self as ev, AllocUnbound, BindInterdomain, BindVirq};
-use skiff_xen::grant_table::{QuerySize, GNTTABOP_QUERY_SIZE};
+use skiff_xen::grant_table::{GNTTABOP_QUERY_SIZE, QuerySize};
 use skiff_xen::hvm::{self, GetParam, SetParam};
 use skiff_xen::hypercall::{
     EVENT_CHANNEL_OP, GRANT_TABLE_OP, HVM_OP, MEMORY_OP, SCHED_OP, VCPU_OP, XEN_VERSION,
 };
 use skiff_xen::memory::{AddToPhysmap, XENMEM_ADD_TO_PHYSMAP};
 use skiff_xen::sched::{
-    SchedPoll, SchedShutdown, Yield, SCHEDOP_POLL, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD,
+    SCHEDOP_POLL, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD, SchedPoll, SchedShutdown, Yield,
 };
 use skiff_xen::vcpu::{SingleshotTimer, VCPUOP_SET_SINGLESHOT_TIMER};
 use skiff_xen::version::{Extraversion, Version, XENVER_EXTRAVERSION, XENVER_VERSION};

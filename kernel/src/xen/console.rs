@@ -5,11 +5,11 @@
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use skiff_ring::{ByteRing, Producer};
-use skiff_xen::console::{intf, OUT_SIZE};
+use skiff_xen::console::{OUT_SIZE, intf};
 use skiff_xen::hvm::{PARAM_CONSOLE_EVTCHN, PARAM_CONSOLE_PFN};
 use spin::Mutex;
 
-use super::hypercall::{sched_yield, XenError};
+use super::hypercall::{XenError, sched_yield};
 
 use super::rawmem::RawMem;
 use super::{evtchn, hvm};

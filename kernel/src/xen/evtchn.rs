@@ -8,12 +8,12 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spin::Mutex;
 
 use skiff_xen::event_channel::{
-    AllocUnbound, BindInterdomain, BindVirq, Close, Port, PortArg, Send, NR_2L_PORTS,
+    AllocUnbound, BindInterdomain, BindVirq, Close, NR_2L_PORTS, Port, PortArg, Send,
 };
-use skiff_xen::hvm::{callback_via_vector, PARAM_CALLBACK_IRQ};
-use skiff_xen::{DomId, DOMID_SELF};
+use skiff_xen::hvm::{PARAM_CALLBACK_IRQ, callback_via_vector};
+use skiff_xen::{DOMID_SELF, DomId};
 
-use super::hypercall::{op, XenError};
+use super::hypercall::{XenError, op};
 use super::shared_info as si;
 use crate::arch::UPCALL_VECTOR;
 

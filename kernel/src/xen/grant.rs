@@ -3,18 +3,18 @@
 //! entries, and a free list that recycles references.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{fence, AtomicU16, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU16, AtomicU32, AtomicUsize, Ordering, fence};
 
 use skiff_xen::grant_table::{
-    entry, GrantRef, QuerySize, ENTRIES_PER_FRAME, GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY,
-    GTF_WRITING, NR_RESERVED_ENTRIES,
+    ENTRIES_PER_FRAME, GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_WRITING, GrantRef,
+    NR_RESERVED_ENTRIES, QuerySize, entry,
 };
 use skiff_xen::memory::MAPSPACE_GRANT_TABLE;
-use skiff_xen::{DomId, DOMID_SELF};
+use skiff_xen::{DOMID_SELF, DomId};
 use spin::Mutex;
 
 use super::hvm::add_to_physmap;
-use super::hypercall::{op, XenError};
+use super::hypercall::{XenError, op};
 
 /// Grant frames reserved in the image (32 frames = 16384 entries).
 pub const MAX_FRAMES: usize = 32;

@@ -1,11 +1,11 @@
 //! HVM parameters (`HVMOP_get_param`/`HVMOP_set_param`) and the memory op a
 //! PVH guest uses to place Xen pages in its physical address space.
 
+use skiff_xen::DOMID_SELF;
 use skiff_xen::hvm::{GetParam, HvmParam, SetParam};
 use skiff_xen::memory::AddToPhysmap;
-use skiff_xen::DOMID_SELF;
 
-use super::hypercall::{op, op_unchecked, XenError};
+use super::hypercall::{XenError, op, op_unchecked};
 
 /// Reads HVM parameter `index` of this domain.
 pub fn get_param(index: u32) -> Result<u64, XenError> {

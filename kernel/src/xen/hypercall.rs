@@ -117,11 +117,7 @@ impl core::fmt::Display for XenError {
 
 /// Turns a hypercall return value into a `Result`.
 fn check(ret: isize) -> Result<usize, XenError> {
-    if ret < 0 {
-        Err(XenError(ret as i32))
-    } else {
-        Ok(ret as usize)
-    }
+    if ret < 0 { Err(XenError(ret as i32)) } else { Ok(ret as usize) }
 }
 
 /// Issues the hypercall `A` pairs with, on `arg`. Only for sub-operations

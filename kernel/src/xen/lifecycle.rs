@@ -3,7 +3,7 @@
 //! (an idle hook; docs/misc/xenstore-paths.pandoc).
 
 use super::evtchn;
-use super::shutdown::{shutdown, Reason};
+use super::shutdown::{Reason, shutdown};
 use super::xenstore::{self, Error, XsIo};
 
 const WATCH_TOKEN: &str = "skiff-lifecycle";

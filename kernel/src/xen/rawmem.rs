@@ -1,7 +1,7 @@
 //! [`SharedMem`] over a raw, identity-mapped memory region that another
 //! domain may write at any time (console and xenstore pages, granted pages).
 
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use skiff_ring::SharedMem;
 

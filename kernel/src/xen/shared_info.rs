@@ -2,10 +2,10 @@
 //! `XENMEM_add_to_physmap(XENMAPSPACE_shared_info)`, then read and written
 //! only through atomics (Xen updates it concurrently).
 
-use core::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
 
 use skiff_xen::memory::MAPSPACE_SHARED_INFO;
-use skiff_xen::shared_info::{offset, time, vcpu_info, TimeInfo};
+use skiff_xen::shared_info::{TimeInfo, offset, time, vcpu_info};
 
 use super::hvm::add_to_physmap;
 use super::hypercall::XenError;

@@ -38,10 +38,10 @@ where
     loop {
         match stack.with(&mut op) {
             Err(e) if e.is_would_block() => {
-                if let Some(d) = deadline_ns {
-                    if d == 0 || stack.now_ns() >= d {
-                        return Err(e);
-                    }
+                if let Some(d) = deadline_ns
+                    && (d == 0 || stack.now_ns() >= d)
+                {
+                    return Err(e);
                 }
                 stack.wait(deadline_ns);
             }

@@ -6,7 +6,7 @@ use skiff_pvcalls::wire::{AF_INET, SOCK_STREAM};
 use skiff_pvcalls::{Errno, SocketId};
 
 use crate::addr::to_v4;
-use crate::{block_on, Stack};
+use crate::{Stack, block_on};
 
 /// Backlog used where a face has no way to pass one (like `std::net`).
 pub(crate) const DEFAULT_BACKLOG: u32 = 128;

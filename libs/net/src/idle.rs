@@ -64,11 +64,7 @@ impl IdleReport {
         if !self.may_be_due(open) {
             return other_ms;
         }
-        if other_ms < 0 {
-            IDLE_CHECK_MS
-        } else {
-            other_ms.min(IDLE_CHECK_MS)
-        }
+        if other_ms < 0 { IDLE_CHECK_MS } else { other_ms.min(IDLE_CHECK_MS) }
     }
 
     /// After a poll: with no connection open, returns how many connections

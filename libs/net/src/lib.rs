@@ -46,10 +46,10 @@ mod socket;
 mod stack;
 mod tcp;
 
-pub use addr::{to_v4, SockAddr};
-pub use block::{block_on, deadline_after, NON_BLOCKING};
+pub use addr::{SockAddr, to_v4};
+pub use block::{NON_BLOCKING, block_on, deadline_after};
 pub use error::{Error, ErrorKind, Result};
-pub use idle::{IdleReport, IDLE_CHECK_MS, IDLE_FOLLOW_UP_NS, IDLE_REPORT_WAIT_NS};
+pub use idle::{IDLE_CHECK_MS, IDLE_FOLLOW_UP_NS, IDLE_REPORT_WAIT_NS, IdleReport};
 pub use nal::NalStack;
 pub use pause::{AcceptPause, PAUSE_NS};
 pub use skiff_pvcalls::{Errno, SocketId};

@@ -5,7 +5,7 @@ use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use embedded_nal::{TcpClientStack, TcpFullStack};
 use skiff_pvcalls::Errno;
 
-use crate::{to_v4, Error, Stack, TcpSocket};
+use crate::{Error, Stack, TcpSocket, to_v4};
 
 /// An embedded-nal stack on a [`Stack`]. Its sockets are [`TcpSocket`]s
 /// (closed when dropped, so `close` is only a formality).
@@ -27,11 +27,7 @@ impl<S: Stack> NalStack<S> {
 }
 
 fn nb_err(e: Errno) -> nb::Error<Error> {
-    if e.is_would_block() {
-        nb::Error::WouldBlock
-    } else {
-        nb::Error::Other(Error::from(e))
-    }
+    if e.is_would_block() { nb::Error::WouldBlock } else { nb::Error::Other(Error::from(e)) }
 }
 
 impl<S: Stack> TcpClientStack for NalStack<S> {

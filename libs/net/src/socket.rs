@@ -6,8 +6,8 @@ use core::net::{SocketAddr, SocketAddrV4};
 
 use skiff_pvcalls::{Errno, Readiness, SocketId};
 
-use crate::handle::{Owned, DEFAULT_BACKLOG};
-use crate::{to_v4, Stack};
+use crate::handle::{DEFAULT_BACKLOG, Owned};
+use crate::{Stack, to_v4};
 
 /// TCP states, as far as the frontend can know them.
 ///

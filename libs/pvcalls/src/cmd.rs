@@ -9,10 +9,10 @@
 //! the client fail for good (the caller treats the backend as gone).
 
 use skiff_ring::{FrontRing, RingError, RingLayout, SharedMem};
-use skiff_xen::pvcalls::{rsp, CMD_RING_ENTRIES, ENTRY_SIZE};
+use skiff_xen::pvcalls::{CMD_RING_ENTRIES, ENTRY_SIZE, rsp};
 
-use crate::wire::{Request, Response};
 use crate::Errno;
+use crate::wire::{Request, Response};
 
 /// Geometry of the one-page command ring: 32 entries of 64 bytes.
 pub const CMD_LAYOUT: RingLayout = RingLayout::new(4096, ENTRY_SIZE);

@@ -11,11 +11,11 @@ impl<P: Platform> Frontend<P> {
         let result = c.result();
         match c.req {
             Request::Socket { id, .. } => {
-                if let Some(s) = self.sockets.get_mut(&id) {
-                    if s.socket_req == Some(c.req_id) {
-                        s.socket_req = None;
-                        s.socket_err = result.err();
-                    }
+                if let Some(s) = self.sockets.get_mut(&id)
+                    && s.socket_req == Some(c.req_id)
+                {
+                    s.socket_req = None;
+                    s.socket_err = result.err();
                 }
             }
             Request::Bind { id, .. } | Request::Listen { id, .. } | Request::Connect { id, .. } => {
@@ -24,12 +24,11 @@ impl<P: Platform> Frontend<P> {
             Request::Accept { id, id_new, .. } => self.on_accept(id, id_new, c.req_id, result),
             Request::Release { id, .. } => {
                 let Some(s) = self.sockets.get(&id) else { return };
-                if matches!(s.state, State::Releasing(r, _) if r == c.req_id) {
-                    if let Some(s) = self.sockets.remove(&id) {
-                        if let State::Releasing(_, Some(ring)) = s.state {
-                            ring.release(&mut self.platform, &mut self.acct);
-                        }
-                    }
+                if matches!(s.state, State::Releasing(r, _) if r == c.req_id)
+                    && let Some(s) = self.sockets.remove(&id)
+                    && let State::Releasing(_, Some(ring)) = s.state
+                {
+                    ring.release(&mut self.platform, &mut self.acct);
                 }
             }
             Request::Poll { .. } => {}

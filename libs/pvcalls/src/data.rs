@@ -21,7 +21,7 @@
 //!   and in answer to the backend's own events).
 
 use skiff_ring::{ByteRing, Consumer, Producer, SharedMem};
-use skiff_xen::pvcalls::{data_ring_size, intf, MAX_RING_ORDER};
+use skiff_xen::pvcalls::{MAX_RING_ORDER, data_ring_size, intf};
 
 use crate::Errno;
 
@@ -177,11 +177,7 @@ impl DataIo {
     }
 
     fn out_errno(&self) -> Errno {
-        if self.out_error == EOF_ERROR {
-            Errno::EPIPE
-        } else {
-            Self::map_error(self.out_error)
-        }
+        if self.out_error == EOF_ERROR { Errno::EPIPE } else { Self::map_error(self.out_error) }
     }
 
     /// Whether the backend has finished the receiving side: `in_error` is

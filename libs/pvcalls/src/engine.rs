@@ -16,14 +16,14 @@ use alloc::vec::Vec;
 
 use skiff_xen::pvcalls::MAX_RING_ORDER;
 
-use crate::cmd::{CmdClient, CmdStats, ReqId, SubmitError, NR_REQ_IDS};
+use crate::Errno;
+use crate::cmd::{CmdClient, CmdStats, NR_REQ_IDS, ReqId, SubmitError};
 use crate::platform::{DomId, GrantRef, Platform, Port, Resources};
 use crate::release::Orphan;
-use crate::rings::{alloc_port, Accounting, DataRing, GrantedBlock};
+use crate::rings::{Accounting, DataRing, GrantedBlock, alloc_port};
 use crate::socket::{Socket, State};
 use crate::watchdog::{Stuck, Watchdog};
 use crate::wire::Request;
-use crate::Errno;
 
 /// Tunables of a [`Frontend`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

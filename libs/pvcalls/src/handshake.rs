@@ -20,9 +20,9 @@ use skiff_xen::pvcalls::{PVCALLS_VERSION, XENBUS_FUNCTIONS_CALLS};
 use skiff_xen::xenbus::XenbusState;
 use skiff_xenstore::{Transport, Xenstore, XsError, XsIo};
 
+use crate::Errno;
 use crate::engine::{Frontend, Options};
 use crate::platform::{DomId, Platform};
-use crate::Errno;
 
 /// The frontend's xenstore directory (relative to the domain's home).
 pub const FRONTEND_PATH: &str = "device/pvcalls/0";
@@ -166,7 +166,7 @@ pub fn find_backend<X: XsIo>(xs: &mut X) -> Result<(String, DomId), HandshakeErr
     let domid = match xs.read_u32(&idpath) {
         Ok(d) if d <= u32::from(u16::MAX) => d as DomId,
         Ok(_) | Err(XsError::BadValue) => {
-            return Err(HandshakeError::BadNode(idpath, "not a domain id"))
+            return Err(HandshakeError::BadNode(idpath, "not a domain id"));
         }
         Err(XsError::NoEnt) => return Err(HandshakeError::NoDevice),
         Err(e) => return Err(e.into()),
@@ -215,7 +215,7 @@ fn watch_state<T: Transport>(
         match xs.wait_watch_until(WATCH_TOKEN, deadline) {
             Ok(Some(_)) => {}
             Ok(None) | Err(XsError::TimedOut) => {
-                break Err(HandshakeError::TimedOut { want, seen: s })
+                break Err(HandshakeError::TimedOut { want, seen: s });
             }
             Err(e) => break Err(e.into()),
         }

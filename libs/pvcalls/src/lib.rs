@@ -39,7 +39,7 @@ pub mod wire;
 
 pub use data::Readiness;
 pub use engine::{Frontend, GoneReason, Options};
-pub use errno::{Errno, BACKEND_ENOTSUPP};
+pub use errno::{BACKEND_ENOTSUPP, Errno};
 pub use platform::{EndGrantError, PageBlock, Platform, PlatformError, Resources};
 pub use socket::SocketId;
 pub use view::{CommandView, SocketPhase, SocketView};

@@ -17,7 +17,7 @@ use crate::cmd::ReqId;
 use crate::data::Readiness;
 use crate::platform::Platform;
 use crate::socket::{Listener, PendingAccept, Socket, SocketId, State};
-use crate::wire::{Request, AF_INET, SOCK_STREAM};
+use crate::wire::{AF_INET, Request, SOCK_STREAM};
 use crate::{Errno, Frontend};
 
 /// `SOCK_NONBLOCK | SOCK_CLOEXEC`, flags Linux allows in the type argument.
@@ -308,16 +308,13 @@ impl<P: Platform> Frontend<P> {
             State::Listener(l) => {
                 let readable = l.ready.is_some() || l.error.is_some();
                 let arm = !readable && l.accept.is_none() && !gone;
-                if arm {
-                    if let Err(e) = self.arm_accept(id) {
-                        if !e.is_would_block() {
-                            if let Some(Socket { state: State::Listener(l), .. }) =
-                                self.sockets.get_mut(&id.0)
-                            {
-                                l.error = Some(e);
-                            }
-                        }
-                    }
+                if arm
+                    && let Err(e) = self.arm_accept(id)
+                    && !e.is_would_block()
+                    && let Some(Socket { state: State::Listener(l), .. }) =
+                        self.sockets.get_mut(&id.0)
+                {
+                    l.error = Some(e);
                 }
                 return Ok(self.listener_readiness(id, gone));
             }

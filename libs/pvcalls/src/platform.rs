@@ -3,9 +3,9 @@
 use core::fmt;
 
 use skiff_ring::SharedMem;
+pub use skiff_xen::DomId;
 pub use skiff_xen::event_channel::Port;
 pub use skiff_xen::grant_table::GrantRef;
-pub use skiff_xen::DomId;
 
 /// A block of `2^order` zeroed, physically backed 4 KiB pages that can be
 /// granted to another domain. Freed when dropped.

@@ -7,13 +7,13 @@
 
 use alloc::vec::Vec;
 
+use crate::Frontend;
 use crate::cmd::ReqId;
 use crate::engine::GoneReason;
 use crate::platform::Platform;
 use crate::rings::DataRing;
 use crate::socket::{PendingAccept, State};
 use crate::wire::Request;
-use crate::Frontend;
 
 /// Rings taken out of the table: those the backend maps or has let go of,
 /// and those of CONNECTs and ACCEPTs in flight, which it may map any time.
@@ -85,10 +85,10 @@ impl<P: Platform> Frontend<P> {
     /// the backend does not map them; the rest is leaked).
     fn queue_release(&mut self, id: u64) {
         if self.gone.is_some() {
-            if let Some(s) = self.sockets.remove(&id) {
-                if let State::ReleaseQueued(Some(r)) = s.state {
-                    r.release(&mut self.platform, &mut self.acct);
-                }
+            if let Some(s) = self.sockets.remove(&id)
+                && let State::ReleaseQueued(Some(r)) = s.state
+            {
+                r.release(&mut self.platform, &mut self.acct);
             }
             return;
         }
@@ -108,10 +108,10 @@ impl<P: Platform> Frontend<P> {
                 continue;
             }
             let Ok(ids) = self.submit(&[Request::Release { id, reuse: false }]) else { return };
-            if let Some(s) = self.sockets.get_mut(&id) {
-                if let State::ReleaseQueued(r) = core::mem::replace(&mut s.state, State::Fresh) {
-                    s.state = State::Releasing(ids[0], r);
-                }
+            if let Some(s) = self.sockets.get_mut(&id)
+                && let State::ReleaseQueued(r) = core::mem::replace(&mut s.state, State::Fresh)
+            {
+                s.state = State::Releasing(ids[0], r);
             }
         }
     }
@@ -127,10 +127,10 @@ impl<P: Platform> Frontend<P> {
             let Some(s) = self.sockets.get_mut(&id) else { continue };
             s.closing = true;
             s.user_open = false;
-            if let State::Listener(l) = &mut s.state {
-                if let Some(a) = l.accept.take() {
-                    self.orphans.push(Orphan { req: a.req, pending: a });
-                }
+            if let State::Listener(l) = &mut s.state
+                && let Some(a) = l.accept.take()
+            {
+                self.orphans.push(Orphan { req: a.req, pending: a });
             }
             self.advance(id);
         }

@@ -2,9 +2,9 @@
 
 use alloc::vec::Vec;
 
+use crate::Errno;
 use crate::data::DataIo;
 use crate::platform::{DomId, EndGrantError, GrantRef, PageBlock, Platform, Port, Resources};
-use crate::Errno;
 
 /// Counters of what the frontend holds.
 #[derive(Clone, Copy, Debug, Default)]

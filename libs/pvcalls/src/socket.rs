@@ -3,9 +3,9 @@
 use alloc::boxed::Box;
 use core::net::SocketAddrV4;
 
+use crate::Errno;
 use crate::cmd::ReqId;
 use crate::rings::DataRing;
-use crate::Errno;
 
 /// Handle of a socket: the 64-bit `id` the frontend chose and the backend
 /// knows it by. Unique across active and passive sockets, never reused.

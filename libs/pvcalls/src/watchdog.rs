@@ -12,7 +12,7 @@
 
 use skiff_xen::pvcalls::PVCALLS_CONNECT;
 
-use crate::cmd::{CmdClient, ReqId, NR_REQ_IDS};
+use crate::cmd::{CmdClient, NR_REQ_IDS, ReqId};
 use crate::wire::Request;
 
 /// A command the backend left unanswered for too long.

@@ -1,10 +1,10 @@
 //! Command ring client against a scripted (and hostile) backend: validation, out-of-order completion, full ring.
 
 use proptest::prelude::*;
-use skiff_pvcalls::cmd::{CmdClient, SubmitError, CMD_LAYOUT, NR_REQ_IDS};
-use skiff_pvcalls::wire::{decode_request, Decoded, Request, Response};
 use skiff_pvcalls::Errno;
-use skiff_ring::{sring::hdr, BackRing, HostMem, SharedMem};
+use skiff_pvcalls::cmd::{CMD_LAYOUT, CmdClient, NR_REQ_IDS, SubmitError};
+use skiff_pvcalls::wire::{Decoded, Request, Response, decode_request};
+use skiff_ring::{BackRing, HostMem, SharedMem, sring::hdr};
 use skiff_xen::pvcalls::{PVCALLS_ACCEPT, PVCALLS_BIND, PVCALLS_LISTEN};
 
 struct Peer {

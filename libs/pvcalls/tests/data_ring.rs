@@ -1,8 +1,8 @@
 //! Data ring I/O against a scripted backend: random chunking with wrap-around, EOF/error rules, hostile indexes.
 
 use proptest::prelude::*;
-use skiff_pvcalls::data::DataIo;
 use skiff_pvcalls::Errno;
+use skiff_pvcalls::data::DataIo;
 use skiff_ring::{ByteRing, HostMem, SharedMem};
 use skiff_xen::pvcalls::{data_ring_size, intf};
 

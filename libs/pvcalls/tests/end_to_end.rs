@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use skiff_pvcalls::sim::{BackendConfig, SimConfig};
 use skiff_pvcalls::wire::{AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SOCK_STREAM};
-use skiff_pvcalls::{handshake, Errno, GoneReason, Options, SocketId};
+use skiff_pvcalls::{Errno, GoneReason, Options, SocketId, handshake};
 use skiff_xen::pvcalls::{PVCALLS_ACCEPT, PVCALLS_RELEASE, PVCALLS_SOCKET};
 
 /// Sends `data` and reads the echo back, interleaving both directions.
@@ -215,11 +215,11 @@ fn many_concurrent_connections() {
     while got.iter().zip(&datas).any(|(g, d)| g.len() < d.len()) {
         let mut moved = false;
         for i in 0..n {
-            if sent[i] < datas[i].len() {
-                if let Ok(k) = s.fe.send(conns[i], &datas[i][sent[i]..]) {
-                    sent[i] += k;
-                    moved = true;
-                }
+            if sent[i] < datas[i].len()
+                && let Ok(k) = s.fe.send(conns[i], &datas[i][sent[i]..])
+            {
+                sent[i] += k;
+                moved = true;
             }
             match s.fe.recv(conns[i], &mut buf) {
                 Ok(k) if k > 0 => {

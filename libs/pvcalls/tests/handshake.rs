@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use skiff_pvcalls::handshake::{self, HandshakeError};
-use skiff_pvcalls::sim::{AgentConfig, SimConfig, SimWorld, GUEST_DOMID};
+use skiff_pvcalls::sim::{AgentConfig, GUEST_DOMID, SimConfig, SimWorld};
 use skiff_pvcalls::wire::AF_INET;
 use skiff_pvcalls::{Errno, Options, SocketId};
 use skiff_xenstore::XsIo;

@@ -8,7 +8,7 @@ use std::thread;
 
 use common::*;
 use skiff_pvcalls::sim::{BackendConfig, SimConfig};
-use skiff_pvcalls::{handshake, Errno, Options};
+use skiff_pvcalls::{Errno, Options, handshake};
 
 /// A frontend with `answer_events` against a backend with the bug.
 fn masking_backend(answer_events: bool) -> Setup {

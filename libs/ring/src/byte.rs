@@ -23,7 +23,7 @@
 //! consumer reads `prod` and `cons`, read barrier, reads data, full barrier,
 //! publishes `cons`. Notifying the peer is left to the caller.
 
-use core::sync::atomic::{fence, Ordering};
+use core::sync::atomic::{Ordering, fence};
 
 use crate::{RingError, SharedMem};
 

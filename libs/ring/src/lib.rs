@@ -27,9 +27,9 @@ mod host;
 mod mem;
 pub mod sring;
 
-pub use byte::{flex_ring_size, ByteRing, Consumer, Producer};
+pub use byte::{ByteRing, Consumer, Producer, flex_ring_size};
 pub use error::RingError;
 #[cfg(any(test, feature = "host"))]
 pub use host::HostMem;
 pub use mem::SharedMem;
-pub use sring::{rd32, BackRing, FrontRing, RingLayout};
+pub use sring::{BackRing, FrontRing, RingLayout, rd32};

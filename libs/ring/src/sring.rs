@@ -17,7 +17,7 @@
 //! `rsp_cons` / `rsp_prod_pvt`, `req_cons`) and reads the peer's producer
 //! index once per operation, validating it against its own indexes.
 
-use core::sync::atomic::{fence, Ordering};
+use core::sync::atomic::{Ordering, fence};
 
 use crate::{RingError, SharedMem};
 
@@ -39,11 +39,7 @@ pub mod hdr {
 
 /// `__RD32(x)`: rounds `x` down to a power of two (0 stays 0).
 pub const fn rd32(x: u32) -> u32 {
-    if x == 0 {
-        0
-    } else {
-        1 << (31 - x.leading_zeros())
-    }
+    if x == 0 { 0 } else { 1 << (31 - x.leading_zeros()) }
 }
 
 /// Geometry of a shared ring: entry size and number of entries.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::thread;
 
-use skiff_ring::{flex_ring_size, BackRing, ByteRing, FrontRing, HostMem, RingLayout};
+use skiff_ring::{BackRing, ByteRing, FrontRing, HostMem, RingLayout, flex_ring_size};
 
 /// FNV-1a, enough to detect lost, duplicated or reordered bytes.
 fn fnv(hash: u64, bytes: &[u8]) -> u64 {

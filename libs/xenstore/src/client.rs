@@ -23,7 +23,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
 use skiff_ring::{ByteRing, Consumer, Producer, SharedMem};
-use skiff_xen::xs_wire::{intf, XENSTORE_RING_SIZE, XENSTORE_SERVER_FEATURE_ERROR};
+use skiff_xen::xs_wire::{XENSTORE_RING_SIZE, XENSTORE_SERVER_FEATURE_ERROR, intf};
 
 use crate::frame::Framer;
 use crate::watch::Watches;

@@ -2,8 +2,8 @@
 
 use alloc::vec::Vec;
 
-use crate::wire::{Header, HEADER_LEN};
 use crate::ProtocolError;
+use crate::wire::{HEADER_LEN, Header};
 
 /// Collects bytes until a whole message (header + payload) is available.
 ///
@@ -62,7 +62,7 @@ impl Framer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{encode_message, MsgType};
+    use crate::wire::{MsgType, encode_message};
 
     #[test]
     fn reassembles_byte_by_byte() {

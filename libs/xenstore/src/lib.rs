@@ -20,11 +20,11 @@ pub mod sim;
 mod watch;
 pub mod wire;
 
-pub use client::{Client, Received, ReqId, RECEIVE_BUDGET, REQ_RING, RSP_RING};
+pub use client::{Client, RECEIVE_BUDGET, REQ_RING, RSP_RING, Received, ReqId};
 pub use error::{ProtocolError, XsError};
 pub use frame::Framer;
 pub use ops::{
-    Transaction, Transport, Xenstore, XsIo, DEFAULT_REQUEST_TIMEOUT_NS, TRANSACTION_TRIES,
+    DEFAULT_REQUEST_TIMEOUT_NS, TRANSACTION_TRIES, Transaction, Transport, Xenstore, XsIo,
 };
 pub use watch::{WatchEvent, WatchQueue, Watches};
 pub use wire::MsgType;

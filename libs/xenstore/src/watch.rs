@@ -3,8 +3,8 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 
-use crate::wire::{split_strings, to_string};
 use crate::ProtocolError;
+use crate::wire::{split_strings, to_string};
 
 /// A fired watch: `path` changed (or is the watched path itself, when the
 /// watch was just registered); `token` is the one given to `XS_WATCH`.

@@ -9,7 +9,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use skiff_xen::xs_wire::{msg, HEADER_SIZE, XENSTORE_PAYLOAD_MAX};
+use skiff_xen::xs_wire::{HEADER_SIZE, XENSTORE_PAYLOAD_MAX, msg};
 
 use crate::{ProtocolError, XsError};
 

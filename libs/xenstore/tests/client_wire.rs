@@ -2,9 +2,9 @@
 
 use proptest::prelude::*;
 use skiff_ring::{HostMem, SharedMem};
-use skiff_xen::xs_wire::{intf, XENSTORE_SERVER_FEATURE_ERROR};
-use skiff_xenstore::wire::{encode_message, Header};
-use skiff_xenstore::{Client, MsgType, ProtocolError, WatchEvent, XsError, RSP_RING};
+use skiff_xen::xs_wire::{XENSTORE_SERVER_FEATURE_ERROR, intf};
+use skiff_xenstore::wire::{Header, encode_message};
+use skiff_xenstore::{Client, MsgType, ProtocolError, RSP_RING, WatchEvent, XsError};
 
 /// Writes `bytes` into the response ring as xenstored would; all must fit.
 fn respond(mem: &HostMem, bytes: &[u8]) {

@@ -7,7 +7,7 @@ use skiff_ring::{HostMem, SharedMem};
 use skiff_xen::xs_wire::intf;
 use skiff_xenstore::wire::encode_message;
 use skiff_xenstore::{
-    Client, MsgType, Transport, Xenstore, XsError, XsIo, RECEIVE_BUDGET, RSP_RING,
+    Client, MsgType, RECEIVE_BUDGET, RSP_RING, Transport, Xenstore, XsError, XsIo,
 };
 
 /// One 64-byte watch event for a token nobody registered.

@@ -1,9 +1,9 @@
 //! Blocking operations against the simulated xenstored, stepped on the same thread.
 
-use skiff_xenstore::sim::SimTransport;
 use skiff_xenstore::Transport;
+use skiff_xenstore::sim::SimTransport;
 use skiff_xenstore::{
-    MsgType, ProtocolError, WatchEvent, Xenstore, XsError, XsIo, TRANSACTION_TRIES,
+    MsgType, ProtocolError, TRANSACTION_TRIES, WatchEvent, Xenstore, XsError, XsIo,
 };
 
 fn xs() -> Xenstore<SimTransport> {
@@ -245,7 +245,7 @@ fn silent_daemon_times_out_and_late_reply_is_dropped() {
 #[test]
 fn client_breaking_the_protocol_stops_the_daemon() {
     use skiff_ring::SharedMem;
-    use skiff_xen::xs_wire::{intf, XENSTORE_ERROR_PROTO};
+    use skiff_xen::xs_wire::{XENSTORE_ERROR_PROTO, intf};
     use skiff_xenstore::wire::Header;
     let mut xs = xs();
     xs.write("a", "1").unwrap();

@@ -3,8 +3,8 @@
 use skiff_pvcalls::Errno;
 
 use super::consts::*;
-use super::{would_block, Fd, FdTable};
-use crate::{block_on, Stack};
+use super::{Fd, FdTable, would_block};
+use crate::{Stack, block_on};
 
 impl<S: Stack> FdTable<S> {
     /// `send(fd, buf, flags)`. Blocking: returns once all of `buf` is

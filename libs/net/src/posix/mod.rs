@@ -25,7 +25,7 @@ use core::time::Duration;
 
 use skiff_pvcalls::{Errno, Frontend, SocketId};
 
-use crate::{block_on, deadline_after, SockAddr, Stack, NON_BLOCKING};
+use crate::{NON_BLOCKING, SockAddr, Stack, block_on, deadline_after};
 use consts::*;
 
 pub use poll::PollFd;
@@ -383,9 +383,5 @@ pub(crate) fn slot_of(fd: Fd) -> Option<usize> {
 
 /// "Would block" after a timeout or in non-blocking mode is `EAGAIN`.
 fn would_block(e: Errno) -> Errno {
-    if e.is_would_block() {
-        Errno::EAGAIN
-    } else {
-        e
-    }
+    if e.is_would_block() { Errno::EAGAIN } else { e }
 }

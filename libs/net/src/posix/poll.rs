@@ -6,7 +6,7 @@ use skiff_pvcalls::{Errno, Readiness};
 
 use super::consts::*;
 use super::{Conn, Fd, FdTable};
-use crate::{block_on, deadline_after, Stack, NON_BLOCKING};
+use crate::{NON_BLOCKING, Stack, block_on, deadline_after};
 
 /// One entry of [`FdTable::poll`]'s array (`struct pollfd`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -89,11 +89,7 @@ impl<S: Stack> FdTable<S> {
                     ready += 1;
                 }
             }
-            if ready > 0 {
-                Ok(ready)
-            } else {
-                Err(Errno::EAGAIN)
-            }
+            if ready > 0 { Ok(ready) } else { Err(Errno::EAGAIN) }
         });
         match r {
             Err(e) if e.is_would_block() => Ok(0),

@@ -5,8 +5,8 @@ use core::net::SocketAddr;
 
 use skiff_pvcalls::{Errno, SocketId};
 
-use super::{run, TcpStream};
-use crate::handle::{Owned, DEFAULT_BACKLOG};
+use super::{TcpStream, run};
+use crate::handle::{DEFAULT_BACKLOG, Owned};
 use crate::{Error, ErrorKind, Result, Stack};
 
 /// A listening TCP socket, like `std::net::TcpListener`. Blocking by

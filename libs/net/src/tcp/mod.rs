@@ -10,7 +10,7 @@ use skiff_pvcalls::{Errno, Frontend};
 pub use listener::{Incoming, TcpListener};
 pub use stream::TcpStream;
 
-use crate::{block_on, deadline_after, Error, ErrorKind, Result, Stack, NON_BLOCKING};
+use crate::{Error, ErrorKind, NON_BLOCKING, Result, Stack, block_on, deadline_after};
 
 /// Runs an engine operation in a stream's mode: once if `nonblocking`
 /// ("would block" becomes [`ErrorKind::WouldBlock`]), else blocking until
@@ -23,11 +23,7 @@ pub(crate) fn run<S: Stack, T>(
 ) -> Result<T> {
     let deadline = if nonblocking { NON_BLOCKING } else { deadline_after(stack, timeout) };
     block_on(stack, deadline, op).map_err(|e| {
-        if e.is_would_block() && !nonblocking {
-            Error::timed_out()
-        } else {
-            Error::from(e)
-        }
+        if e.is_would_block() && !nonblocking { Error::timed_out() } else { Error::from(e) }
     })
 }
 

@@ -8,7 +8,7 @@ use skiff_pvcalls::{Errno, SocketId};
 
 use super::{check_timeout, run};
 use crate::handle::Owned;
-use crate::{deadline_after, to_v4, Error, ErrorKind, Result, Stack};
+use crate::{Error, ErrorKind, Result, Stack, deadline_after, to_v4};
 
 /// A connected TCP socket, like `std::net::TcpStream`. Blocking by default;
 /// dropping it closes the socket.
@@ -111,7 +111,7 @@ impl<S: Stack> TcpStream<S> {
                         ErrorKind::WriteZero,
                         None,
                         "failed to write whole buffer",
-                    ))
+                    ));
                 }
                 n => buf = &buf[n..],
             }
@@ -125,7 +125,11 @@ impl<S: Stack> TcpStream<S> {
         while !buf.is_empty() {
             match self.read(buf)? {
                 0 => {
-                    return Err(Error::new(ErrorKind::UnexpectedEof, None, "failed to fill buffer"))
+                    return Err(Error::new(
+                        ErrorKind::UnexpectedEof,
+                        None,
+                        "failed to fill buffer",
+                    ));
                 }
                 n => buf = &mut buf[n..],
             }

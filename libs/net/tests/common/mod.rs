@@ -6,10 +6,10 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::rc::Rc;
 
 use skiff_net::Stack;
-use skiff_pvcalls::handshake;
-pub use skiff_pvcalls::sim::{echo_server, free_port, localhost, pattern};
-use skiff_pvcalls::sim::{SimConfig, SimPlatform, SimWorld, SimXs};
 use skiff_pvcalls::Frontend;
+use skiff_pvcalls::handshake;
+use skiff_pvcalls::sim::{SimConfig, SimPlatform, SimWorld, SimXs};
+pub use skiff_pvcalls::sim::{echo_server, free_port, localhost, pattern};
 use skiff_xenstore::Xenstore;
 
 pub type Fe = Frontend<SimPlatform>;
@@ -69,8 +69,8 @@ impl Stack for ThreadStack {
         THREAD_ENV.with(|e| {
             let env = e.borrow();
             let stack = env.as_ref().expect("ThreadStack::install first").stack.clone();
-            let r = f(&mut stack.borrow_mut());
-            r
+
+            f(&mut stack.borrow_mut())
         })
     }
 }

@@ -34,10 +34,10 @@ use skiff_ring::{BackRing, ByteRing, SharedMem};
 use skiff_xen::pvcalls::{self as abi, data_ring_size, intf, req, rsp};
 
 use super::host::{Mapped, SimHost};
+use crate::Errno;
 use crate::cmd::CMD_LAYOUT;
 use crate::platform::{DomId, GrantRef, Port};
-use crate::wire::{decode_request, Decoded, Request, Response};
-use crate::Errno;
+use crate::wire::{Decoded, Request, Response, decode_request};
 
 /// The backend's own domain id.
 pub const BACKEND_DOMID: DomId = 0;

@@ -247,12 +247,12 @@ impl SimHost {
     /// The frontend signals `port` (delivered only if the backend bound it).
     pub fn notify_back(&self, port: Port) {
         let mut s = self.lock();
-        if let Some(c) = s.channels.get_mut(&port) {
-            if c.bound {
-                c.back_pending = true;
-                s.back_gen += 1;
-                self.cond.notify_all();
-            }
+        if let Some(c) = s.channels.get_mut(&port)
+            && c.bound
+        {
+            c.back_pending = true;
+            s.back_gen += 1;
+            self.cond.notify_all();
         }
     }
 
@@ -293,11 +293,11 @@ impl SimHost {
         self.wait_gen(seen, timeout, |s| s.back_gen)
     }
 
-    fn wait_gen(&self, seen: u64, timeout: Duration, gen: impl Fn(&State) -> u64) -> u64 {
+    fn wait_gen(&self, seen: u64, timeout: Duration, generation: impl Fn(&State) -> u64) -> u64 {
         let deadline = Instant::now() + timeout;
         let mut s = self.lock();
         loop {
-            let g = gen(&s);
+            let g = generation(&s);
             let now = Instant::now();
             if g != seen || now >= deadline {
                 return g;

@@ -21,14 +21,14 @@ use std::time::Duration;
 
 use skiff_xenstore::Xenstore;
 
-pub use backend::{BackendConfig, BackendStats, SimBackend, BACKEND_DOMID};
+pub use backend::{BACKEND_DOMID, BackendConfig, BackendStats, SimBackend};
 pub use host::{Frame, HostStats, Mapped, SimHost};
 pub use peers::{echo_server, free_port, localhost, pattern};
 pub use platform::{SimPages, SimPlatform};
 pub use xenbus::{AgentConfig, SimXs, XenbusAgent};
 
-use crate::handshake::{self, BackendInfo, HandshakeError};
 use crate::Frontend;
+use crate::handshake::{self, BackendInfo, HandshakeError};
 
 /// The guest's domain id in the simulation.
 pub const GUEST_DOMID: u32 = 7;

@@ -83,10 +83,10 @@ impl Platform for SimPlatform {
 
     fn alloc_pages(&mut self, order: u32) -> Result<SimPages, PlatformError> {
         let n = 1usize << order;
-        if let Some(limit) = self.page_limit {
-            if self.host.stats().frames + n > limit {
-                return Err(PlatformError::Exhausted);
-            }
+        if let Some(limit) = self.page_limit
+            && self.host.stats().frames + n > limit
+        {
+            return Err(PlatformError::Exhausted);
         }
         let (mem, gfn0) = self.host.alloc_frames(n);
         Ok(SimPages { mem, gfn0, host: self.host.clone(), leaked: false })

@@ -4,8 +4,8 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use skiff_pvcalls::handshake::{self, BackendInfo};
-pub use skiff_pvcalls::sim::{echo_server, free_port, localhost, pattern};
 use skiff_pvcalls::sim::{SimConfig, SimPlatform, SimWorld, SimXs};
+pub use skiff_pvcalls::sim::{echo_server, free_port, localhost, pattern};
 use skiff_pvcalls::wire::{AF_INET, SOCK_STREAM};
 use skiff_pvcalls::{Errno, Frontend, SocketId};
 use skiff_xenstore::Xenstore;

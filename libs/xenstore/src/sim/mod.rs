@@ -25,8 +25,8 @@ use alloc::vec::Vec;
 
 use skiff_ring::{Consumer, Producer, SharedMem};
 use skiff_xen::xs_wire::{
-    intf, XENSTORE_ERROR_PROTO, XENSTORE_ERROR_RINGIDX, XENSTORE_RING_SIZE,
-    XENSTORE_SERVER_FEATURE_ERROR,
+    XENSTORE_ERROR_PROTO, XENSTORE_ERROR_RINGIDX, XENSTORE_RING_SIZE,
+    XENSTORE_SERVER_FEATURE_ERROR, intf,
 };
 
 use crate::client::{REQ_RING, RSP_RING};
@@ -34,7 +34,7 @@ use crate::frame::Framer;
 use crate::wire::{self, Header, MsgType, PAYLOAD_MAX};
 use crate::{ProtocolError, XsError};
 
-pub use store::{check_abs_path, is_child, Change, Tree};
+pub use store::{Change, Tree, check_abs_path, is_child};
 pub use transport::SimTransport;
 
 /// An open transaction: a private copy of the tree.

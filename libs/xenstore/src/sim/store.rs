@@ -34,11 +34,7 @@ pub fn check_abs_path(path: &str) -> Result<(), XsError> {
         && path.bytes().all(|c| c.is_ascii_alphanumeric() || b"-/_@".contains(&c))
         && !path.contains("//")
         && (path == "/" || !path.ends_with('/'));
-    if ok {
-        Ok(())
-    } else {
-        Err(XsError::Inval)
-    }
+    if ok { Ok(()) } else { Err(XsError::Inval) }
 }
 
 fn parent(path: &str) -> Option<&str> {
@@ -91,10 +87,10 @@ impl Tree {
     }
 
     fn create_parents(&mut self, path: &str, changes: &mut Vec<Change>) {
-        if let Some(p) = parent(path) {
-            if !self.exists(p) {
-                self.mkdir(p, changes);
-            }
+        if let Some(p) = parent(path)
+            && !self.exists(p)
+        {
+            self.mkdir(p, changes);
         }
     }
 
