@@ -12,6 +12,11 @@ fn fnv(hash: u64, bytes: &[u8]) -> u64 {
 
 const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 
+/// `n` bytes, or a small part of it under Miri (which runs these slowly).
+fn scaled(n: usize) -> usize {
+    if cfg!(miri) { n / 512 } else { n }
+}
+
 /// Deterministic byte stream: byte `i` of the stream.
 fn stream_byte(i: usize) -> u8 {
     (i.wrapping_mul(2_654_435_761) >> 13) as u8
@@ -67,7 +72,7 @@ fn move_bytes(total: usize, ring_idx: Arc<HostMem>, ring_data: Arc<HostMem>, rin
 fn console_sized_ring_moves_megabytes() {
     // io/console.h out ring: data 1024..3072, out_cons 3080, out_prod 3084.
     let mem = Arc::new(HostMem::pages(1));
-    move_bytes(4 << 20, mem.clone(), mem, ByteRing::new(1024, 2048, 3084, 3080));
+    move_bytes(scaled(4 << 20), mem.clone(), mem, ByteRing::new(1024, 2048, 3084, 3080));
 }
 
 #[test]
@@ -75,12 +80,12 @@ fn pvcalls_split_ring_moves_megabytes() {
     // Indexes page (in_cons 0, in_prod 4) + 2 data pages (order 1, `in` half).
     let idx = Arc::new(HostMem::pages(1));
     let data = Arc::new(HostMem::pages(2));
-    move_bytes(8 << 20, idx, data, ByteRing::new(0, flex_ring_size(1), 4, 0));
+    move_bytes(scaled(8 << 20), idx, data, ByteRing::new(0, flex_ring_size(1), 4, 0));
 }
 
 #[test]
 fn front_and_back_rings_across_threads() {
-    const N: u32 = 50_000;
+    const N: u32 = if cfg!(miri) { 300 } else { 50_000 };
     let layout = RingLayout::new(4096, 64);
     let mem = Arc::new(HostMem::pages(1));
     let mut front = FrontRing::init(layout, &*mem);
