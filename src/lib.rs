@@ -1,6 +1,7 @@
 //! Skiff: the crate a unikernel application depends on. It re-exports the
 //! kernel's safe API: the entry macro, arguments, exit, time, console output
 //! and the Xen services, and the socket API ([`net`]).
+#![forbid(unsafe_code)]
 #![no_std]
 
 extern crate alloc;

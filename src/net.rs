@@ -6,9 +6,10 @@
 //! dom0) socket creation fails with `ENETDOWN` and the reason is printed
 //! once on the console.
 
+mod frontend;
 mod usage;
 
-use skiff_kernel::net::{self as knet, KernelPlatform};
+use skiff_kernel::net::KernelPlatform;
 use skiff_pvcalls::Frontend;
 
 pub use skiff_net::posix;
@@ -28,14 +29,14 @@ impl skiff_net::Stack for Kernel {
     type P = KernelPlatform;
 
     fn open(&self) -> core::result::Result<(), Errno> {
-        knet::with(|_| ())
+        frontend::with(|_| ())
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Frontend<KernelPlatform>) -> R) -> R {
         // Sockets exist only after `open` succeeded, and the kernel's
         // frontend never goes back to "not connected" once it is up (a
         // departed backend fails each socket instead).
-        match knet::with(f) {
+        match frontend::with(f) {
             Ok(r) => r,
             Err(e) => panic!("socket operation while networking is down ({e:?})"),
         }
@@ -59,7 +60,7 @@ pub type FdTable = posix::FdTable<Kernel>;
 
 /// Why networking is down, if it is (after the first socket call failed).
 pub fn down_reason() -> Option<alloc::string::String> {
-    knet::down_reason()
+    frontend::down_reason()
 }
 
 /// How long [`listen_for_server`] waits for a port dom0 still holds.

@@ -5,7 +5,9 @@
      names) has no cycle: lower layers offer hooks instead of calling up;
   2. hypercall numbers (`skiff_xen::hypercall`'s `__HYPERVISOR_*` constants) are named only in the
      hypercall table, kernel/src/xen/abi.rs, and hypercall stubs are entered only by
-     kernel/src/xen/hypercall.rs (and the register diagnostic, xen/selfcheck.rs, through the table).
+     kernel/src/xen/hypercall.rs (and the register diagnostic, xen/selfcheck.rs, through the table);
+  3. every module file without unsafe code says `#![forbid(unsafe_code)]`, so the trusted base is
+     the files that do not.
 
 Usage: tests/module_graph.py [--list] [KERNEL_SRC]   (--list prints the graph, one module a line)
 Exits 1 and says what is wrong if a check fails.
@@ -128,6 +130,20 @@ def hypercall_problems(root):
     return problems
 
 
+def forbid_problems(root):
+    problems = []
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            if not f.endswith(".rs") or f in ("mod.rs", "lib.rs"):
+                continue
+            path = os.path.join(dirpath, f)
+            src = open(path, encoding="utf-8").read()
+            if "unsafe" not in strip_comments(src) and "#![forbid(unsafe_code)]" not in src:
+                problems.append(f"{os.path.relpath(path, root)} has no unsafe code but does not "
+                                "say #![forbid(unsafe_code)]")
+    return problems
+
+
 def main():
     args = [a for a in sys.argv[1:] if a != "--list"]
     root = args[0] if args else os.path.join(os.path.dirname(__file__), "..", "kernel", "src")
@@ -137,11 +153,13 @@ def main():
             print(f"{m or '(root)'} -> {' '.join(sorted(graph[m])) or '-'}")
     problems = [f"cycle: {' <-> '.join(c)}" for c in cycles(graph)]
     problems += hypercall_problems(root)
+    problems += forbid_problems(root)
     for p in problems:
         print(f"module_graph: {p}", file=sys.stderr)
     if problems:
         sys.exit(1)
-    print(f"module_graph: {len(graph)} kernel modules, no cycle; hypercall numbers only in {TABLE}")
+    print(f"module_graph: {len(graph)} kernel modules, no cycle; hypercall numbers only in {TABLE}; "
+          "safe modules forbid unsafe code")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 //! Fatal errors and panics: print the reason (console and port 0xE9) and
 //! crash the domain, so the toolstack sees reason "crash".
+#![forbid(unsafe_code)]
 
 use core::sync::atomic::{AtomicBool, Ordering};
 

@@ -1,4 +1,5 @@
 //! The `log` facade backend: timestamped lines on the console.
+#![forbid(unsafe_code)]
 
 use log::{LevelFilter, Metadata, Record};
 

@@ -2,6 +2,7 @@
 //! TSC), the wall clock, and the one-shot timer (`VCPUOP_set_singleshot_timer`
 //! delivering `VIRQ_TIMER`) that bounds every wait. A clock only: sleeping
 //! is `wait::sleep`.
+#![forbid(unsafe_code)]
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;

@@ -8,6 +8,7 @@
 //! it. `SCHEDOP_poll` needs no injection: Xen wakes a polling vCPU itself when
 //! a listed port becomes pending, and a port that fires after the bitmaps
 //! were scanned stays pending, so no wake-up is lost for listed ports.
+#![forbid(unsafe_code)]
 
 use core::time::Duration;
 

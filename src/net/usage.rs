@@ -44,7 +44,7 @@ impl Usage {
 /// What the sockets hold now; `None` until the first socket connected the
 /// frontend (or when there is no backend).
 pub fn usage() -> Option<Usage> {
-    let (frontend, open_sockets) = skiff_kernel::net::resources()?;
+    let (frontend, open_sockets) = super::frontend::resources()?;
     let p = pages::stats();
     Some(Usage {
         frontend,

@@ -1,5 +1,6 @@
 //! The kernel's [`Platform`] for the PV Calls frontend: page blocks from the
 //! shared-page pool, grant table v1, event channels, pvclock and blocking.
+#![forbid(unsafe_code)]
 
 use skiff_pvcalls::platform::{DomId, GrantRef, Port};
 use skiff_pvcalls::{EndGrantError, PageBlock as PageBlockTrait, Platform, PlatformError};

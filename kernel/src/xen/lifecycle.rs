@@ -1,6 +1,7 @@
 //! The toolstack's `control/shutdown` requests (`xl shutdown`, `xl reboot`),
 //! honoured through a xenstore watch of our own whenever the kernel waits
 //! (an idle hook; docs/misc/xenstore-paths.pandoc).
+#![forbid(unsafe_code)]
 
 use super::evtchn;
 use super::shutdown::{Reason, shutdown};

@@ -1,4 +1,5 @@
 //! `SCHEDOP_shutdown`: stopping the domain with a reason the toolstack sees.
+#![forbid(unsafe_code)]
 
 use skiff_xen::sched::{SchedShutdown, ShutdownReason};
 
