@@ -109,13 +109,18 @@ fn bind_patiently_waits_until_the_port_is_free() {
     assert_eq!(r, Err(Errno::EADDRINUSE));
     assert!(start.elapsed() >= Duration::from_millis(700), "gave up early");
     assert_eq!(told, 1);
-    // Freed while it waits: bound, and listening works.
+    // Freed while it waits (once it said it waits): bound, and listening works.
+    let (waiting, told_waiting) = std::sync::mpsc::channel();
     let release = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(300));
+        told_waiting.recv().unwrap();
         drop(holder);
     });
     let mut told = 0;
-    t.bind_patiently(fd, &addr, Duration::from_secs(10), || told += 1).unwrap();
+    t.bind_patiently(fd, &addr, Duration::from_secs(10), || {
+        told += 1;
+        waiting.send(()).unwrap();
+    })
+    .unwrap();
     assert_eq!(told, 1);
     t.listen(fd, 4).unwrap();
     release.join().unwrap();
@@ -330,7 +335,7 @@ fn peer_reset_is_pollerr_pollhup_and_econnreset() {
     let mut t = table(&env);
     let (fd, peer) = connected(&mut t);
     assert_eq!(t.send(fd, b"unread data", 0), Ok(11));
-    thread::sleep(Duration::from_millis(100));
+    peer.peek(&mut [0u8; 1]).unwrap();
     drop(peer); // unread data: the host sends RST
     let mut p = [PollFd::new(fd, POLLIN | POLLRDHUP)];
     let deadline = Instant::now() + Duration::from_secs(20);

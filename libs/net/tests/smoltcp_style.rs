@@ -77,11 +77,7 @@ fn listen_accept_and_full_ring() {
     assert_eq!(l.state(), TcpState::Listen);
     assert!(l.is_listening() && l.is_open() && !l.is_active());
     assert!(l.accept().unwrap().is_none());
-    let client = thread::spawn(move || {
-        let c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        thread::sleep(Duration::from_millis(300));
-        c
-    });
+    let client = thread::spawn(move || std::net::TcpStream::connect(("127.0.0.1", port)).unwrap());
     let mut a = None;
     wait_until(&env.stack, || {
         a = l.accept().unwrap();
@@ -112,7 +108,7 @@ fn reset_by_peer_is_closed_with_the_error() {
     while sent < 11 {
         sent += s.send_slice(&b"unread data"[sent..]).unwrap();
     }
-    thread::sleep(Duration::from_millis(100));
+    peer.peek(&mut [0u8; 1]).unwrap();
     drop(peer); // unread data: the host sends RST
     wait_until(&env.stack, || s.state() == TcpState::Closed);
     assert_eq!(s.error(), Some(Errno::ECONNRESET));

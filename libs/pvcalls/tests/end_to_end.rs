@@ -5,7 +5,6 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::thread;
-use std::time::Duration;
 
 use common::*;
 use skiff_pvcalls::sim::{BackendConfig, SimConfig};
@@ -257,17 +256,19 @@ fn peer_half_close_gives_eof_after_draining_and_writes_still_work() {
     let port = l.local_addr().unwrap().port();
     let payload = pattern(300_000, 9);
     let expect = payload.clone();
+    let (finished, sent_all) = std::sync::mpsc::channel();
     let server = thread::spawn(move || {
         let (mut c, _) = l.accept().unwrap();
         c.write_all(&payload).unwrap();
         c.shutdown(Shutdown::Write).unwrap();
+        finished.send(()).unwrap();
         let mut ack = [0u8; 3];
         c.read_exact(&mut ack).unwrap();
         ack
     });
     let c = connect(&mut s.fe, localhost(port)).unwrap();
-    // Let the whole payload and the FIN reach the backend before reading.
-    thread::sleep(Duration::from_millis(100));
+    // The whole payload and the FIN are on their way before reading starts.
+    sent_all.recv().unwrap();
     let got = recv_to_end(&mut s.fe, c).expect("orderly EOF");
     assert!(got == expect, "got {} bytes", got.len());
     assert_eq!(s.fe.recv(c, &mut [0; 4]), Ok(0), "EOF is sticky");
@@ -285,7 +286,7 @@ fn peer_reset_is_reported() {
     let server = thread::spawn(move || {
         let (c, _) = l.accept().unwrap();
         // Closing with unread data makes the host send RST.
-        thread::sleep(Duration::from_millis(100));
+        c.peek(&mut [0u8; 1]).unwrap();
         drop(c);
     });
     let c = connect(&mut s.fe, localhost(port)).unwrap();
@@ -423,8 +424,13 @@ fn listening_on(backend: BackendConfig) -> (Setup, skiff_pvcalls::SocketId, u16)
 fn old_backend_answering_accept_with_eagain_still_works() {
     let (mut s, l, port) =
         listening_on(BackendConfig { accept_eagain: true, ..BackendConfig::default() });
+    // The first ACCEPT finds nothing queued and is answered EAGAIN.
+    assert_eq!(s.fe.accept(l), Err(Errno::EAGAIN));
+    while s.fe.accept_pending(l) {
+        let now = s.fe.now_ns();
+        s.fe.wait(Some(now + 50_000_000));
+    }
     let client = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(30));
         let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
         c.write_all(b"hi").unwrap();
         c
