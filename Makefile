@@ -8,7 +8,8 @@ APP     ?= hello
 HOST_CRATES := -p skiff-kernel-hosttest -p skiff-xen -p skiff-ring -p skiff-xenstore -p skiff-cmdline -p skiff-pvcalls -p skiff-net
 # Crates built only for the kernel target.
 KERNEL_CRATES := -p skiff-kernel -p skiff
-EXAMPLES := $(basename $(notdir $(wildcard examples/*.rs)))
+# Images: the examples a user copies and the in-guest test programs the rig boots.
+EXAMPLES := $(basename $(notdir $(wildcard examples/*.rs tests/guests/*.rs)))
 IMAGES   := $(EXAMPLES:%=target/images/%.elf)
 PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 # cargo puts the dev profile's output in target/<triple>/debug.

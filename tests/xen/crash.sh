@@ -7,7 +7,7 @@ set -u
 
 reason=$(skiff_run crash 120 'extra="how=panic"')
 check_eq "a panic crashes the domain" crash "$reason"
-check_console crash 'skiff: FATAL: panicked at examples/crash\.rs:[0-9]+:[0-9]+: crash: panicking on purpose' \
+check_console crash 'skiff: FATAL: panicked at tests/guests/crash\.rs:[0-9]+:[0-9]+: crash: panicking on purpose' \
     "the console shows the panic's message and location"
 
 reason=$(skiff_run crash 120 'extra="how=stack-overflow"')

@@ -24,7 +24,7 @@ line starting with "ok" and exits 0, or prints what went wrong and exits 1.
                                              written then read back in full from an echo server; rate
   peers.py serve-http PORT                   an HTTP server for GET /bytes/N in dom0 (bench baseline)
 
-nettest-peer, in the order examples/nettest.rs expects: connection 1 waits for the guest's b"G",
+nettest-peer, in the order tests/guests/nettest.rs expects: connection 1 waits for the guest's b"G",
 sends NETTEST_FIRST, waits for b"A" and closes; then connections 2 and 3 open, NETTEST_THIRD goes out
 on connection 3 only, and both must see EOF (the guest closes them) without receiving a byte; then
 connection 4 waits for the guest's b"R" and resets the connection (SO_LINGER 0).
@@ -39,7 +39,7 @@ import threading
 import time
 
 HOST = "127.0.0.1"
-# What nettest-peer sends; examples/nettest.rs (FIRST_DATA, THIRD_DATA) expects the same bytes.
+# What nettest-peer sends; tests/guests/nettest.rs (FIRST_DATA, THIRD_DATA) expects the same bytes.
 NETTEST_FIRST = b"nettest: first connection from dom0\n"
 NETTEST_THIRD = b"nettest: third connection from dom0\n"
 
