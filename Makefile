@@ -18,12 +18,16 @@ OUT := target/$(TARGET)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/examples
 # One Xen-in-QEMU rig at a time: test-xen and test-run must not overlap under -j.
 .NOTPARALLEL:
 
-.PHONY: all build images run test test-host test-images test-xen test-run test-xen-all bench check fmt clippy doc module-graph clean
+.PHONY: all toolchain build images run test test-host test-images test-xen test-run test-xen-all bench check fmt clippy doc module-graph clean
 
 all: build
 
+## toolchain: install what rust-toolchain.toml names, if anything is missing (tests/toolchain.sh)
+toolchain:
+	@tests/toolchain.sh
+
 ## build: compile the kernel, libraries and every example for the kernel target
-build:
+build: toolchain
 	$(CARGO) build --locked --target $(TARGET) $(PROFILE_FLAG) $(KERNEL_CRATES) --examples
 
 ## images: every example as a PVH image in target/images/<name>.elf
@@ -55,7 +59,7 @@ CASES ?= hello shutdown crash selftest httpd client nettest detach echo resets
 test: test-host test-images test-xen test-run
 
 ## test-host: every host test (cargo test at the root covers the same crates: default-members)
-test-host:
+test-host: toolchain
 	$(CARGO) test --locked $(HOST_CRATES) --all-features
 
 ## test-images: every image has Xen's PHYS32_ENTRY note pointing at the PVH entry (readelf, nm)
@@ -80,15 +84,15 @@ bench: images
 ## check: formatting, clippy -D warnings (host and kernel target), docs, the kernel's module graph
 check: fmt clippy doc module-graph
 
-fmt:
+fmt: toolchain
 	$(CARGO) fmt --all -- --check
 
-clippy:
+clippy: toolchain
 	$(CARGO) clippy --locked $(HOST_CRATES) --all-features --all-targets -- -D warnings
 	$(CARGO) clippy --locked --target $(TARGET) $(KERNEL_CRATES) --examples -- -D warnings
 	$(CARGO) clippy --locked --target $(TARGET) $(HOST_CRATES) --no-default-features -- -D warnings
 
-doc:
+doc: toolchain
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps $(HOST_CRATES) --all-features
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps --target $(TARGET) $(KERNEL_CRATES)
 

@@ -57,5 +57,16 @@ fi
 code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 60 "$url/nothing-here" 2>&1)
 if [ "$code" = 404 ]; then ok "curl $url/nothing-here gets 404"; else bad "curl $url/nothing-here: $code"; fi
 
+stop
+trap - EXIT
+# What make run shows: progress lines and the guest's console, not Xen's, dom0's or QEMU's output.
+noise=$(grep -E '^\(XEN\)|^qemu-system|^dom0-init:|^RIG-' "$log" | head -n 3)
+if [ -z "$noise" ]; then
+    ok "make run showed progress lines and the guest's console only ($(wc -l <"$log") lines)"
+else
+    bad "make run showed the emulator's or dom0's output, e.g.:"
+    printf '%s\n' "$noise" | sed 's/^/    | /'
+fi
+
 [ "$failed" = 0 ] && echo "run-httpd: PASS" || echo "run-httpd: FAIL (make run's output: $log)"
 exit "$failed"

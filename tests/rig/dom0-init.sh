@@ -96,7 +96,8 @@ case $RIG_MODE in
             f=$(skiff_console_file "$RIG_RUN_NAME")
             skiff_create "$RIG_RUN_NAME" || exit 1
             echo "RIG-RUN-START $RIG_RUN_NAME"
-            tail -F -n +1 "$f" 2>/dev/null &
+            # Tagged, so the host shows the guest's console apart from dom0's and Xen's messages.
+            tail -F -n +1 "$f" 2>/dev/null | sed -u 's/^/RIG-GUEST| /' &
             tailpid=$!
             reason=$(skiff_shutdown_reason "$RIG_RUN_NAME" 2000000000 2>/dev/null)
             sleep 0.5

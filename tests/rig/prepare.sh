@@ -15,7 +15,7 @@ suite=bookworm
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C
 
 t_start=$SECONDS
-say() { printf 'prepare: [%3ds] %s\n' "$((SECONDS - t_start))" "$*"; }
+say() { printf 'prepare: [%3ds] %s\n' "$((SECONDS - t_start))" "$*" >&2; }
 die() { printf 'prepare: error: %s\n' "$*" >&2; exit 1; }
 
 sudo=()
@@ -117,7 +117,7 @@ key() {
 if [ -n "$abi" ] && [ -s "$cache/$(key "$abi")/ready" ]; then
     out=$cache/$(key "$abi")
     ln -sfn "$(basename "$out")" "$cache/current"
-    say "cached: $out"
+    [ "${PREPARE_QUIET:-0}" = 1 ] || say "cached: $out"
     echo "$out"
     exit 0
 fi
@@ -131,7 +131,7 @@ out=$cache/$(key "$abi")
 mkdir -p "$cache/debs" "$cache/src" "$out"
 if [ -s "$out/ready" ]; then
     ln -sfn "$(basename "$out")" "$cache/current"
-    say "cached: $out"
+    [ "${PREPARE_QUIET:-0}" = 1 ] || say "cached: $out"
     echo "$out"
     exit 0
 fi

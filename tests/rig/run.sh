@@ -21,7 +21,8 @@
 #   RIG_ACCEL (QEMU -accel value, default tcg), RIG_XEN_ARGS and RIG_DOM0_ARGS (appended to Xen's and
 #   to dom0's command line, e.g. RIG_DOM0_ARGS="init_on_free=1 slub_debug=FZPU" when hunting corruption;
 #   no commas: QEMU's -initrd splits its module list on them).
-# Serial log: target/rig/<timestamp>.log (also on stdout).
+# Serial log: target/rig/<timestamp>.log. Tests and --shell show it on stdout as it comes; --run shows
+#   progress lines and the guest's console only (RIG_VERBOSE=1: everything).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -78,7 +79,9 @@ if [ "$mode" = run ]; then
     [ -f "$configs/$run_name.cfg" ] || die "no xl config ${configs#"$repo"/}/$run_name.cfg"
 fi
 
-"$here/prepare.sh" >&2
+quiet=0
+[ "$mode" != run ] || [ "${RIG_VERBOSE:-0}" = 1 ] || quiet=1
+PREPARE_QUIET=$quiet "$here/prepare.sh" >/dev/null || die "preparing the rig failed"
 base=$cache/current
 for f in xen.bin vmlinuz base.cpio.gz; do
     [ -s "$base/$f" ] || die "prepare.sh left no $base/$f"
@@ -146,7 +149,8 @@ mkdir -p "$logdir"
 log=$logdir/$(date +%Y%m%d-%H%M%S).log
 [ ! -e "$log" ] || log=${log%.log}-$$.log
 ln -sfn "$(basename "$log")" "$logdir/last.log"
-echo "rig: mode=$mode ${cases[*]:+cases: ${cases[*]} }${run_name:+guest: $run_name }timeout=${timeout}s log=${log#"$repo"/}" >&2
+[ "$quiet" = 1 ] ||
+    echo "rig: mode=$mode ${cases[*]:+cases: ${cases[*]} }${run_name:+guest: $run_name }timeout=${timeout}s log=${log#"$repo"/}" >&2
 for f in "${forwards[@]}"; do echo "rig: forwarding 127.0.0.1:${f%%:*} -> dom0 port ${f##*:}" >&2; done
 
 if [ "$mode" = shell ]; then
@@ -172,12 +176,34 @@ for line in data.decode(errors="replace").splitlines():
 PY
 }
 
+# run_view: what --run shows of the serial log: a few progress lines, then the guest's console (the
+# lines dom0 tags RIG-GUEST|), then how the guest ended.
+run_view() {
+    local t0=$SECONDS line
+    echo "rig: booting Xen and a Debian dom0 in QEMU (software emulation; full log: ${log#"$repo"/}," \
+        "RIG_VERBOSE=1 shows it here)"
+    while IFS= read -r line; do
+        line=${line%$'\r'}
+        case $line in
+            "RIG-GUEST| "*) printf '%s\n' "${line#RIG-GUEST| }" ;;
+            "dom0-init: xen services up"*) echo "rig: Xen and dom0 up after $((SECONDS - t0)) s" ;;
+            "RIG-RUN-START "*) echo "rig: xl create xl-configs/${line#RIG-RUN-START }.cfg; the guest's console:" ;;
+            "RIG-RUN-END "*) echo "rig: the guest ended (${line#* reason=}); powering off" ;;
+            *"Kernel panic"* | *"Panic on CPU"*) echo "rig: $line" ;;
+        esac
+    done
+}
+
 # boot: run QEMU once with its serial output in $log (and on stdout); sets $verdict.
 boot() {
     local start=$SECONDS size=-1 quiet_since=$SECONDS n done_at=0 tpid
     "${qemu[@]}" -monitor "unix:$stage/monitor.sock,server=on,wait=off" </dev/null >"$log" 2>&1 &
     qpid=$!
-    tail -n +1 -F --pid="$qpid" "$log" 2>/dev/null &
+    if [ "$mode" = run ] && [ "${RIG_VERBOSE:-0}" != 1 ]; then
+        tail -n +1 -F --pid="$qpid" "$log" 2>/dev/null | run_view &
+    else
+        tail -n +1 -F --pid="$qpid" "$log" 2>/dev/null &
+    fi
     tpid=$!
     verdict=""
     while kill -0 "$qpid" 2>/dev/null; do
