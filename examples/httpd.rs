@@ -20,8 +20,10 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use skiff::net::posix::consts::*;
-use skiff::net::posix::{Fd, PollFd};
-use skiff::net::{AcceptPause, Errno, FdTable, IdleReport};
+use skiff::net::posix::{self, Fd, PollFd};
+use skiff::net::server::AcceptPause;
+use skiff::net::usage::IdleReport;
+use skiff::net::{Errno, FdTable};
 use skiff::time::Instant;
 
 skiff::main!(main);
@@ -76,7 +78,7 @@ fn main() -> Result<(), Errno> {
     let args = skiff::args();
     let port: u16 = args.get("port").map_or(Ok(80), str::parse).map_err(|_| Errno::EINVAL)?;
     let mut net = FdTable::new(skiff::net::Kernel);
-    let listener = skiff::net::listen_for_server(&mut net, "httpd", port)?;
+    let listener = skiff::net::server::listen_fd(&mut net, "httpd", port)?;
 
     let mut conns: Vec<Conn> = Vec::new();
     let mut fds: Vec<PollFd> = Vec::new();
@@ -85,12 +87,13 @@ fn main() -> Result<(), Errno> {
     let mut idle = IdleReport::new();
     loop {
         fds.clear();
-        let now = Instant::now().as_nanos();
+        let now = Instant::now();
         fds.push(PollFd::new(if pause.accepting(now) { listener } else { -1 }, POLLIN));
         for c in &conns {
             fds.push(PollFd::new(c.fd, if c.sending() { POLLOUT } else { POLLIN | POLLRDHUP }));
         }
-        net.poll(&mut fds, idle.poll_timeout_ms(conns.len(), pause.poll_timeout_ms(now)))?;
+        let timeout = idle.poll_timeout(conns.len(), pause.poll_timeout(now));
+        net.poll(&mut fds, posix::timeout_ms(timeout))?;
         for (c, p) in conns.iter_mut().zip(&fds[1..]) {
             if p.revents != 0 {
                 serve(&mut net, c, &mut buf);
@@ -107,7 +110,7 @@ fn main() -> Result<(), Errno> {
             pause.resume();
         }
         if fds[0].revents & POLLIN != 0 {
-            skiff::net::accept_waiting(
+            skiff::net::server::accept_waiting(
                 &mut net,
                 "httpd",
                 listener,
@@ -120,7 +123,7 @@ fn main() -> Result<(), Errno> {
                 },
             );
         }
-        skiff::net::report_if_idle("httpd", &mut idle, conns.len());
+        skiff::net::usage::report_if_idle("httpd", &mut idle, conns.len());
     }
 }
 

@@ -14,48 +14,7 @@ use crate::arch::cpu;
 use crate::xen::hypercall::{XenError, op};
 use crate::xen::{evtchn, shared_info};
 
-/// A point on the monotonic clock (nanoseconds of Xen system time).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Instant(u64);
-
-impl Instant {
-    /// The current time.
-    pub fn now() -> Self {
-        Instant(now_ns())
-    }
-
-    /// The instant `ns` nanoseconds of system time after Xen's origin.
-    pub fn from_nanos(ns: u64) -> Self {
-        Instant(ns)
-    }
-
-    /// Nanoseconds of system time.
-    pub fn as_nanos(self) -> u64 {
-        self.0
-    }
-
-    /// Time since `earlier` (zero if `earlier` is later).
-    pub fn duration_since(self, earlier: Instant) -> Duration {
-        Duration::from_nanos(self.0.saturating_sub(earlier.0))
-    }
-
-    /// Time elapsed since this instant.
-    pub fn elapsed(self) -> Duration {
-        Instant::now().duration_since(self)
-    }
-
-    /// This instant plus `d`, saturating far in the future.
-    pub fn saturating_add(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_add(d.as_nanos().min(u64::MAX as u128) as u64))
-    }
-}
-
-impl core::ops::Add<Duration> for Instant {
-    type Output = Instant;
-    fn add(self, d: Duration) -> Instant {
-        self.saturating_add(d)
-    }
-}
+pub use skiff_xen::time::Instant;
 
 static LAST: AtomicU64 = AtomicU64::new(0);
 static TIMER_PORT: AtomicU32 = AtomicU32::new(u32::MAX);
@@ -89,8 +48,10 @@ pub fn wall_clock() -> Duration {
     Duration::new(sec as u64, nsec) + Duration::from_nanos(now_ns())
 }
 
-/// Binds `VIRQ_TIMER`; must run after event channels are set up.
+/// Registers the pvclock as the clock [`Instant::now`] reads and binds
+/// `VIRQ_TIMER`; must run after event channels are set up.
 pub fn init() -> Result<(), XenError> {
+    skiff_xen::time::set_clock(now_ns);
     let port = evtchn::bind_virq(VIRQ_TIMER)?;
     TIMER_PORT.store(port, Ordering::Release);
     Ok(())
@@ -103,6 +64,6 @@ pub fn timer_port() -> u32 {
 
 /// Arms the one-shot timer for `deadline` (fires at once if it has passed).
 pub fn arm(deadline: Instant) -> Result<(), XenError> {
-    let mut t = SingleshotTimer { timeout_abs_ns: deadline.0, flags: 0, pad: 0 };
+    let mut t = SingleshotTimer { timeout_abs_ns: deadline.as_nanos(), flags: 0, pad: 0 };
     op(&mut t).map(drop)
 }

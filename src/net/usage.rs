@@ -1,10 +1,14 @@
-//! What the sockets hold, as the PV Calls frontend accounts it and as the kernel counts it.
+//! What the sockets hold, as the PV Calls frontend accounts it and as the kernel counts it, and
+//! the idle reports servers print for leak checks.
 
 use core::fmt;
 
 use skiff_kernel::mm::pages;
+use skiff_kernel::time::Instant;
 use skiff_kernel::xen::{evtchn, grant};
-use skiff_pvcalls::Resources;
+
+pub use skiff_net::server::{IDLE_CHECK, IDLE_FOLLOW_UP, IDLE_REPORT_WAIT, IdleReport};
+pub use skiff_pvcalls::Resources;
 
 /// A snapshot of the resources behind the application's sockets: the
 /// frontend's own accounting next to the kernel's counters for the same
@@ -84,9 +88,9 @@ impl fmt::Display for Usage {
 
 /// For a poll-based server named `name` with `open` connections, after
 /// each poll: prints `<name>: idle after N connections: <usage>` when
-/// `report` says one is due (see [`IdleReport`](skiff_net::IdleReport)).
-pub fn report_if_idle(name: &str, report: &mut skiff_net::IdleReport, open: usize) {
-    let now = skiff_kernel::time::now_ns();
+/// `report` says one is due (see [`IdleReport`]).
+pub fn report_if_idle(name: &str, report: &mut IdleReport, open: usize) {
+    let now = Instant::now();
     // Look at the sockets only when a report may be due (not on every
     // poll of a busy server).
     let usage = if report.may_be_due(open) { usage() } else { None };

@@ -23,7 +23,7 @@ fn work(seed: u64, n: u32, mode: &str) -> u64 {
         let probe = match mode {
             "tsc" => Instant::now().as_nanos(),
             "cpuid" => u64::from(core::arch::x86_64::__cpuid(0).eax),
-            "hypercall" => u64::from(skiff::sys::evtchn::send(0xfff_ffff).is_ok()),
+            "hypercall" => u64::from(skiff_kernel::xen::evtchn::send(0xfff_ffff).is_ok()),
             _ => 0,
         };
         if core::hint::black_box(probe) == u64::MAX {

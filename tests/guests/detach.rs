@@ -136,7 +136,7 @@ fn new_sockets_fail(ctx: &mut Ctx) -> Check {
 fn close_releases(ctx: &mut Ctx) -> Check {
     ctx.net.close(ctx.conn).map_err(|e| format!("close(conn): {e}"))?;
     ctx.net.close(ctx.listener).map_err(|e| format!("close(listener): {e}"))?;
-    let u = skiff::net::usage().ok_or("networking never came up")?;
+    let u = skiff::net::usage::usage().ok_or("networking never came up")?;
     let r = u.frontend;
     let held = (r.sockets, r.req_ids, r.grants, r.pages, r.ports);
     ensure(held == (0, 0, 0, 0, 0), || format!("still held: {u}"))?;

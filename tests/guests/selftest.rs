@@ -12,9 +12,11 @@ use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use skiff::sys::xenstore::XsIo;
-use skiff::sys::{PageBlock, evtchn, grant, xenstore};
+// A test of the kernel's own services: it uses the kernel crate directly.
 use skiff::time::Instant;
+use skiff_kernel::mm::pages::PageBlock;
+use skiff_kernel::xen::xenstore::XsIo;
+use skiff_kernel::xen::{evtchn, grant, xenstore};
 
 use skiff::checks::{Check, ensure};
 
@@ -42,19 +44,20 @@ fn main() -> i32 {
     skiff::checks::report("selftest", checks.into_iter().map(|(name, f)| (name, f())))
 }
 
-/// Right after boot, 5 ms of TSC time (a busy wait) must show as 5 ms of
-/// system time. A pvclock that mistook the first record's timestamp (from
+/// Right after boot, 5 ms of TSC time (a busy wait) must show as about 5 ms
+/// of system time. A pvclock that mistook the first record's timestamp (from
 /// before the guest's TSC origin) for a future one stood still here until
-/// Xen's next update, up to a second later.
+/// Xen's next update, up to a second later. The two measures differ by a
+/// few percent under emulation (Xen recalibrates its TSC scale, and
+/// `since_entry` applies the current scale to the whole span: 8.9 ms of TSC
+/// time was 8.3 ms of system time once), so three quarters must show.
 fn clock_follows_tsc() -> Check {
     let (tsc0, t0) = (skiff::time::since_entry(), Instant::now());
     // saturating: since_entry rescales with the current pvclock multiplier.
     let tsc_since = || skiff::time::since_entry().saturating_sub(tsc0);
     while tsc_since() < Duration::from_millis(5) {}
     let (tsc, t) = (tsc_since(), t0.elapsed());
-    ensure(t >= tsc - Duration::from_micros(500), || {
-        format!("{tsc:?} of TSC time was {t:?} of system time")
-    })?;
+    ensure(t >= tsc * 3 / 4, || format!("{tsc:?} of TSC time was {t:?} of system time"))?;
     Ok(format!("{tsc:?} of TSC time, {t:?} of system time"))
 }
 
@@ -95,7 +98,7 @@ fn sleep_timer() -> Check {
 fn wait_deadline() -> Check {
     let start = Instant::now();
     let deadline = start + Duration::from_millis(30);
-    let ready = skiff::sys::block_until(Some(deadline), || false);
+    let ready = skiff_kernel::wait::block_until(Some(deadline), || false);
     let now = Instant::now();
     ensure(!ready, || "condition reported ready".into())?;
     ensure(now >= deadline, || "returned before the deadline".into())?;
@@ -109,13 +112,14 @@ fn wait_deadline() -> Check {
 /// them must see the port fire, not before its deadline.
 fn timer_fires() -> Check {
     const WAIT: Duration = Duration::from_millis(30);
-    let port = skiff::sys::timer_port();
+    let port = skiff_kernel::time::timer_port();
     let mut attempts = Vec::new();
     for _ in 0..3 {
         // Earlier waits' timers fired too; forget those.
         evtchn::take_fired(port);
         let start = Instant::now();
-        let fired = skiff::sys::block_until(Some(start + WAIT), || evtchn::take_fired(port));
+        let fired =
+            skiff_kernel::wait::block_until(Some(start + WAIT), || evtchn::take_fired(port));
         let took = start.elapsed();
         if fired && took >= WAIT {
             return Ok(format!("port {port} fired after {} us", took.as_micros()));
@@ -140,7 +144,7 @@ fn event_loopback() -> Check {
             result = Err(format!("send on {from}: {e}"));
             break;
         }
-        if !skiff::sys::block_until(deadline(), || evtchn::take_fired(to)) {
+        if !skiff_kernel::wait::block_until(deadline(), || evtchn::take_fired(to)) {
             result = Err(format!("port {to} did not fire after a send on {from}"));
             break;
         }

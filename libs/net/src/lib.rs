@@ -40,7 +40,9 @@ mod error;
 mod handle;
 mod idle;
 mod nal;
+mod patient;
 mod pause;
+mod pollset;
 pub mod posix;
 mod socket;
 mod stack;
@@ -48,11 +50,22 @@ mod tcp;
 
 pub use addr::{SockAddr, to_v4};
 pub use block::{NON_BLOCKING, block_on, deadline_after};
+/// The embedded-io traits [`TcpStream`] implements (`Read`, `Write`, `ReadReady`, `WriteReady`).
+pub use embedded_io;
+/// The embedded-nal traits [`NalStack`] implements (`TcpClientStack`, `TcpFullStack`).
+pub use embedded_nal;
 pub use error::{Error, ErrorKind, Result};
-pub use idle::{IDLE_CHECK_MS, IDLE_FOLLOW_UP_NS, IDLE_REPORT_WAIT_NS, IdleReport};
 pub use nal::NalStack;
-pub use pause::{AcceptPause, PAUSE_NS};
+pub use pollset::{Event, Interest, PollSet, Source};
 pub use skiff_pvcalls::{Errno, SocketId};
+pub use skiff_xen::time::Instant;
 pub use socket::{RecvError, SendError, TcpSocket, TcpState};
 pub use stack::Stack;
 pub use tcp::{Incoming, TcpListener, TcpStream};
+
+/// Helpers for servers: pacing accepts when memory runs short, and reports
+/// of what an idle server holds (leak checks over many connections).
+pub mod server {
+    pub use crate::idle::{IDLE_CHECK, IDLE_FOLLOW_UP, IDLE_REPORT_WAIT, IdleReport};
+    pub use crate::pause::{AcceptPause, PAUSE};
+}

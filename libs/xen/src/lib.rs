@@ -14,6 +14,7 @@ pub mod pvcalls;
 pub mod sched;
 pub mod shared_info;
 pub mod start_info;
+pub mod time;
 pub mod vcpu;
 pub mod version;
 pub mod xenbus;

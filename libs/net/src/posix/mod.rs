@@ -16,7 +16,6 @@
 
 pub mod consts;
 mod io;
-mod patient;
 mod poll;
 
 use alloc::vec::Vec;
@@ -373,6 +372,12 @@ impl<S: Stack> Drop for FdTable<S> {
             let _ = self.stack.with(|fe| fe.close(e.id));
         }
     }
+}
+
+/// A `poll` timeout in milliseconds for `t` (`None`: -1, no limit), rounded
+/// up so that a wait never ends before `t`.
+pub fn timeout_ms(t: Option<core::time::Duration>) -> i32 {
+    t.map_or(-1, |t| i32::try_from(t.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX))
 }
 
 /// The table slot of `fd`, if it could name one (no arithmetic overflows

@@ -34,6 +34,10 @@ impl<S: Stack> TcpListener<S> {
         Ok(TcpListener { sock, nonblocking: Cell::new(false) })
     }
 
+    pub(crate) fn from_owned(sock: Owned<S>) -> Self {
+        TcpListener { sock, nonblocking: Cell::new(false) }
+    }
+
     /// The engine's id of this socket.
     pub fn socket_id(&self) -> SocketId {
         self.sock.id
