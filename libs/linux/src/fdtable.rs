@@ -49,6 +49,11 @@ impl FdTable {
         self.limit
     }
 
+    /// Changes the limit (at most [`MAX_FDS`]); open fds above it stay open.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit.min(MAX_FDS);
+    }
+
     /// Number of open fds.
     pub fn open_count(&self) -> usize {
         self.slots.iter().filter(|s| s.is_some()).count()

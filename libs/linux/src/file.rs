@@ -96,20 +96,12 @@ impl SocketFile {
     }
 }
 
-/// Which console stream a console file is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Console {
-    /// Standard input: reads end of file at once (there is no console input).
-    In,
-    /// Standard output or error: writes go to the console.
-    Out,
-}
-
 /// What an open file is.
 #[derive(Clone, Debug)]
 pub enum FileKind {
-    /// A console stream.
-    Console(Console),
+    /// The console (fds 0, 1 and 2 at start): writes go to the console;
+    /// reads end of file at once (there is no console input).
+    Console,
     /// A TCP socket.
     Socket(SocketFile),
     /// An epoll instance.

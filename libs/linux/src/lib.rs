@@ -5,6 +5,7 @@
 extern crate alloc;
 
 pub mod abi;
+pub mod dispatch;
 pub mod env;
 pub mod epoll;
 pub mod eventfd;
@@ -15,6 +16,7 @@ pub mod file;
 pub mod mem;
 pub mod names;
 pub mod pipe;
+pub mod process;
 pub mod regs;
 pub mod sched;
 pub mod signal;

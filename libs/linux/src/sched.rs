@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use skiff_pvcalls::Readiness;
 
 use crate::env::SocketHandle;
-use crate::file::FileId;
+use crate::file::{FileId, PipeId};
 
 /// A thread id (Linux TID; the first thread's is the process id).
 pub type Tid = u32;
@@ -29,8 +29,10 @@ pub enum IoKey {
     /// A command on the socket (bind, listen, connect) to be answered:
     /// woken by any I/O event.
     Command(SocketHandle),
-    /// A change of an internal file (pipe, eventfd, epoll, close).
+    /// A change of an internal file (eventfd, epoll, close).
     File(FileId),
+    /// A change of a pipe (data, room, an end closed).
+    Pipe(PipeId),
 }
 
 /// Why a thread is blocked.
@@ -304,11 +306,11 @@ impl Scheduler {
     }
 
     /// Whether some blocked thread waits on socket I/O (then the kernel
-    /// must call [`crate::Process::poll`] when socket events arrive).
+    /// must call [`crate::process::Process::poll`] when socket events arrive).
     pub fn waits_on_sockets(&self) -> bool {
         self.threads.values().any(|e| {
             matches!(&e.state, State::Blocked { on: BlockOn::Io(k), .. }
-                if k.iter().any(|k| !matches!(k, IoKey::File(_))))
+                if k.iter().any(|k| matches!(k, IoKey::Socket { .. } | IoKey::Command(_))))
         })
     }
 
@@ -330,7 +332,7 @@ impl Scheduler {
             && self.threads.values().all(|e| match &e.state {
                 State::Blocked { on: BlockOn::Futex { .. }, deadline: None } => true,
                 State::Blocked { on: BlockOn::Io(keys), deadline: None } => {
-                    keys.iter().all(|k| matches!(k, IoKey::File(_)))
+                    keys.iter().all(|k| matches!(k, IoKey::File(_) | IoKey::Pipe(_)))
                 }
                 _ => false,
             })

@@ -64,9 +64,11 @@ impl SigActions {
     }
 }
 
-/// Whether `signo`'s default action is to ignore it.
+/// Whether `signo`'s default action is to ignore it. The stop signals
+/// (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) count as ignored: there is no job
+/// control to stop the process for.
 pub fn default_ignored(signo: u32) -> bool {
-    matches!(signo, SIGCHLD | SIGURG | SIGWINCH | SIGCONT)
+    matches!(signo, SIGCHLD | SIGURG | SIGWINCH | SIGCONT | SIGSTOP | 20 | 21 | 22)
 }
 
 /// A thread's signal state.
