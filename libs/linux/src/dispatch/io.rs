@@ -8,8 +8,9 @@ use skiff_pvcalls::Errno;
 use super::{Cx, Ret, SysResult, neg, val};
 use crate::abi::{IoVec, MSG_DONTWAIT, MSG_NOSIGNAL, O_ACCMODE, O_RDONLY, O_WRONLY, SIGPIPE};
 use crate::env::Env;
-use crate::file::{FileId, FileKind, SockState};
+use crate::file::{FileId, FileKind, PipeId, SockState};
 use crate::mem::{UserMem, UserMemExt};
+use crate::pipe::Pipe;
 use crate::process::Process;
 use crate::sched::{BlockOn, IoKey};
 use crate::vfs::Node;
@@ -159,7 +160,7 @@ impl Process {
         let mut buf = core::mem::take(&mut self.scratch);
         buf.clear();
         buf.resize(want, 0);
-        let r = self.read_kind(cx, id, &mut buf, env);
+        let r = self.read_kind(id, &mut buf, env);
         let out = match r {
             Ok(Poll::Ready(n)) => scatter(mem, iov, &buf[..n]).map(|()| n),
             Ok(Poll::Pending) => Err(Errno::EAGAIN),
@@ -184,7 +185,6 @@ impl Process {
     /// The transfer itself: `Ready(n)` with the data in `buf[..n]`.
     fn read_kind(
         &mut self,
-        cx: &Cx,
         id: FileId,
         buf: &mut [u8],
         env: &mut impl Env,
@@ -201,7 +201,6 @@ impl Process {
                     SockState::Connecting(_) => return Ok(Poll::Pending),
                     _ => return Err(Errno::ENOTCONN),
                 }
-                let _ = cx;
                 match env.recv(s.handle, buf) {
                     Poll::Ready(r) => r.map(Poll::Ready),
                     Poll::Pending => Ok(Poll::Pending),
@@ -209,17 +208,7 @@ impl Process {
             }
             FileKind::PipeRead(p) => {
                 let p = *p;
-                let pipe = self.pipes.get_mut(&p).ok_or(Errno::EBADF)?;
-                match pipe.read(buf) {
-                    Ok(n) => {
-                        if n > 0 {
-                            self.bump_pipe(p);
-                        }
-                        Ok(Poll::Ready(n))
-                    }
-                    Err(Errno::EAGAIN) => Ok(Poll::Pending),
-                    Err(e) => Err(e),
-                }
+                self.pipe_op(p, |pipe| pipe.read(buf))
             }
             FileKind::PipeWrite(_) => Err(Errno::EBADF),
             FileKind::EventFd(e) => {
@@ -324,17 +313,7 @@ impl Process {
             }
             FileKind::PipeWrite(p) => {
                 let p = *p;
-                let pipe = self.pipes.get_mut(&p).ok_or(Errno::EBADF)?;
-                match pipe.write(buf) {
-                    Ok(n) => {
-                        if n > 0 {
-                            self.bump_pipe(p);
-                        }
-                        Ok(Poll::Ready(n))
-                    }
-                    Err(Errno::EAGAIN) => Ok(Poll::Pending),
-                    Err(e) => Err(e),
-                }
+                self.pipe_op(p, |pipe| pipe.write(buf))
             }
             FileKind::PipeRead(_) => Err(Errno::EBADF),
             FileKind::EventFd(e) => {
@@ -353,6 +332,26 @@ impl Process {
             FileKind::Epoll(_) => Err(Errno::EINVAL),
             FileKind::Static { node: Node::Null, .. } => Ok(Poll::Ready(buf.len())),
             FileKind::Static { .. } => Err(Errno::EBADF),
+        }
+    }
+
+    /// A read or write on pipe `p`: moved bytes wake the other side;
+    /// `EAGAIN` is "not yet".
+    fn pipe_op(
+        &mut self,
+        p: PipeId,
+        op: impl FnOnce(&mut Pipe) -> Result<usize, Errno>,
+    ) -> Result<Poll<usize>, Errno> {
+        let pipe = self.pipes.get_mut(&p).ok_or(Errno::EBADF)?;
+        match op(pipe) {
+            Ok(n) => {
+                if n > 0 {
+                    self.bump_pipe(p);
+                }
+                Ok(Poll::Ready(n))
+            }
+            Err(Errno::EAGAIN) => Ok(Poll::Pending),
+            Err(e) => Err(e),
         }
     }
 

@@ -89,15 +89,23 @@ impl Process {
         let probe = self.fds.alloc(FileId(0), false, 0)?;
         let _ = self.fds.remove(probe);
         let h = env.socket()?;
-        let id = self.new_file(FileKind::Socket(SocketFile::new(h)), O_RDWR | (ty & SOCK_NONBLOCK));
-        match self.install(id, ty & SOCK_CLOEXEC != 0, 0) {
-            Ok(fd) => val(fd as usize),
-            Err(e) => {
-                self.files.remove(&id);
-                env.close(h);
-                Err(e)
-            }
-        }
+        self.install_socket(SocketFile::new(h), ty, env).map(|fd| Ret::Val(fd as u64))
+    }
+
+    /// Names a new socket of the engine by the lowest fd, with the
+    /// `SOCK_NONBLOCK`/`SOCK_CLOEXEC` of `flags`; closes it if none is free.
+    fn install_socket(
+        &mut self,
+        s: SocketFile,
+        flags: u32,
+        env: &mut impl Env,
+    ) -> Result<i32, Errno> {
+        let h = s.handle;
+        let id = self.new_file(FileKind::Socket(s), O_RDWR | (flags & SOCK_NONBLOCK));
+        self.install(id, flags & SOCK_CLOEXEC != 0, 0).inspect_err(|_| {
+            self.files.remove(&id);
+            env.close(h);
+        })
     }
 
     pub(crate) fn sys_bind(
@@ -175,15 +183,7 @@ impl Process {
         };
         let mut new = SocketFile::new(h);
         new.state = SockState::Connected { peer: None, local: Some(local) };
-        let nid = self.new_file(FileKind::Socket(new), O_RDWR | (flags & SOCK_NONBLOCK));
-        let nfd = match self.install(nid, flags & SOCK_CLOEXEC != 0, 0) {
-            Ok(n) => n,
-            Err(e) => {
-                self.files.remove(&nid);
-                env.close(h);
-                return Err(e);
-            }
-        };
+        let nfd = self.install_socket(new, flags, env)?;
         if addr != 0 {
             mem.write_sockaddr(addr, addrlen, UNSPECIFIED)?;
         }
