@@ -135,7 +135,7 @@ impl Process {
     /// A process with one thread (its id is the pid, 1), fds 0-2 on the
     /// console, and the given memory recorded as owned. The kernel starts
     /// that thread at the entry point with the stack built by
-    /// `loader::build_stack`.
+    /// [`crate::loader::build_stack`].
     pub fn new(config: ProcessConfig) -> Self {
         let mut regions = Regions::new();
         for (r, prot) in &config.regions {
