@@ -268,13 +268,25 @@ impl Sockets for FakeSockets {
     }
 
     fn readiness(&mut self, s: SocketHandle) -> Readiness {
+        let hold = self.hold_commands;
+        let errors = self.connect_errors.clone();
         let Ok(so) = self.live(s) else { return Readiness::default() };
         so.polls += 1;
         if so.listening.is_some() {
             return Readiness { readable: !so.accept_queue.is_empty(), ..Default::default() };
         }
+        if let Some(target) = so.connecting {
+            // The engine's view: the answer is in once dom0 replied.
+            let failed = errors.iter().find(|(a, _)| *a == target).map(|&(_, e)| e);
+            let done = !hold;
+            return Readiness {
+                writable: done,
+                error: failed.filter(|_| done),
+                ..Default::default()
+            };
+        }
         if so.connected.is_none() {
-            return Readiness { hup: so.connecting.is_none(), ..Default::default() };
+            return Readiness { hup: true, ..Default::default() };
         }
         let broken = so.error.is_some();
         Readiness {
