@@ -115,8 +115,9 @@ pub trait Env: Sockets {
     /// memory with `prot` for the application at an address the kernel
     /// chooses, page aligned; `ENOMEM` when there is not enough.
     fn map_anon(&mut self, len: u64, prot: Prot) -> Result<u64, Errno>;
-    /// Makes `[addr, addr + len)`, which the application owns, fresh zeroed
-    /// memory with `prot` (`MAP_FIXED`, `MADV_DONTNEED`, `brk` growth).
+    /// Makes `[addr, addr + len)` fresh zeroed memory with `prot`: a range
+    /// the application owns (`MAP_FIXED`, `MADV_DONTNEED`) or part of the
+    /// `brk` area the kernel reserved for it ([`crate::process::ProcessConfig::brk`]).
     fn reset_range(&mut self, addr: u64, len: u64, prot: Prot) -> Result<(), Errno>;
     /// Gives back `[addr, addr + len)`, pages the application owned; the
     /// application must no longer reach them.

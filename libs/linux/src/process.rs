@@ -220,7 +220,11 @@ impl Process {
     /// Makes runnable every thread whose deadline passed or whose socket
     /// changed (readiness differs from what it saw, or a command it waits
     /// for may have been answered). The kernel calls it after socket
-    /// events and timer expiry, and whenever no thread is runnable.
+    /// events (any PV Calls event channel) and when the deadline of
+    /// [`next_deadline`](Self::next_deadline) passes; not in a spin, since
+    /// a thread waiting for dom0's answer to bind, listen or connect is
+    /// woken by every call to look again. Internal files (pipes, eventfds,
+    /// epoll changes, closes) wake their waiters at once without it.
     /// Returns how many threads were woken.
     pub fn poll<E: Env>(&mut self, env: &mut E) -> usize {
         let mut n = self.sched.wake_expired(env.monotonic_ns());

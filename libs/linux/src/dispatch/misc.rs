@@ -10,7 +10,7 @@
 use skiff_pvcalls::Errno;
 
 use super::io::MAX_IO;
-use super::{Cx, SysResult, val, zero};
+use super::{SysResult, val, zero};
 use crate::abi::{
     GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, RLIM_INFINITY, RLIM_NLIMITS, RLIMIT_NOFILE,
     RLIMIT_STACK, Rlimit, Utsname,
@@ -79,14 +79,13 @@ impl Process {
     /// hard value is `EPERM`; other changes are accepted and ignored.
     pub(crate) fn sys_prlimit64(
         &mut self,
-        cx: &Cx,
         pid: i32,
         res: u32,
         new: u64,
         old: u64,
         mem: &mut impl UserMem,
     ) -> SysResult {
-        self.owns_pid(cx, pid)?;
+        self.owns_pid(pid)?;
         if res >= RLIM_NLIMITS {
             return Err(Errno::EINVAL);
         }

@@ -329,12 +329,12 @@ impl Process {
                 regs.rax = 0;
                 Ok(Ret::Act(Action::Yield))
             }
-            nr::sched_getaffinity => self.sys_sched_getaffinity(cx, a0 as i32, a1, a2, mem),
-            nr::sched_setaffinity => self.sys_sched_setaffinity(cx, a0 as i32, a1, a2, mem),
+            nr::sched_getaffinity => self.sys_sched_getaffinity(a0 as i32, a1, a2, mem),
+            nr::sched_setaffinity => self.sys_sched_setaffinity(a0 as i32, a1, a2, mem),
             nr::getcpu => self.sys_getcpu(a0, a1, mem),
             // Signals.
             nr::rt_sigaction => self.sys_rt_sigaction(a0 as u32, a1, a2, a3, mem),
-            nr::rt_sigprocmask => self.sys_rt_sigprocmask(cx, regs, a0 as u32, a1, a2, a3, mem),
+            nr::rt_sigprocmask => self.sys_rt_sigprocmask(cx, a0 as u32, a1, a2, a3, mem),
             nr::sigaltstack => self.sys_sigaltstack(cx, regs.rsp, a0, a1, mem),
             nr::rt_sigreturn => self.sys_rt_sigreturn(cx, regs, mem),
             nr::kill => self.sys_kill(cx, a0 as i32, None, a1 as u32),
@@ -356,9 +356,9 @@ impl Process {
             nr::getuid | nr::geteuid | nr::getgid | nr::getegid => zero(),
             nr::getresuid | nr::getresgid => self.sys_getres(a0, a1, a2, mem),
             nr::getpgrp | nr::getsid => val(self.pid as usize),
-            nr::prlimit64 => self.sys_prlimit64(cx, a0 as i32, a1 as u32, a2, a3, mem),
-            nr::getrlimit => self.sys_prlimit64(cx, 0, a0 as u32, 0, a1, mem),
-            nr::setrlimit => self.sys_prlimit64(cx, 0, a0 as u32, a1, 0, mem),
+            nr::prlimit64 => self.sys_prlimit64(a0 as i32, a1 as u32, a2, a3, mem),
+            nr::getrlimit => self.sys_prlimit64(0, a0 as u32, 0, a1, mem),
+            nr::setrlimit => self.sys_prlimit64(0, a0 as u32, a1, 0, mem),
             _ => {
                 self.notice_once(env, Notice::Unimplemented { nr, name: sysno::name(nr) });
                 Err(Errno::ENOSYS)

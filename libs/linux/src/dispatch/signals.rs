@@ -42,7 +42,6 @@ impl Process {
     pub(crate) fn sys_rt_sigprocmask(
         &mut self,
         cx: &Cx,
-        regs: &mut Regs,
         how: u32,
         set: u64,
         oset: u64,
@@ -70,7 +69,6 @@ impl Process {
         }
         let th = self.threads.get_mut(&cx.tid).ok_or(Errno::ESRCH)?;
         th.signals.mask = new & !UNBLOCKABLE;
-        regs.rax = 0;
         Ok(self.deliver_pending(cx.tid, 0))
     }
 

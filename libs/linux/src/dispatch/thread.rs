@@ -232,9 +232,9 @@ impl Process {
         }
     }
 
-    fn own(&self, cx: &Cx, pid: i32) -> Result<(), Errno> {
+    /// `pid` names this process or one of its threads (0: the caller); else `ESRCH`.
+    pub(crate) fn owns_pid(&self, pid: i32) -> Result<(), Errno> {
         if pid == 0 || pid as u32 == self.pid || self.threads.contains_key(&(pid as u32)) {
-            let _ = cx;
             Ok(())
         } else {
             Err(Errno::ESRCH)
@@ -244,13 +244,12 @@ impl Process {
     /// `sched_getaffinity`: one CPU (the vCPU); returns the mask size (8).
     pub(crate) fn sys_sched_getaffinity(
         &mut self,
-        cx: &Cx,
         pid: i32,
         len: u64,
         mask: u64,
         mem: &mut impl UserMem,
     ) -> SysResult {
-        self.own(cx, pid)?;
+        self.owns_pid(pid)?;
         if len < 8 || !len.is_multiple_of(8) {
             return Err(Errno::EINVAL);
         }
@@ -261,13 +260,12 @@ impl Process {
     /// `sched_setaffinity`: accepted if the mask holds CPU 0.
     pub(crate) fn sys_sched_setaffinity(
         &mut self,
-        cx: &Cx,
         pid: i32,
         len: u64,
         mask: u64,
         mem: &mut impl UserMem,
     ) -> SysResult {
-        self.own(cx, pid)?;
+        self.owns_pid(pid)?;
         if len == 0 {
             return Err(Errno::EINVAL);
         }
@@ -287,9 +285,5 @@ impl Process {
             mem.write_val(node, &0u32)?;
         }
         zero()
-    }
-
-    pub(crate) fn owns_pid(&self, cx: &Cx, pid: i32) -> Result<(), Errno> {
-        self.own(cx, pid)
     }
 }
