@@ -142,8 +142,9 @@ pub struct Fault {
 /// What became of a signal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivery {
-    /// The registers now enter the handler: resume the thread with them,
-    /// with a clean FPU state (as Linux gives a handler).
+    /// The registers now enter the handler: resume the thread with all of
+    /// them (`iretq`: `rcx` and `r11` are part of the state), with a clean
+    /// FPU state (as Linux gives a handler).
     Handler,
     /// Ignored: resume the thread as it was.
     Ignored,

@@ -415,6 +415,8 @@ impl Process {
                 } else {
                     IoKey::Socket { handle: h, seen }
                 });
+                // A change made through the fd layer (shutdown, close) wakes too.
+                keys.push(IoKey::File(id));
             }
             Some(FileKind::PipeRead(p) | FileKind::PipeWrite(p)) => keys.push(IoKey::Pipe(*p)),
             Some(FileKind::Epoll(ep)) => {

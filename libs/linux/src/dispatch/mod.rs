@@ -108,7 +108,8 @@ pub enum Action {
     /// and exit with status 128 + signal.
     Killed(u32),
     /// `rt_sigreturn` restored every register from the signal frame:
-    /// resume the thread with them, and load this FPU image (after
+    /// resume the thread with all of them (`rcx` and `r11` included, so
+    /// return with `iretq`, not `sysret`), and load this FPU image (after
     /// checking it: MXCSR reserved bits, XSAVE header) if there is one.
     SigReturn(Option<Vec<u8>>),
     /// `rax` holds the result; now deliver this signal to the calling
