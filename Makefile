@@ -5,7 +5,7 @@ TARGET  := x86_64-unknown-none
 PROFILE ?= release
 APP     ?= hello
 # Crates tested and linted on the host (pure no_std libraries).
-HOST_CRATES := -p skiff-kernel-hosttest -p skiff-xen -p skiff-ring -p skiff-xenstore -p skiff-cmdline -p skiff-pvcalls -p skiff-net
+HOST_CRATES := -p skiff-kernel-hosttest -p skiff-xen -p skiff-ring -p skiff-xenstore -p skiff-cmdline -p skiff-pvcalls -p skiff-net -p skiff-linux
 # Crates built only for the kernel target.
 KERNEL_CRATES := -p skiff-kernel -p skiff
 # Images: the examples a user copies and the in-guest test programs the rig boots.
