@@ -7,7 +7,7 @@ use std::vec::Vec;
 
 use skiff_ring::{HostMem, SharedMem};
 
-use crate::platform::{DomId, GrantRef, Port};
+use crate::platform::{DomId, EndGrantError, GrantRef, Port};
 
 /// Size of a page.
 pub const PAGE: usize = 4096;
@@ -140,6 +140,20 @@ impl SimHost {
         }
     }
 
+    /// How many active grants name one of the frames `gfn0..gfn0 + pages`
+    /// and are mapped by the backend right now.
+    pub fn mapped_in(&self, gfn0: u64, pages: usize) -> usize {
+        let range = gfn0..gfn0 + pages as u64;
+        self.lock().grants.values().filter(|g| g.maps > 0 && range.contains(&g.gfn)).count()
+    }
+
+    /// Whether every active grant names a frame that is still allocated
+    /// (none outlived its page).
+    pub fn grants_name_live_frames(&self) -> bool {
+        let s = self.lock();
+        s.grants.values().all(|g| s.frames.contains_key(&g.gfn))
+    }
+
     /// Records that `pages` frames will never be freed.
     pub fn note_leak(&self, pages: usize) {
         self.lock().leaked_frames += pages;
@@ -175,6 +189,17 @@ impl SimHost {
                 Ok(())
             }
         }
+    }
+
+    /// [`end_grant`](Self::end_grant) as the frontend's platform reports it.
+    pub(crate) fn end_guest_grant(&self, r: GrantRef) -> Result<(), EndGrantError> {
+        self.end_grant(r).map_err(|mapped| {
+            if mapped {
+                EndGrantError::StillMapped
+            } else {
+                EndGrantError::BadRef
+            }
+        })
     }
 
     /// The backend (`domid`) maps grant `r`.
