@@ -7,7 +7,7 @@ use std::sync::Arc;
 use skiff_ring::SharedMem;
 
 use super::clock::VirtualClock;
-use super::host::SimHost;
+use super::host::{LeakRecord, SimHost};
 use super::platform::SimPages;
 use super::tamper::Tamper;
 use crate::platform::{DomId, EndGrantError, GrantRef, PageBlock, Platform, PlatformError, Port};
@@ -65,16 +65,6 @@ pub struct Limits {
     pub ports: Option<usize>,
 }
 
-/// Pages the frontend gave up ([`Platform::leak_pages`]), by whether the
-/// backend mapped one of them at that moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LeakRecord {
-    /// Leaked while the backend mapped one of the block's grants.
-    pub while_mapped: usize,
-    /// Leaked while no grant of the block was mapped.
-    pub while_unmapped: usize,
-}
-
 /// The guest side of a simulated machine, on a [`VirtualClock`].
 ///
 /// [`wait`](Platform::wait) never blocks: if an event arrived since the
@@ -92,7 +82,6 @@ pub struct FakePlatform {
     seen: u64,
     /// Caps on pages, grants and ports.
     pub limits: Limits,
-    leaks: LeakRecord,
     waits: u64,
     notifies: u64,
     /// Virtual time a wait that found work takes.
@@ -106,7 +95,6 @@ impl core::fmt::Debug for FakePlatform {
         f.debug_struct("FakePlatform")
             .field("now_ns", &self.clock.now_ns())
             .field("waits", &self.waits)
-            .field("leaks", &self.leaks)
             .finish_non_exhaustive()
     }
 }
@@ -122,7 +110,6 @@ impl FakePlatform {
             peer: None,
             seen,
             limits: Limits::default(),
-            leaks: LeakRecord::default(),
             waits: 0,
             notifies: 0,
             tick_ns: 1_000_000,
@@ -154,7 +141,7 @@ impl FakePlatform {
 
     /// What was leaked, and whether the backend mapped it then.
     pub fn leaks(&self) -> LeakRecord {
-        self.leaks
+        self.host.leak_record()
     }
 
     /// Calls to [`wait`](Platform::wait) so far.
@@ -190,12 +177,6 @@ impl Platform for FakePlatform {
     }
 
     fn leak_pages(&mut self, pages: FakePages) {
-        let n = pages.pages();
-        if self.host.mapped_in(pages.pages.gfn0(), n) > 0 {
-            self.leaks.while_mapped += n;
-        } else {
-            self.leaks.while_unmapped += n;
-        }
         pages.pages.leak();
     }
 

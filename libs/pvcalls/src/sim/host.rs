@@ -38,6 +38,16 @@ struct Channel {
     back_pending: bool,
 }
 
+/// Frames the frontend gave up for good, by whether the backend mapped
+/// one of them at that moment (see [`SimHost::note_leak_of`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeakRecord {
+    /// Leaked while the backend mapped one of the block's grants.
+    pub while_mapped: usize,
+    /// Leaked while no grant of the block was mapped.
+    pub while_unmapped: usize,
+}
+
 /// Counters of what is live in the simulated hypervisor.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HostStats {
@@ -69,6 +79,7 @@ struct State {
     front_gen: u64,
     back_gen: u64,
     leaked_frames: usize,
+    leaked_unmapped: usize,
     freed_while_granted: usize,
 }
 
@@ -152,6 +163,27 @@ impl SimHost {
     pub fn grants_name_live_frames(&self) -> bool {
         let s = self.lock();
         s.grants.values().all(|g| s.frames.contains_key(&g.gfn))
+    }
+
+    /// Records that the frames `gfn0..gfn0 + pages` will never be freed,
+    /// and whether the backend mapped one of them then ([`leak_record`](Self::leak_record)).
+    pub fn note_leak_of(&self, gfn0: u64, pages: usize) {
+        let mapped = self.mapped_in(gfn0, pages) > 0;
+        let mut s = self.lock();
+        s.leaked_frames += pages;
+        if !mapped {
+            s.leaked_unmapped += pages;
+        }
+    }
+
+    /// Frames leaked so far, by whether the backend mapped one of their
+    /// block's grants when they were leaked.
+    pub fn leak_record(&self) -> LeakRecord {
+        let s = self.lock();
+        LeakRecord {
+            while_mapped: s.leaked_frames - s.leaked_unmapped,
+            while_unmapped: s.leaked_unmapped,
+        }
     }
 
     /// Records that `pages` frames will never be freed.

@@ -6,8 +6,7 @@
 use std::format;
 use std::string::String;
 
-use super::fake_platform::LeakRecord;
-use super::host::HostStats;
+use super::host::{HostStats, LeakRecord};
 use crate::engine::GoneReason;
 use crate::platform::{Platform, Resources};
 use crate::Frontend;
@@ -94,15 +93,11 @@ pub fn dropped(host: &HostStats, grants_named_live_frames: bool) -> Result<(), V
 /// Pages are leaked only because the backend mapped them, except the
 /// rings of commands in flight when the frontend gave up on a backend
 /// that stopped answering or broke the command ring (it may map them any
-/// time), and rings given up when the frontend was dropped without a
-/// teardown (`dropped_early`).
-pub fn leaks_justified(
-    leaks: &LeakRecord,
-    gone: Option<GoneReason>,
-    dropped_early: bool,
-) -> Result<(), Violation> {
+/// time). (A frontend dropped without a teardown leaks the rings of
+/// commands in flight too: check those runs with [`dropped`] only.)
+pub fn leaks_justified(leaks: &LeakRecord, gone: Option<GoneReason>) -> Result<(), Violation> {
     let gave_up = matches!(gone, Some(GoneReason::Stuck(_) | GoneReason::BrokeRing));
-    ensure(leaks.while_unmapped == 0 || gave_up || dropped_early, || {
+    ensure(leaks.while_unmapped == 0 || gave_up, || {
         format!("pages leaked that the backend did not map: {leaks:?}, gone {gone:?}")
     })
 }

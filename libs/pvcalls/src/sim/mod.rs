@@ -39,8 +39,8 @@ use skiff_xenstore::Xenstore;
 
 pub use backend::{BackendConfig, BackendStats, SimBackend, BACKEND_DOMID};
 pub use clock::VirtualClock;
-pub use fake_platform::{FakePages, FakePlatform, LeakRecord, Limits, Peer};
-pub use host::{Frame, HostStats, Mapped, SimHost};
+pub use fake_platform::{FakePages, FakePlatform, Limits, Peer};
+pub use host::{Frame, HostStats, LeakRecord, Mapped, SimHost};
 pub use peers::{echo_server, free_port, localhost, pattern};
 pub use platform::{SimPages, SimPlatform};
 pub use scripted::{Answer, Autopilot, Inbound, ScriptStats, ScriptedBackend, Step};

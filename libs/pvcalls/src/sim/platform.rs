@@ -32,15 +32,10 @@ impl SimPages {
         SimPages { mem, gfn0, host: host.clone(), leaked: false }
     }
 
-    /// The first frame of the block.
-    pub(crate) fn gfn0(&self) -> u64 {
-        self.gfn0
-    }
-
     /// Gives the frames up for good: they are never returned to the host.
     pub(crate) fn leak(mut self) {
         self.leaked = true;
-        self.host.note_leak(self.pages());
+        self.host.note_leak_of(self.gfn0, self.pages());
     }
 }
 

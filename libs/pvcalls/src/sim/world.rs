@@ -88,7 +88,7 @@ impl FakeWorld {
     /// The invariants that hold at any time while `fe` runs.
     pub fn check(&self, fe: &FakeFrontend) -> Result<(), Violation> {
         invariants::frontend(fe, &self.host.stats())?;
-        invariants::leaks_justified(&fe.platform().leaks(), fe.gone_reason(), false)
+        invariants::leaks_justified(&fe.platform().leaks(), fe.gone_reason())
     }
 
     /// Ends the run as `how` says and checks that nothing is held but
@@ -97,11 +97,11 @@ impl FakeWorld {
         self.check(&fe)?;
         let unmaps = match how {
             Shutdown::Drop => {
-                let (leaks, gone) = (fe.platform().leaks(), fe.gone_reason());
                 drop(fe);
-                let host = self.host.stats();
-                invariants::leaks_justified(&leaks, gone, true)?;
-                return invariants::dropped(&host, self.host.grants_name_live_frames());
+                return invariants::dropped(
+                    &self.host.stats(),
+                    self.host.grants_name_live_frames(),
+                );
             }
             Shutdown::Clean { unmaps } => unmaps,
         };
@@ -120,9 +120,9 @@ impl FakeWorld {
         }
         fe.teardown();
         invariants::torn_down(&fe.resources(), &self.host.stats())?;
-        let (leaks, gone) = (fe.platform().leaks(), fe.gone_reason());
-        invariants::leaks_justified(&leaks, gone, false)?;
+        let gone = fe.gone_reason();
         drop(fe);
-        invariants::dropped(&self.host.stats(), self.host.grants_name_live_frames())
+        invariants::dropped(&self.host.stats(), self.host.grants_name_live_frames())?;
+        invariants::leaks_justified(&self.host.leak_record(), gone)
     }
 }
