@@ -161,6 +161,11 @@ impl ScriptedTransport {
         self.hook = Some(Box::new(hook));
     }
 
+    /// The virtual time, read without the cost of a reading.
+    pub fn now_peek(&self) -> u64 {
+        self.now.get()
+    }
+
     /// Calls to [`Transport::wait_until`] so far.
     pub fn waits(&self) -> u64 {
         self.waits
