@@ -306,15 +306,8 @@ impl Run {
     }
 }
 
-/// 1000 cases, or `PROPTEST_CASES`.
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok());
-    ProptestConfig { cases: cases.unwrap_or(1000), ..ProptestConfig::default() }
-}
-
+// proptest's default: 256 cases, or PROPTEST_CASES.
 proptest! {
-    #![proptest_config(config())]
-
     #[test]
     fn socket_calls_against_a_scripted_backend_match_the_model(
         ops in prop::collection::vec(op(), 1..240)
