@@ -56,6 +56,7 @@ enum Op {
     Poke(Poke),
     BackendGone,
     ReleaseAll,
+    Teardown,
     Limit { pages: Option<u8>, grants: Option<u8>, ports: Option<u8> },
 }
 
@@ -159,6 +160,7 @@ fn apply(w: &FakeWorld, fe: &mut FakeFrontend, made: &mut Vec<SocketId>, buf: &m
         Op::Poke(p) => w.tamper.push(p),
         Op::BackendGone => fe.backend_gone(),
         Op::ReleaseAll => fe.release_all(),
+        Op::Teardown => fe.teardown(),
         Op::Limit { pages, grants, ports } => {
             let stats = w.host.stats();
             let cap = |live: usize, more: Option<u8>| more.map(|m| live + usize::from(m));
