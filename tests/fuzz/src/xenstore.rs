@@ -61,7 +61,7 @@ pub fn run(data: &[u8]) {
     t.set_autopilot(input.autopilot);
     t.extend_script(input.script);
     let mut xs = Xenstore::new(t);
-    let timeout = (1 + u64::from(input.timeout_ms)) * 1_000_000;
+    let timeout = (1 + u64::from(input.timeout_ms % 32)) * 1_000_000;
     xs.set_request_timeout(timeout);
     for op in input.ops.into_iter().take(64) {
         let (start, waits) = (xs.transport().now_peek(), xs.transport().waits());
@@ -88,7 +88,7 @@ fn apply(xs: &mut Xenstore<ScriptedTransport>, op: Op) -> (u64, u64) {
         Op::Unwatch(p, t) => drop(xs.unwatch(path(p), token(t))),
         Op::PollWatch(t) => drop(xs.poll_watch(token(t))),
         Op::WaitWatch(t, ms) => {
-            let wait = u64::from(ms) * 1_000_000;
+            let wait = u64::from(ms % 100) * 1_000_000;
             let deadline = xs.transport().now_peek() + wait;
             drop(xs.wait_watch_until(token(t), deadline));
             return (1, wait);
