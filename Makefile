@@ -18,7 +18,7 @@ OUT := target/$(TARGET)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/examples
 # One Xen-in-QEMU rig at a time: test-xen and test-run must not overlap under -j.
 .NOTPARALLEL:
 
-.PHONY: all toolchain build images run test test-host test-images test-xen test-run test-xen-all bench check fmt clippy doc module-graph clean
+.PHONY: all toolchain build images run test test-host test-fuzz test-images test-xen test-run test-xen-all fuzz bench check fmt clippy doc module-graph clean
 
 all: build
 
@@ -54,13 +54,24 @@ run: images
 # check cpucheck (`make test-xen CASES=cpucheck`, or `make test-xen-all`).
 CASES ?= hello shutdown crash selftest httpd client nettest detach echo resets
 
-## test: host unit tests, the images' PVH entry notes, the images under real Xen in the rig, and
-##       `make run APP=httpd` reached with curl from this machine
-test: test-host test-images test-xen test-run
+## test: host unit tests, each fuzz target briefly, the images' PVH entry notes, the images under
+##       real Xen in the rig, and `make run APP=httpd` reached with curl from this machine
+test: test-host test-fuzz test-images test-xen test-run
 
 ## test-host: every host test (cargo test at the root covers the same crates: default-members)
 test-host: toolchain
 	$(CARGO) test --locked $(HOST_CRATES) --all-features
+
+# Seconds `make fuzz` gives each fuzz target.
+FUZZ_SECONDS ?= 300
+
+## test-fuzz: every fuzz target (tests/fuzz) for 20 s; fails on any finding (tests/fuzz.sh)
+test-fuzz:
+	tests/fuzz.sh 20
+
+## fuzz: every fuzz target for FUZZ_SECONDS (default 300) each, corpus kept in .cache/fuzz
+fuzz:
+	tests/fuzz.sh $(FUZZ_SECONDS)
 
 ## test-images: every image has Xen's PHYS32_ENTRY note pointing at the PVH entry (readelf, nm)
 test-images: images
@@ -81,16 +92,18 @@ test-xen-all: images
 bench: images
 	tests/bench/run.sh
 
-## check: formatting, clippy -D warnings (host and kernel target), docs, the kernel's module graph
+## check: formatting, clippy -D warnings (host and kernel target, fuzz harnesses), docs, the kernel's module graph
 check: fmt clippy doc module-graph
 
 fmt: toolchain
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path tests/fuzz/Cargo.toml -- --check
 
 clippy: toolchain
 	$(CARGO) clippy --locked $(HOST_CRATES) --all-features --all-targets -- -D warnings
 	$(CARGO) clippy --locked --target $(TARGET) $(KERNEL_CRATES) --examples -- -D warnings
 	$(CARGO) clippy --locked --target $(TARGET) $(HOST_CRATES) --no-default-features -- -D warnings
+	$(CARGO) clippy --manifest-path tests/fuzz/Cargo.toml --all-targets -- -D warnings
 
 doc: toolchain
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps $(HOST_CRATES) --all-features

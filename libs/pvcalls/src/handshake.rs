@@ -212,6 +212,11 @@ fn watch_state<T: Transport>(
         if let Some(r) = done(s) {
             break r;
         }
+        // Checked here too, not only when a wait ends empty: a backend that
+        // keeps writing its state fires the watch at every turn.
+        if xs.transport().now_ns() >= deadline {
+            break Err(HandshakeError::TimedOut { want, seen: s });
+        }
         match xs.wait_watch_until(WATCH_TOKEN, deadline) {
             Ok(Some(_)) => {}
             Ok(None) | Err(XsError::TimedOut) => {

@@ -305,3 +305,33 @@ fn dropping_a_connected_frontend_frees_nothing_the_backend_may_map() {
     // pages); the listener's pre-allocated ring (17) may be mapped any time.
     assert_eq!(h.leaked_frames, 1 + 17 + 17, "{h:?}");
 }
+
+#[test]
+fn a_backend_that_keeps_rewriting_its_state_still_times_out() {
+    use skiff_pvcalls::sim::FakeWorld;
+    use skiff_xenstore::sim::ScriptedTransport;
+    use skiff_xenstore::Xenstore;
+
+    let fe = format!("/local/domain/{GUEST_DOMID}/device/pvcalls/0");
+    let be = format!("/local/domain/0/backend/pvcalls/{GUEST_DOMID}/0");
+    let mut t = ScriptedTransport::new(GUEST_DOMID, vec![], vec![]);
+    for (path, value) in [(format!("{fe}/backend"), be.as_str()), (format!("{fe}/backend-id"), "0")]
+    {
+        t.daemon().write(&path, value.as_bytes()).unwrap();
+    }
+    // The backend never leaves Initialising but writes its state again at
+    // every turn: each write fires the frontend's watch.
+    let mut waits = 0u32;
+    let state = format!("{be}/state");
+    t.set_hook(move |xs| {
+        waits += 1;
+        assert!(waits < 100_000, "the handshake is still waiting after {waits} waits");
+        xs.write(&state, b"1").is_ok()
+    });
+    let mut xs = Xenstore::new(t);
+    let w = FakeWorld::new();
+    let cfg = handshake::Config { timeout_ns: 100_000_000, ..Default::default() };
+    let r = handshake::connect(&mut xs, w.platform(), cfg).map(drop);
+    assert_eq!(r, Err(HandshakeError::TimedOut { want: 2, seen: 1 }));
+    assert!(xs.transport().now_peek() < 200_000_000, "gave up at its deadline");
+}

@@ -10,6 +10,9 @@
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+// The `Arbitrary` derive of the simulation's scripts names `std`.
+#[cfg(feature = "arbitrary")]
+extern crate std;
 
 mod client;
 mod error;

@@ -7,7 +7,7 @@ use std::vec::Vec;
 
 use skiff_ring::{HostMem, SharedMem};
 
-use crate::platform::{DomId, GrantRef, Port};
+use crate::platform::{DomId, EndGrantError, GrantRef, Port};
 
 /// Size of a page.
 pub const PAGE: usize = 4096;
@@ -36,6 +36,16 @@ struct Channel {
     bound: bool,
     front_pending: bool,
     back_pending: bool,
+}
+
+/// Frames the frontend gave up for good, by whether the backend mapped
+/// one of them at that moment (see [`SimHost::note_leak_of`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeakRecord {
+    /// Leaked while the backend mapped one of the block's grants.
+    pub while_mapped: usize,
+    /// Leaked while no grant of the block was mapped.
+    pub while_unmapped: usize,
 }
 
 /// Counters of what is live in the simulated hypervisor.
@@ -69,6 +79,7 @@ struct State {
     front_gen: u64,
     back_gen: u64,
     leaked_frames: usize,
+    leaked_unmapped: usize,
     freed_while_granted: usize,
 }
 
@@ -140,6 +151,41 @@ impl SimHost {
         }
     }
 
+    /// How many active grants name one of the frames `gfn0..gfn0 + pages`
+    /// and are mapped by the backend right now.
+    pub fn mapped_in(&self, gfn0: u64, pages: usize) -> usize {
+        let range = gfn0..gfn0 + pages as u64;
+        self.lock().grants.values().filter(|g| g.maps > 0 && range.contains(&g.gfn)).count()
+    }
+
+    /// Whether every active grant names a frame that is still allocated
+    /// (none outlived its page).
+    pub fn grants_name_live_frames(&self) -> bool {
+        let s = self.lock();
+        s.grants.values().all(|g| s.frames.contains_key(&g.gfn))
+    }
+
+    /// Records that the frames `gfn0..gfn0 + pages` will never be freed,
+    /// and whether the backend mapped one of them then ([`leak_record`](Self::leak_record)).
+    pub fn note_leak_of(&self, gfn0: u64, pages: usize) {
+        let mapped = self.mapped_in(gfn0, pages) > 0;
+        let mut s = self.lock();
+        s.leaked_frames += pages;
+        if !mapped {
+            s.leaked_unmapped += pages;
+        }
+    }
+
+    /// Frames leaked so far, by whether the backend mapped one of their
+    /// block's grants when they were leaked.
+    pub fn leak_record(&self) -> LeakRecord {
+        let s = self.lock();
+        LeakRecord {
+            while_mapped: s.leaked_frames - s.leaked_unmapped,
+            while_unmapped: s.leaked_unmapped,
+        }
+    }
+
     /// Records that `pages` frames will never be freed.
     pub fn note_leak(&self, pages: usize) {
         self.lock().leaked_frames += pages;
@@ -175,6 +221,17 @@ impl SimHost {
                 Ok(())
             }
         }
+    }
+
+    /// [`end_grant`](Self::end_grant) as the frontend's platform reports it.
+    pub(crate) fn end_guest_grant(&self, r: GrantRef) -> Result<(), EndGrantError> {
+        self.end_grant(r).map_err(|mapped| {
+            if mapped {
+                EndGrantError::StillMapped
+            } else {
+                EndGrantError::BadRef
+            }
+        })
     }
 
     /// The backend (`domid`) maps grant `r`.

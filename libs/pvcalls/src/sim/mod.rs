@@ -7,11 +7,27 @@
 //!   thread by [`SimWorld`], serving real `std::net` sockets.
 //! - [`SimXs`]: a xenstore transport running [`SimXenstored`](skiff_xenstore::sim::SimXenstored)
 //!   and the backend's xenbus driver on the frontend's thread.
+//!
+//! For deterministic, single-threaded runs (fuzzing, property tests):
+//!
+//! - [`ScriptedBackend`]: a hostile backend driven step by step by a
+//!   script of [`Step`]s.
+//! - [`FakePlatform`]: the frontend's platform on a [`VirtualClock`]
+//!   whose waits never block; a [`Tamper`] can store into the frontend's
+//!   pages between its loads.
+//! - [`FakeWorld`]: all of them together, with a checked shutdown;
+//!   [`invariants`]: the checks, usable on their own.
 
 mod backend;
+mod clock;
+mod fake_platform;
 mod host;
+pub mod invariants;
 mod peers;
 mod platform;
+mod scripted;
+mod tamper;
+mod world;
 mod xenbus;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,9 +38,14 @@ use std::time::Duration;
 use skiff_xenstore::Xenstore;
 
 pub use backend::{BACKEND_DOMID, BackendConfig, BackendStats, SimBackend};
-pub use host::{Frame, HostStats, Mapped, SimHost};
+pub use clock::VirtualClock;
+pub use fake_platform::{FakePages, FakePlatform, Limits, Peer};
+pub use host::{Frame, HostStats, LeakRecord, Mapped, SimHost};
 pub use peers::{echo_server, free_port, localhost, pattern};
 pub use platform::{SimPages, SimPlatform};
+pub use scripted::{Answer, Autopilot, Inbound, ScriptStats, ScriptedBackend, Step};
+pub use tamper::{Poke, Tamper};
+pub use world::{FakeFrontend, FakeWorld, Shutdown};
 pub use xenbus::{AgentConfig, SimXs, XenbusAgent};
 
 use crate::Frontend;

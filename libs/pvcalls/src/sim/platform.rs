@@ -25,6 +25,20 @@ impl Drop for SimPages {
     }
 }
 
+impl SimPages {
+    /// Allocates `2^order` zeroed frames on `host`.
+    pub(crate) fn alloc(host: &Arc<SimHost>, order: u32) -> Self {
+        let (mem, gfn0) = host.alloc_frames(1usize << order);
+        SimPages { mem, gfn0, host: host.clone(), leaked: false }
+    }
+
+    /// Gives the frames up for good: they are never returned to the host.
+    pub(crate) fn leak(mut self) {
+        self.leaked = true;
+        self.host.note_leak_of(self.gfn0, self.pages());
+    }
+}
+
 impl SharedMem for SimPages {
     fn size(&self) -> usize {
         self.mem.size()
@@ -88,13 +102,11 @@ impl Platform for SimPlatform {
         {
             return Err(PlatformError::Exhausted);
         }
-        let (mem, gfn0) = self.host.alloc_frames(n);
-        Ok(SimPages { mem, gfn0, host: self.host.clone(), leaked: false })
+        Ok(SimPages::alloc(&self.host, order))
     }
 
-    fn leak_pages(&mut self, mut pages: SimPages) {
-        pages.leaked = true;
-        self.host.note_leak(pages.pages());
+    fn leak_pages(&mut self, pages: SimPages) {
+        pages.leak();
     }
 
     fn grant(&mut self, domid: DomId, gfn: u64) -> Result<GrantRef, PlatformError> {
@@ -102,11 +114,7 @@ impl Platform for SimPlatform {
     }
 
     fn end_grant(&mut self, gref: GrantRef) -> Result<(), EndGrantError> {
-        match self.host.end_grant(gref) {
-            Ok(()) => Ok(()),
-            Err(true) => Err(EndGrantError::StillMapped),
-            Err(false) => Err(EndGrantError::BadRef),
-        }
+        self.host.end_guest_grant(gref)
     }
 
     fn alloc_evtchn(&mut self, _remote: DomId) -> Result<Port, PlatformError> {

@@ -15,6 +15,8 @@
 //! be stepped in a loop on its own thread. [`SimTransport`] plugs it into
 //! [`Xenstore`](crate::Xenstore) for single-threaded tests.
 
+mod endless;
+mod hostile;
 mod store;
 mod transport;
 
@@ -34,6 +36,8 @@ use crate::frame::Framer;
 use crate::wire::{self, Header, MsgType, PAYLOAD_MAX};
 use crate::{ProtocolError, XsError};
 
+pub use endless::EndlessMem;
+pub use hostile::{ScriptedTransport, XsAutopilot, XsStep};
 pub use store::{Change, Tree, check_abs_path, is_child};
 pub use transport::SimTransport;
 
@@ -84,6 +88,7 @@ pub struct SimXenstored {
     paused: bool,
     handled: u64,
     denied: Vec<String>,
+    last: Option<Header>,
 }
 
 impl SimXenstored {
@@ -111,6 +116,7 @@ impl SimXenstored {
             paused: false,
             handled: 0,
             denied: Vec::new(),
+            last: None,
         }
     }
 
@@ -205,6 +211,11 @@ impl SimXenstored {
         self.handled
     }
 
+    /// Header of the last request handled: (type, `req_id`, `tx_id`).
+    pub fn last_request(&self) -> Option<(u32, u32, u32)> {
+        self.last.map(|h| (h.msg_type, h.req_id, h.tx_id))
+    }
+
     /// Response bytes not yet written to the ring.
     pub fn pending_output(&self) -> usize {
         self.out.len()
@@ -290,6 +301,7 @@ impl SimXenstored {
     /// Handles one request, queueing its reply (and any watch events).
     fn handle(&mut self, h: Header, body: &[u8]) {
         self.handled += 1;
+        self.last = Some(h);
         let ty = MsgType::from_u32(h.msg_type);
         let result = match ty {
             Some(t) => self.dispatch(t, &h, body),
