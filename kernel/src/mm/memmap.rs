@@ -1,12 +1,25 @@
 //! Reads `hvm_start_info` (magic, command line, memory map) before anything
 //! can overwrite it, and chooses the heap region.
 
-use skiff_xen::start_info::{HVM_START_MAGIC, HvmStartInfo, MEMMAP_TYPE_RAM, MemmapEntry};
+use skiff_xen::start_info::{
+    HVM_START_MAGIC, HvmStartInfo, MEMMAP_TYPE_RAM, MemmapEntry, ModlistEntry,
+};
 
 /// Most memory map entries kept.
 pub const MAX_ENTRIES: usize = 64;
 /// Longest command line kept (longer ones are cut, with a warning).
 pub const MAX_CMDLINE: usize = 4096;
+/// Most modules kept (xl passes one: `ramdisk=`).
+pub const MAX_MODULES: usize = 4;
+
+/// A module Xen loaded into guest memory (`ramdisk=` is module 0).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Module {
+    /// Physical address of its first byte.
+    pub paddr: u64,
+    /// Size in bytes.
+    pub size: u64,
+}
 
 /// What the kernel keeps of `hvm_start_info`.
 pub struct BootInfo {
@@ -22,6 +35,10 @@ pub struct BootInfo {
     pub cmdline_len: usize,
     /// The command line was longer than [`MAX_CMDLINE`].
     pub cmdline_truncated: bool,
+    /// Modules (the first [`MAX_MODULES`]).
+    pub modules: [Module; MAX_MODULES],
+    /// Number of valid entries in `modules`.
+    pub modules_len: usize,
     /// Highest address used by start info, command line and memory map.
     pub end_of_boot_data: u64,
 }
@@ -77,6 +94,18 @@ pub unsafe fn read(addr: u64, out: &mut BootInfo) -> Result<(), BootInfoError> {
     }
     out.memmap_len = n;
     end = end.max(si.memmap_paddr + (si.memmap_entries as u64) * 24);
+    if si.nr_modules > 0 && si.modlist_paddr != 0 {
+        let n = (si.nr_modules as usize).min(MAX_MODULES);
+        for i in 0..n {
+            let p = si.modlist_paddr + (i * core::mem::size_of::<ModlistEntry>()) as u64;
+            // SAFETY: Xen placed `nr_modules` entries at `modlist_paddr`.
+            let m = unsafe { core::ptr::read_unaligned(p as *const ModlistEntry) };
+            out.modules[i] = Module { paddr: m.paddr, size: m.size };
+            end = end.max(m.paddr.saturating_add(m.size));
+        }
+        out.modules_len = n;
+        end = end.max(si.modlist_paddr + (si.nr_modules as u64) * 32);
+    }
     out.end_of_boot_data = end;
     Ok(())
 }
@@ -91,6 +120,8 @@ impl BootInfo {
             cmdline: [0; MAX_CMDLINE],
             cmdline_len: 0,
             cmdline_truncated: false,
+            modules: [Module { paddr: 0, size: 0 }; MAX_MODULES],
+            modules_len: 0,
             end_of_boot_data: 0,
         }
     }
@@ -107,6 +138,11 @@ impl BootInfo {
             Ok(s) => s,
             Err(e) => core::str::from_utf8(&b[..e.valid_up_to()]).unwrap_or(""),
         }
+    }
+
+    /// The modules Xen loaded (xl's `ramdisk=` is the first).
+    pub fn modules(&self) -> &[Module] {
+        &self.modules[..self.modules_len]
     }
 
     /// Total RAM in the map.

@@ -1,13 +1,11 @@
-//! Whole pages for sharing with other domains: allocated from the heap in
-//! page-aligned blocks of `2^order` pages, so they never hold Rust objects,
-//! zeroed on allocation, and recycled through per-order free lists.
-
-use alloc::alloc::{Layout, alloc_zeroed};
-use alloc::vec::Vec;
+//! Whole pages for sharing with other domains: blocks of `2^order` contiguous pages from the
+//! page-frame pool (`frames.rs`), so they never hold Rust objects, zeroed on allocation, given
+//! back when dropped, and leaked for good when a peer may still map them.
 
 use skiff_ring::SharedMem;
 use spin::Mutex;
 
+use super::frames;
 use crate::xen::rawmem::RawMem;
 
 /// Largest block: 2^MAX_ORDER pages.
@@ -15,28 +13,16 @@ pub const MAX_ORDER: u8 = 9;
 const PAGE: usize = 4096;
 
 struct Pool {
-    free: [Vec<usize>; MAX_ORDER as usize + 1],
     /// Blocks handed out and not yet returned, per order.
     live: [usize; MAX_ORDER as usize + 1],
-    /// Pages ever taken from the heap.
-    pages_from_heap: usize,
+    /// Pages ever taken from the frame pool.
+    pages_taken: usize,
     /// Pages leaked because a peer still mapped them.
     leaked_pages: usize,
 }
 
-static POOL: Mutex<Pool> = Mutex::new(Pool {
-    free: [const { Vec::new() }; MAX_ORDER as usize + 1],
-    live: [0; MAX_ORDER as usize + 1],
-    pages_from_heap: 0,
-    leaked_pages: 0,
-});
-
-/// Heap bytes that page blocks leave to Rust objects (a sixteenth of the
-/// heap, at least 256 KiB): a heap that runs dry panics the guest, while a
-/// refused block is an `ENOMEM` that `accept` or `connect` reports.
-fn heap_reserve(heap_bytes: usize) -> usize {
-    (heap_bytes / 16).max(256 * 1024)
-}
+static POOL: Mutex<Pool> =
+    Mutex::new(Pool { live: [0; MAX_ORDER as usize + 1], pages_taken: 0, leaked_pages: 0 });
 
 /// `2^order` contiguous, page-aligned, zeroed pages; returned to the pool on
 /// drop. Accessed only through [`SharedMem`] (another domain may map them).
@@ -55,29 +41,14 @@ impl PageBlock {
     pub fn alloc(order: u8) -> Result<PageBlock, OutOfPages> {
         assert!(order <= MAX_ORDER, "page block order {order} > {MAX_ORDER}");
         let size = PAGE << order;
+        let addr = frames::alloc(1 << order).ok_or(OutOfPages)? as usize;
+        // SAFETY: the frame pool gave us these pages exclusively; they hold
+        // no Rust object, and nobody else maps them yet.
+        unsafe { core::ptr::write_bytes(addr as *mut u8, 0, size) };
         let mut pool = POOL.lock();
-        let addr = match pool.free[order as usize].pop() {
-            Some(a) => {
-                // SAFETY: a free block of `size` bytes owned by the pool.
-                unsafe { core::ptr::write_bytes(a as *mut u8, 0, size) };
-                a
-            }
-            None => {
-                let (used, free) = super::heap::usage();
-                if free < size + heap_reserve(used + free) {
-                    return Err(OutOfPages);
-                }
-                let layout = Layout::from_size_align(size, PAGE).map_err(|_| OutOfPages)?;
-                // SAFETY: the layout has a non-zero size.
-                let p = unsafe { alloc_zeroed(layout) };
-                if p.is_null() {
-                    return Err(OutOfPages);
-                }
-                pool.pages_from_heap += 1 << order;
-                p as usize
-            }
-        };
         pool.live[order as usize] += 1;
+        pool.pages_taken += 1 << order;
+        drop(pool);
         // SAFETY: the block is page-aligned, mapped, and exclusively ours
         // until dropped; it holds no Rust objects.
         Ok(PageBlock { mem: unsafe { RawMem::new(addr, size) }, order })
@@ -120,9 +91,8 @@ impl SharedMem for PageBlock {
 
 impl Drop for PageBlock {
     fn drop(&mut self) {
-        let mut pool = POOL.lock();
-        pool.live[self.order as usize] -= 1;
-        pool.free[self.order as usize].push(self.mem.base());
+        POOL.lock().live[self.order as usize] -= 1;
+        frames::free(self.mem.base() as u64, 1 << self.order);
     }
 }
 
@@ -143,8 +113,8 @@ pub struct Stats {
     pub live_blocks: usize,
     /// Pages in those blocks.
     pub live_pages: usize,
-    /// Pages ever taken from the heap.
-    pub pages_from_heap: usize,
+    /// Pages ever taken from the frame pool.
+    pub pages_taken: usize,
     /// Pages given up because a peer still mapped them.
     pub leaked_pages: usize,
 }
@@ -155,7 +125,7 @@ pub fn stats() -> Stats {
     Stats {
         live_blocks: pool.live.iter().sum(),
         live_pages: pool.live.iter().enumerate().map(|(order, n)| n << order).sum(),
-        pages_from_heap: pool.pages_from_heap,
+        pages_taken: pool.pages_taken,
         leaked_pages: pool.leaked_pages,
     }
 }

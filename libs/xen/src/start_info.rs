@@ -65,6 +65,22 @@ pub struct MemmapEntry {
     pub reserved: u32,
 }
 
+/// `struct hvm_modlist_entry`: one module (xl's `ramdisk=` is module 0).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModlistEntry {
+    /// Physical address of the module's bytes.
+    pub paddr: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Physical address of its NUL-terminated command line, 0 if none.
+    pub cmdline_paddr: u64,
+    /// Must be zero.
+    pub reserved: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<ModlistEntry>() == 32);
+
 /// `XEN_HVM_MEMMAP_TYPE_RAM`.
 pub const MEMMAP_TYPE_RAM: u32 = 1;
 
