@@ -1,8 +1,10 @@
 //! Trap entry stubs: every vector saves the registers into a [`TrapFrame`]
-//! and calls `trap_dispatch`; exceptions are described and handed to the
-//! fatal-error handler, the event channel upcall to the upcall handler.
-//! Both handlers belong to higher layers, which register them at boot
-//! ([`set_handlers`]).
+//! and calls `trap_dispatch`; the event channel upcall goes to the upcall
+//! handler, a CPU exception in user mode (CPL 3) to the user-fault handler,
+//! and one in the kernel is described and handed to the fatal-error
+//! handler. The handlers belong to higher layers, which register them
+//! ([`set_handlers`], [`set_user_fault_handler`]). All traps return through
+//! `skiff_trap_return`, which the `syscall` entry and new threads use too.
 
 use spin::Once;
 
@@ -10,12 +12,27 @@ use super::UPCALL_VECTOR;
 
 static UPCALL_HANDLER: Once<fn()> = Once::new();
 static FATAL_HANDLER: Once<fn(core::fmt::Arguments<'_>) -> !> = Once::new();
+static USER_FAULT_HANDLER: Once<fn(&mut TrapFrame)> = Once::new();
 
 /// Registers what runs for the upcall vector and what reports a CPU
 /// exception (and never returns). Only the first call counts.
 pub fn set_handlers(upcall: fn(), fatal: fn(core::fmt::Arguments<'_>) -> !) {
     UPCALL_HANDLER.call_once(|| upcall);
     FATAL_HANDLER.call_once(|| fatal);
+}
+
+/// Registers what runs for a CPU exception in user mode: it may change the
+/// frame (to run a signal handler) and return, or end the program. Without
+/// one, a user fault is fatal like a kernel one. Only the first call counts.
+pub fn set_user_fault_handler(handler: fn(&mut TrapFrame)) {
+    USER_FAULT_HANDLER.call_once(|| handler);
+}
+
+impl TrapFrame {
+    /// Whether the trap came from user mode (CPL 3).
+    pub fn from_user(&self) -> bool {
+        self.cs & 3 == 3
+    }
 }
 
 /// Reports `msg` with the registered handler, or, before one is
@@ -143,6 +160,8 @@ skiff_trap_common:
     mov %rsp, %rdi
     cld
     call {dispatch}
+    .global skiff_trap_return
+skiff_trap_return:
     pop %r15
     pop %r14
     pop %r13
@@ -206,6 +225,12 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
         if let Some(f) = UPCALL_HANDLER.get() {
             f();
         }
+        return;
+    }
+    if frame.from_user()
+        && let Some(f) = USER_FAULT_HANDLER.get()
+    {
+        f(frame);
         return;
     }
     let name = NAMES.get(frame.vector as usize).copied().unwrap_or("unexpected interrupt");
