@@ -17,8 +17,8 @@ use proptest::prelude::*;
 use skiff_net::posix::consts::*;
 use skiff_net::posix::{Fd, FdTable, PollFd};
 use skiff_net::{Errno, SockAddr};
-use skiff_pvcalls::sim::{pattern, Autopilot, FakeFrontend, FakeWorld, Shutdown};
 use skiff_pvcalls::Options;
+use skiff_pvcalls::sim::{Autopilot, FakeFrontend, FakeWorld, Shutdown, pattern};
 use skiff_xen::pvcalls::data_ring_size;
 
 type Table = FdTable<Rc<RefCell<FakeFrontend>>>;
@@ -301,11 +301,7 @@ impl Run {
                 Some(Kind::Fresh | Kind::Bound) => POLLHUP,
                 Some(Kind::Listening { armed, ready }) => {
                     *armed |= !*ready;
-                    if *ready {
-                        POLLIN
-                    } else {
-                        0
-                    }
+                    if *ready { POLLIN } else { 0 }
                 }
                 Some(Kind::Connected(c)) => {
                     let reset = c.in_error != 0 && c.in_error != -107;

@@ -14,14 +14,14 @@ mod model;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use model::{Model, Req, St, EOF};
+use model::{EOF, Model, Req, St};
 use proptest::prelude::*;
-use skiff_pvcalls::sim::{pattern, Answer, FakeFrontend, FakeWorld, Shutdown};
+use skiff_pvcalls::sim::{Answer, FakeFrontend, FakeWorld, Shutdown, pattern};
 use skiff_pvcalls::wire::{AF_INET, SOCK_STREAM};
 use skiff_pvcalls::{Errno, Options, SocketId};
 use skiff_xen::pvcalls::{
-    data_ring_size, PVCALLS_ACCEPT, PVCALLS_BIND, PVCALLS_CONNECT, PVCALLS_LISTEN, PVCALLS_RELEASE,
-    PVCALLS_SOCKET,
+    PVCALLS_ACCEPT, PVCALLS_BIND, PVCALLS_CONNECT, PVCALLS_LISTEN, PVCALLS_RELEASE, PVCALLS_SOCKET,
+    data_ring_size,
 };
 
 /// Most `socket()` calls a case makes: with the connections they accept,

@@ -309,8 +309,8 @@ fn dropping_a_connected_frontend_frees_nothing_the_backend_may_map() {
 #[test]
 fn a_backend_that_keeps_rewriting_its_state_still_times_out() {
     use skiff_pvcalls::sim::FakeWorld;
-    use skiff_xenstore::sim::ScriptedTransport;
     use skiff_xenstore::Xenstore;
+    use skiff_xenstore::sim::ScriptedTransport;
 
     let fe = format!("/local/domain/{GUEST_DOMID}/device/pvcalls/0");
     let be = format!("/local/domain/0/backend/pvcalls/{GUEST_DOMID}/0");

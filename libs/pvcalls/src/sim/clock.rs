@@ -1,7 +1,7 @@
 //! A virtual monotonic clock that only moves when told to, for deterministic runs.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Nanoseconds of virtual time, shared by every clone (the platform, the
 /// test driving it). It starts at 0 and never goes backwards.

@@ -226,11 +226,7 @@ impl SimHost {
     /// [`end_grant`](Self::end_grant) as the frontend's platform reports it.
     pub(crate) fn end_guest_grant(&self, r: GrantRef) -> Result<(), EndGrantError> {
         self.end_grant(r).map_err(|mapped| {
-            if mapped {
-                EndGrantError::StillMapped
-            } else {
-                EndGrantError::BadRef
-            }
+            if mapped { EndGrantError::StillMapped } else { EndGrantError::BadRef }
         })
     }
 

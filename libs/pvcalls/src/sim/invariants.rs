@@ -7,9 +7,9 @@ use std::format;
 use std::string::String;
 
 use super::host::{HostStats, LeakRecord};
+use crate::Frontend;
 use crate::engine::GoneReason;
 use crate::platform::{Platform, Resources};
-use crate::Frontend;
 
 /// An invariant that does not hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,11 +22,7 @@ impl core::fmt::Display for Violation {
 }
 
 fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), Violation> {
-    if ok {
-        Ok(())
-    } else {
-        Err(Violation(what()))
-    }
+    if ok { Ok(()) } else { Err(Violation(what())) }
 }
 
 /// The frontend's counters agree with the host's, for a host that serves

@@ -4,13 +4,13 @@ use std::cell::{RefCell, RefMut};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::BACKEND_DOMID;
 use super::clock::VirtualClock;
 use super::fake_platform::FakePlatform;
 use super::host::SimHost;
 use super::invariants::{self, Violation};
 use super::scripted::{Autopilot, ScriptedBackend};
 use super::tamper::Tamper;
-use super::BACKEND_DOMID;
 use crate::{Errno, Frontend, Options};
 
 /// The frontend type of a [`FakeWorld`].

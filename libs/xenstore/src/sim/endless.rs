@@ -6,8 +6,8 @@ use core::cell::Cell;
 use skiff_ring::{HostMem, SharedMem};
 use skiff_xen::xs_wire::intf;
 
-use crate::wire::encode_message;
 use crate::MsgType;
+use crate::wire::encode_message;
 
 /// Size of one repeated event (header + padded payload).
 const BLOCK: usize = 64;

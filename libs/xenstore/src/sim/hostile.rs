@@ -7,12 +7,12 @@ use alloc::vec::Vec;
 use core::cell::Cell;
 
 use skiff_ring::SharedMem;
-use skiff_xen::xs_wire::{intf, XENSTORE_SERVER_FEATURE_ERROR};
+use skiff_xen::xs_wire::{XENSTORE_SERVER_FEATURE_ERROR, intf};
 
-use super::endless::EndlessMem;
 use super::SimXenstored;
+use super::endless::EndlessMem;
 use crate::client::RSP_RING;
-use crate::wire::{encode_message, Header, HEADER_LEN};
+use crate::wire::{HEADER_LEN, Header, encode_message};
 use crate::{MsgType, Transport, XsError};
 
 /// What runs on the daemon at every wait, besides the script.

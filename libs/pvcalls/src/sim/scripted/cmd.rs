@@ -2,9 +2,9 @@
 
 use std::vec::Vec;
 
-use skiff_ring::sring::hdr;
 use skiff_ring::SharedMem;
-use skiff_xen::pvcalls::{req, rsp, CMD_RING_ENTRIES};
+use skiff_ring::sring::hdr;
+use skiff_xen::pvcalls::{CMD_RING_ENTRIES, req, rsp};
 
 use crate::cmd::CMD_LAYOUT;
 use crate::platform::Port;

@@ -7,8 +7,8 @@ use skiff_ring::{ByteRing, SharedMem};
 use skiff_xen::pvcalls::{data_ring_size, intf};
 
 use crate::platform::{GrantRef, Port};
-use crate::sim::host::{Mapped, SimHost};
 use crate::sim::BACKEND_DOMID;
+use crate::sim::host::{Mapped, SimHost};
 
 /// A data ring the backend maps (after a CONNECT or an ACCEPT).
 #[derive(Debug)]

@@ -25,13 +25,13 @@ use skiff_xen::pvcalls::{self as abi, req};
 use self::cmd::BackCmd;
 use self::data::BackData;
 pub use self::script::{Answer, Autopilot, Step};
+use super::BACKEND_DOMID;
 use super::fake_platform::Peer;
 use super::host::{Mapped, SimHost};
 use super::peers::pattern;
-use super::BACKEND_DOMID;
 use crate::platform::{GrantRef, Port};
-use crate::wire::{decode_request, Decoded, Request, Response};
-use crate::{Errno, BACKEND_ENOTSUPP};
+use crate::wire::{Decoded, Request, Response, decode_request};
+use crate::{BACKEND_ENOTSUPP, Errno};
 
 /// A request taken off the command ring and not answered yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,11 +232,7 @@ impl ScriptedBackend {
         match req {
             Request::Socket { domain, ty, protocol, .. } => {
                 let ok = domain == 2 && ty == 1 && (protocol == 0 || protocol == 6);
-                if ok {
-                    0
-                } else {
-                    -Errno::EAFNOSUPPORT.0
-                }
+                if ok { 0 } else { -Errno::EAFNOSUPPORT.0 }
             }
             Request::Connect { id, ring_ref, evtchn, .. } => self.map(id, ring_ref, evtchn, efault),
             Request::Accept { id, id_new, ring_ref, evtchn } => {
