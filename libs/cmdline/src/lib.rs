@@ -1,6 +1,11 @@
 //! Parses the kernel command line that xl passes (`cmdline=`/`extra=`) into
-//! arguments: whitespace-separated words, `"double quotes"` group words, and
-//! `key=value` words can be looked up by key.
+//! arguments: blank-separated words with shell-like quoting, `key=value`
+//! words looked up by key, and everything after a `--` word left to the
+//! program.
+//!
+//! Quoting ([`split_words`]): `"double"` and `'single'` quotes group blanks
+//! into a word and may appear anywhere in it (`name="a b"`); outside single
+//! quotes a backslash takes the next character literally (`\"`, `\\`, `\ `).
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -9,58 +14,84 @@ extern crate alloc;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-/// The parsed command line.
+/// The kernel's part of the command line: the words before the first `--`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Args {
     words: Vec<String>,
 }
 
-/// Why a command line could not be parsed.
+/// Why a command line could not be split into words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParseError {
-    /// A `"` was opened and never closed.
-    UnclosedQuote,
+    /// A quote (this one) was opened and never closed.
+    UnclosedQuote(char),
+    /// The line ends with a lone backslash.
+    TrailingBackslash,
+    /// A NUL character in the line.
+    Nul,
 }
 
 impl core::fmt::Display for ParseError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            ParseError::UnclosedQuote => f.write_str("unclosed '\"' in the command line"),
+            ParseError::UnclosedQuote(q) => write!(f, "unclosed {q} in the command line"),
+            ParseError::TrailingBackslash => {
+                f.write_str("the command line ends with a lone backslash")
+            }
+            ParseError::Nul => f.write_str("a NUL character in the command line"),
         }
     }
 }
 
-impl Args {
-    /// Splits `line` into words. Quotes may appear anywhere in a word
-    /// (`key="a b"` is one word `key=a b`); there are no escapes.
-    pub fn parse(line: &str) -> Result<Self, ParseError> {
-        let mut words = Vec::new();
-        let mut cur = String::new();
-        let mut in_word = false;
-        let mut quoted = false;
-        for c in line.chars() {
-            match c {
-                '"' => {
-                    quoted = !quoted;
-                    in_word = true;
-                }
-                c if c.is_whitespace() && !quoted => {
-                    if in_word {
-                        words.push(core::mem::take(&mut cur));
-                        in_word = false;
-                    }
-                }
-                c => {
-                    cur.push(c);
-                    in_word = true;
+/// Splits `line` into words (see the crate documentation for quoting).
+pub fn split_words(line: &str) -> Result<Vec<String>, ParseError> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (_, '\0') => return Err(ParseError::Nul),
+            (Some(q), c) if c == q => quote = None,
+            (Some('\''), c) => cur.push(c),
+            (_, '\\') => {
+                cur.push(chars.next().ok_or(ParseError::TrailingBackslash)?);
+                in_word = true;
+            }
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    out.push(core::mem::take(&mut cur));
+                    in_word = false;
                 }
             }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
         }
-        if quoted {
-            return Err(ParseError::UnclosedQuote);
-        }
-        if in_word {
-            words.push(cur);
+    }
+    if let Some(q) = quote {
+        return Err(ParseError::UnclosedQuote(q));
+    }
+    if in_word {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+impl Args {
+    /// The kernel's words of `line`: all of them up to the first `--`
+    /// (what follows is the program's and is not looked at here).
+    pub fn parse(line: &str) -> Result<Self, ParseError> {
+        let mut words = split_words(line)?;
+        if let Some(i) = words.iter().position(|w| w == "--") {
+            words.truncate(i);
         }
         Ok(Args { words })
     }
@@ -145,8 +176,20 @@ mod tests {
     fn empty_and_errors() {
         assert!(Args::parse("").unwrap().is_empty());
         assert!(Args::parse(" \t\n").unwrap().is_empty());
-        assert_eq!(Args::parse("a=\"b"), Err(ParseError::UnclosedQuote));
+        assert_eq!(Args::parse("a=\"b"), Err(ParseError::UnclosedQuote('"')));
+        assert_eq!(Args::parse("'a"), Err(ParseError::UnclosedQuote('\'')));
+        assert_eq!(Args::parse("a\\"), Err(ParseError::TrailingBackslash));
+        assert_eq!(Args::parse("a\0b"), Err(ParseError::Nul));
         assert_eq!(Args::parse("\"\"").unwrap().iter().collect::<Vec<_>>(), vec![""]);
+    }
+
+    #[test]
+    fn quotes_escapes_and_the_program_part() {
+        let w = split_words(r#"a "b c" 'd "e"' f\ g h\\ "i\"j""#).unwrap();
+        assert_eq!(w, vec!["a", "b c", "d \"e\"", "f g", "h\\", "i\"j"]);
+        let a = Args::parse("loglevel=debug -- /app 'unbalanced \" inside' --x").unwrap();
+        assert_eq!(a.iter().collect::<Vec<_>>(), vec!["loglevel=debug"]);
+        assert!(!a.has_flag("--x"));
     }
 
     proptest::proptest! {

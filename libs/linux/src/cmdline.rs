@@ -100,46 +100,14 @@ impl fmt::Display for CmdlineError {
     }
 }
 
-/// Splits `line` into words (see the module documentation for quoting).
+/// Splits `line` into words (see the module documentation for quoting;
+/// the kernel's own arguments are split the same way).
 pub fn words(line: &str) -> Result<Vec<String>, CmdlineError> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (_, '\0') => return Err(CmdlineError::Nul),
-            (Some(q), c) if c == q => quote = None,
-            (Some('\''), c) => cur.push(c),
-            (_, '\\') => {
-                cur.push(chars.next().ok_or(CmdlineError::TrailingBackslash)?);
-                in_word = true;
-            }
-            (Some(_), c) => cur.push(c),
-            (None, '"' | '\'') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    out.push(core::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if let Some(q) = quote {
-        return Err(CmdlineError::UnclosedQuote(q));
-    }
-    if in_word {
-        out.push(cur);
-    }
-    Ok(out)
+    skiff_cmdline::split_words(line).map_err(|e| match e {
+        skiff_cmdline::ParseError::UnclosedQuote(q) => CmdlineError::UnclosedQuote(q),
+        skiff_cmdline::ParseError::TrailingBackslash => CmdlineError::TrailingBackslash,
+        skiff_cmdline::ParseError::Nul => CmdlineError::Nul,
+    })
 }
 
 /// Whether `name` is a DNS name: labels of letters, digits and `-`, at most 63 bytes each, 253 in all.
