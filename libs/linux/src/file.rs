@@ -112,6 +112,14 @@ pub enum FileKind {
     PipeRead(PipeId),
     /// A pipe's write end.
     PipeWrite(PipeId),
+    /// One end of a `socketpair(AF_UNIX, SOCK_STREAM)`: it reads from pipe
+    /// `rx` and writes to pipe `tx`; the other end has them swapped.
+    UnixStream {
+        /// The pipe this end reads.
+        rx: PipeId,
+        /// The pipe this end writes.
+        tx: PipeId,
+    },
     /// A file of the read-only set, with the read position.
     Static {
         /// What it is.

@@ -76,6 +76,8 @@ pub struct Thread {
     pub pending: u64,
     /// FS base (TLS pointer).
     pub fs_base: u64,
+    /// Its name (`prctl(PR_SET_NAME)`), NUL-padded.
+    pub name: [u8; 16],
     /// The syscall it is blocked in (its re-run is a resumption).
     pub(crate) blocked_nr: Option<u64>,
     /// The absolute deadline (monotonic ns) of that blocked syscall.
@@ -92,6 +94,7 @@ impl Thread {
             signals,
             pending: 0,
             fs_base,
+            name: [0; 16],
             blocked_nr: None,
             deadline: None,
         }
@@ -204,6 +207,15 @@ impl Process {
     /// The memory the application owns, as `(start, end, prot)`.
     pub fn regions(&self) -> impl Iterator<Item = (u64, u64, Prot)> + '_ {
         self.regions.iter()
+    }
+
+    /// Forgets thread `tid`, which `clone` just made, because the kernel
+    /// could not create it (no memory for its kernel side); the kernel then
+    /// fails that `clone` with `EAGAIN`.
+    pub fn forget_thread(&mut self, tid: Tid) {
+        if tid != 1 && self.threads.remove(&tid).is_some() {
+            self.sched.remove(tid);
+        }
     }
 
     /// The next thread to run (see [`Scheduler::pick`]).
@@ -322,19 +334,11 @@ impl Process {
                     matches!(k, IoKey::Socket { handle, .. } | IoKey::Command(handle) if *handle == h)
                 });
             }
-            FileKind::PipeRead(p) | FileKind::PipeWrite(p) => {
-                let reader = matches!(f.kind, FileKind::PipeRead(_));
-                if let Some(pipe) = self.pipes.get_mut(&p) {
-                    if reader {
-                        pipe.readers = pipe.readers.saturating_sub(1);
-                    } else {
-                        pipe.writers = pipe.writers.saturating_sub(1);
-                    }
-                    if pipe.readers == 0 && pipe.writers == 0 {
-                        self.pipes.remove(&p);
-                    }
-                }
-                self.bump_pipe(p);
+            FileKind::PipeRead(p) => self.drop_pipe_end(p, true),
+            FileKind::PipeWrite(p) => self.drop_pipe_end(p, false),
+            FileKind::UnixStream { rx, tx } => {
+                self.drop_pipe_end(rx, true);
+                self.drop_pipe_end(tx, false);
             }
             _ => {}
         }
@@ -346,10 +350,31 @@ impl Process {
         self.sched.wake_file(id);
     }
 
+    /// One open file of pipe `p`'s read (or write) end is gone; the pipe
+    /// goes when no end is left, and waiters on it wake.
+    fn drop_pipe_end(&mut self, p: PipeId, reader: bool) {
+        if let Some(pipe) = self.pipes.get_mut(&p) {
+            if reader {
+                pipe.readers = pipe.readers.saturating_sub(1);
+            } else {
+                pipe.writers = pipe.writers.saturating_sub(1);
+            }
+            if pipe.readers == 0 && pipe.writers == 0 {
+                self.pipes.remove(&p);
+            }
+        }
+        self.bump_pipe(p);
+    }
+
     /// Something changed in pipe `p`: both ends' epochs move and waiters wake.
     pub(crate) fn bump_pipe(&mut self, p: PipeId) {
         for f in self.files.values_mut() {
-            if matches!(f.kind, FileKind::PipeRead(q) | FileKind::PipeWrite(q) if q == p) {
+            let touches = match f.kind {
+                FileKind::PipeRead(q) | FileKind::PipeWrite(q) => q == p,
+                FileKind::UnixStream { rx, tx } => rx == p || tx == p,
+                _ => false,
+            };
+            if touches {
                 f.rx_epoch += 1;
                 f.tx_epoch += 1;
             }

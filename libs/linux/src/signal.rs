@@ -139,6 +139,32 @@ pub struct Fault {
     pub err: u64,
 }
 
+impl Fault {
+    /// The fault a CPU exception in user mode is, as Linux's trap handlers
+    /// report it: the vector, the CPU's error code and, for a page fault,
+    /// the address (CR2).
+    pub fn from_cpu(vector: u64, err: u64, cr2: u64) -> Fault {
+        use crate::abi::{
+            BUS_ADRERR, FPE_INTDIV, ILL_ILLOPC, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL, SIGBUS,
+            SIGFPE, SIGILL, SIGSEGV, SIGTRAP,
+        };
+        let (signo, code, addr) = match vector {
+            0 => (SIGFPE, FPE_INTDIV, 0),
+            1 | 3 => (SIGTRAP, SI_KERNEL, 0),
+            6 => (SIGILL, ILL_ILLOPC, 0),
+            // x87 or SIMD floating-point exception (unmasked in MXCSR/FCW).
+            16 | 19 => (SIGFPE, 0, 0),
+            // Stack-segment fault, alignment check.
+            12 | 17 => (SIGBUS, BUS_ADRERR, 0),
+            // Page fault: error code bit 0 set = the page was present.
+            14 => (SIGSEGV, if err & 1 != 0 { SEGV_ACCERR } else { SEGV_MAPERR }, cr2),
+            // General protection and anything else.
+            _ => (SIGSEGV, SI_KERNEL, 0),
+        };
+        Fault { signo, code, addr, trapno: vector, err }
+    }
+}
+
 /// What became of a signal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivery {

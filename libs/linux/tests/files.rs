@@ -133,6 +133,49 @@ fn pipes_move_bytes_block_and_end() {
 const POLLIN_I16: i16 = EPOLLIN as i16;
 
 #[test]
+fn socketpair_ends_talk_both_ways_and_see_the_close() {
+    let mut h = H::new();
+    let sv = h.buf(8);
+    let ty = u64::from(SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC);
+    assert_eq!(h.sys(nr::socketpair, &[u64::from(AF_INET), ty, 0, sv]), err(Errno::EAFNOSUPPORT));
+    let dgram = u64::from(SOCK_DGRAM);
+    assert_eq!(h.sys(nr::socketpair, &[u64::from(AF_UNIX), dgram, 0, sv]), err(Errno::EOPNOTSUPP));
+    assert_eq!(h.sys(nr::socketpair, &[u64::from(AF_UNIX), ty, 0, 8]), err(Errno::EFAULT));
+    assert_eq!(h.sys(nr::socketpair, &[u64::from(AF_UNIX), ty, 0, sv]), 0);
+    let [a, b]: [i32; 2] = h.get(sv);
+    assert_eq!((a, b), (3, 4), "the failed call left no fd behind");
+    let buf = h.buf(64);
+    assert_eq!(h.sys(nr::read, &[a as u64, buf, 64]), err(Errno::EAGAIN));
+    let ping = h.put(b"ping");
+    let pong = h.put(b"pong!");
+    assert_eq!(h.sys(nr::write, &[a as u64, ping, 4]), 4);
+    assert_eq!(h.sys(nr::sendto, &[b as u64, pong, 5, 0, 0, 0]), 5, "send works too");
+    // epoll sees b readable (a's bytes) and a readable (b's).
+    let ep = h.sys(nr::epoll_create1, &[0]);
+    let ev = h.put_val(&EpollEvent { events: EPOLLIN | EPOLLET, data: 7 });
+    assert_eq!(h.sys(nr::epoll_ctl, &[ep as u64, u64::from(EPOLL_CTL_ADD), a as u64, ev]), 0);
+    let out = h.buf(24);
+    assert_eq!(h.sys(nr::epoll_wait, &[ep as u64, out, 2, 0]), 1);
+    assert_eq!(h.sys(nr::recvfrom, &[a as u64, buf, 64, 0, 0, 0]), 5);
+    assert_eq!(h.bytes(buf, 5), b"pong!");
+    assert_eq!(h.sys(nr::read, &[b as u64, buf, 64]), 4);
+    assert_eq!(h.bytes(buf, 4), b"ping");
+    let st = h.buf(144);
+    assert_eq!(h.sys(nr::fstat, &[a as u64, st]), 0);
+    assert_eq!(h.get::<u32>(st + 24) & S_IFMT, S_IFSOCK);
+    // The peer's close: end of file for reads, EPIPE for writes.
+    assert_eq!(h.sys(nr::close, &[b as u64]), 0);
+    assert_eq!(h.sys(nr::read, &[a as u64, buf, 64]), 0);
+    let pfd = h.put_val(&PollFd { fd: a, events: POLLIN_I16, revents: 0 });
+    assert_eq!(h.sys(nr::poll, &[pfd, 1, 0]), 1);
+    assert_ne!(h.get::<PollFd>(pfd).revents & POLLIN_I16, 0);
+    assert_eq!(
+        h.sys(nr::sendto, &[a as u64, ping, 4, u64::from(MSG_NOSIGNAL), 0, 0]),
+        err(Errno::EPIPE)
+    );
+}
+
+#[test]
 fn dup_fcntl_ioctl_and_close_semantics() {
     let mut h = H::new();
     let e = h.sys(nr::eventfd2, &[3, EFD_SEMAPHORE as u64]);

@@ -1,7 +1,7 @@
 //! The loader's checks on hand-made ELF files, the load plan, and the initial stack read back word by word.
 
 use skiff_linux::loader::{
-    ElfError, LoadOptions, StackError, StackParams, auxv, build_stack, plan,
+    ElfError, LoadOptions, StackError, StackParams, auxv, build_stack, fixed_span, plan,
 };
 use skiff_linux::vm::Prot;
 use zerocopy::IntoBytes;
@@ -85,6 +85,19 @@ fn static_executable_at_its_link_address() {
     assert!(!p.exec_stack);
     assert_eq!(p.tls.map(|t| t.mem_size), Some(0x40));
     assert_eq!(p.image, 0x1000_0000..0x1000_7000);
+}
+
+#[test]
+fn fixed_span_is_what_the_plan_maps_and_only_for_fixed_executables() {
+    let exec = static_exec();
+    assert_eq!(fixed_span(&exec), Some(plan(&exec, &opts()).unwrap().image));
+    let mut pie = exec.clone();
+    pie[16] = 3;
+    assert_eq!(fixed_span(&pie), None, "position-independent: placed anywhere");
+    assert_eq!(fixed_span(b"\x7fELF"), None);
+    assert_eq!(fixed_span(&exec[..100]), None, "program headers cut off");
+    let wrap = elf(2, 62, 0, &[(LOAD, R, 0, u64::MAX - 10, 0, 100)], 0x100);
+    assert_eq!(fixed_span(&wrap), None, "a span that wraps is no span");
 }
 
 #[test]
@@ -188,7 +201,11 @@ proptest::proptest! {
             let good = static_exec();
             bytes[..20].copy_from_slice(&good[..20]);
         }
-        let _ = plan(&bytes, &opts());
+        let planned = plan(&bytes, &opts());
+        // What the kernel keeps free before the heap exists is what the plan maps.
+        if let (Some(span), Ok(p)) = (fixed_span(&bytes), &planned) {
+            proptest::prop_assert_eq!(span, p.image.clone());
+        }
     }
 }
 

@@ -169,3 +169,18 @@ fn sigpipe_kills_unless_ignored_or_nosignal() {
         "sigsetsize"
     );
 }
+
+#[test]
+fn cpu_exceptions_map_to_linux_signals() {
+    use skiff_linux::abi::{SEGV_ACCERR, SEGV_MAPERR, SIGBUS, SIGFPE, SIGILL, SIGTRAP};
+    use skiff_linux::signal::Fault;
+    let pf = Fault::from_cpu(14, 4, 0xdead_0000);
+    assert_eq!((pf.signo, pf.code, pf.addr, pf.trapno), (SIGSEGV, SEGV_MAPERR, 0xdead_0000, 14));
+    assert_eq!(Fault::from_cpu(14, 7, 0x1000).code, SEGV_ACCERR, "present page: access error");
+    assert_eq!(Fault::from_cpu(0, 0, 0).signo, SIGFPE);
+    assert_eq!(Fault::from_cpu(6, 0, 0).signo, SIGILL);
+    assert_eq!(Fault::from_cpu(3, 0, 0).signo, SIGTRAP);
+    assert_eq!(Fault::from_cpu(17, 0, 0).signo, SIGBUS);
+    let gp = Fault::from_cpu(13, 0, 0x1234);
+    assert_eq!((gp.signo, gp.addr), (SIGSEGV, 0), "a #GP has no address");
+}

@@ -274,3 +274,20 @@ fn yield_and_affinity_and_tls() {
     assert_eq!(h.sys(nr::set_robust_list, &[0x1000, 24]), 0);
     assert_eq!(h.sys(nr::set_robust_list, &[0x1000, 12]), err(Errno::EINVAL));
 }
+
+#[test]
+fn thread_names_with_prctl() {
+    use skiff_linux::abi::{PR_GET_NAME, PR_SET_NAME};
+    let mut h = H::new();
+    let long = h.put(b"a-name-longer-than-fifteen\0");
+    assert_eq!(h.sys(nr::prctl, &[u64::from(PR_SET_NAME), long]), 0);
+    let out = h.buf(16);
+    assert_eq!(h.sys(nr::prctl, &[u64::from(PR_GET_NAME), out]), 0);
+    assert_eq!(h.bytes(out, 16), b"a-name-longer-t\0", "cut to 15 bytes and NUL-terminated");
+    let short = h.put(b"worker\0");
+    assert_eq!(h.sys(nr::prctl, &[u64::from(PR_SET_NAME), short]), 0);
+    assert_eq!(h.sys(nr::prctl, &[u64::from(PR_GET_NAME), out]), 0);
+    assert_eq!(&h.bytes(out, 7), b"worker\0");
+    assert_eq!(h.sys(nr::prctl, &[u64::from(PR_SET_NAME), 8]), err(Errno::EFAULT));
+    assert_eq!(h.sys(nr::prctl, &[0xdead, 0]), err(Errno::EINVAL), "unknown option");
+}

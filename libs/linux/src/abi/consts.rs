@@ -94,6 +94,15 @@ pub const MADV_NOHUGEPAGE: u32 = 15;
 pub const MADV_DONTDUMP: u32 = 16;
 pub const MADV_DODUMP: u32 = 17;
 
+// prctl.
+pub const PR_SET_PDEATHSIG: u32 = 1;
+pub const PR_GET_DUMPABLE: u32 = 3;
+pub const PR_SET_DUMPABLE: u32 = 4;
+pub const PR_SET_NAME: u32 = 15;
+pub const PR_GET_NAME: u32 = 16;
+pub const PR_SET_NO_NEW_PRIVS: u32 = 38;
+pub const PR_GET_NO_NEW_PRIVS: u32 = 39;
+
 // arch_prctl.
 pub const ARCH_SET_GS: u32 = 0x1001;
 pub const ARCH_SET_FS: u32 = 0x1002;

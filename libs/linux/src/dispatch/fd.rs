@@ -11,7 +11,7 @@ use crate::abi::{
 use crate::env::Env;
 use crate::epoll::Epoll;
 use crate::eventfd::EventFd;
-use crate::file::{FileKind, PipeId};
+use crate::file::{FileId, FileKind, PipeId};
 use crate::mem::{UserMem, UserMemExt};
 use crate::pipe::{self, Pipe};
 use crate::process::Process;
@@ -116,7 +116,9 @@ impl Process {
             FIONREAD => {
                 let n = match &f.kind {
                     FileKind::Socket(s) => env.available(s.handle)?,
-                    FileKind::PipeRead(p) => self.pipes.get(p).map_or(0, Pipe::len),
+                    FileKind::PipeRead(p) | FileKind::UnixStream { rx: p, .. } => {
+                        self.pipes.get(p).map_or(0, Pipe::len)
+                    }
                     FileKind::Console => 0,
                     FileKind::Static { node: Node::Text(t), pos } => {
                         t.len().saturating_sub(usize::try_from(*pos).unwrap_or(usize::MAX))
@@ -141,24 +143,44 @@ impl Process {
         if flags & !(O_NONBLOCK | O_CLOEXEC | O_DIRECT) != 0 {
             return Err(Errno::EINVAL);
         }
-        let cloexec = flags & O_CLOEXEC != 0;
         let status = flags & O_NONBLOCK;
+        let p = self.new_pipe();
+        let r = self.new_file(FileKind::PipeRead(p), O_RDONLY | status);
+        let w = self.new_file(FileKind::PipeWrite(p), O_WRONLY | status);
+        self.install_pair(r, w, flags & O_CLOEXEC != 0, fds, mem, env)
+    }
+
+    /// A new empty pipe with one reader and one writer.
+    pub(crate) fn new_pipe(&mut self) -> PipeId {
         let p = PipeId(self.next_pipe);
         self.next_pipe += 1;
         self.pipes.insert(p, Pipe::new(pipe::CAPACITY));
-        let r = self.new_file(FileKind::PipeRead(p), O_RDONLY | status);
-        let w = self.new_file(FileKind::PipeWrite(p), O_WRONLY | status);
-        let rfd = self.install(r, cloexec, 0);
-        let wfd = self.install(w, cloexec, 0);
-        let pair = match (rfd, wfd) {
-            (Ok(a), Ok(b)) => mem.write_val(fds, &[a, b]).map(|()| (a, b)),
+        p
+    }
+
+    /// Names open files `a` and `b` by the two lowest free fds and writes
+    /// them to `fds` (`int[2]`), as `pipe2` and `socketpair` do; on any
+    /// failure both files are released and no fd is left behind.
+    pub(crate) fn install_pair(
+        &mut self,
+        a: FileId,
+        b: FileId,
+        cloexec: bool,
+        fds: u64,
+        mem: &mut impl UserMem,
+        env: &mut impl Env,
+    ) -> SysResult {
+        let afd = self.install(a, cloexec, 0);
+        let bfd = self.install(b, cloexec, 0);
+        let pair = match (afd, bfd) {
+            (Ok(x), Ok(y)) => mem.write_val(fds, &[x, y]).map(|()| (x, y)),
             (Err(e), _) | (_, Err(e)) => Err(e),
         };
         match pair {
             Ok(_) => zero(),
             Err(e) => {
                 // Undo: whatever fds were made are closed again.
-                for (fd, file) in [(rfd, r), (wfd, w)] {
+                for (fd, file) in [(afd, a), (bfd, b)] {
                     match fd {
                         Ok(fd) => {
                             let _ = self.fds.remove(fd);

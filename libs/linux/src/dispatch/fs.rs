@@ -185,7 +185,7 @@ impl Process {
 fn stat_of(ino: u64, f: &OpenFile) -> Stat {
     let (mode, size, rdev) = match &f.kind {
         FileKind::Console => (S_IFCHR | 0o620, 0, (5 << 8) | 1),
-        FileKind::Socket(_) => (S_IFSOCK | 0o777, 0, 0),
+        FileKind::Socket(_) | FileKind::UnixStream { .. } => (S_IFSOCK | 0o777, 0, 0),
         FileKind::PipeRead(_) | FileKind::PipeWrite(_) => (S_IFIFO | 0o600, 0, 0),
         // Anonymous inodes: no file type, as Linux reports them.
         FileKind::EventFd(_) | FileKind::Epoll(_) => (0o600, 0, 0),

@@ -206,7 +206,7 @@ impl Process {
                     Poll::Pending => Ok(Poll::Pending),
                 }
             }
-            FileKind::PipeRead(p) => {
+            FileKind::PipeRead(p) | FileKind::UnixStream { rx: p, .. } => {
                 let p = *p;
                 self.pipe_op(p, |pipe| pipe.read(buf))
             }
@@ -311,7 +311,7 @@ impl Process {
                 }
                 Ok(Poll::Ready(sent))
             }
-            FileKind::PipeWrite(p) => {
+            FileKind::PipeWrite(p) | FileKind::UnixStream { tx: p, .. } => {
                 let p = *p;
                 self.pipe_op(p, |pipe| pipe.write(buf))
             }
@@ -419,6 +419,10 @@ impl Process {
                 keys.push(IoKey::File(id));
             }
             Some(FileKind::PipeRead(p) | FileKind::PipeWrite(p)) => keys.push(IoKey::Pipe(*p)),
+            Some(FileKind::UnixStream { rx, tx }) => {
+                keys.push(IoKey::Pipe(*rx));
+                keys.push(IoKey::Pipe(*tx));
+            }
             Some(FileKind::Epoll(ep)) => {
                 let members: Vec<FileId> = ep.keys().map(|(_, f)| f).collect();
                 keys.push(IoKey::File(id));

@@ -18,6 +18,7 @@ use crate::abi::{
 use crate::env::{Env, Notice};
 use crate::mem::{UserMem, UserMemExt};
 use crate::process::Process;
+use crate::sched::Tid;
 
 /// The kernel release `uname` reports (a Linux 6.1 ABI).
 pub const RELEASE: &str = "6.1.0-skiff";
@@ -58,6 +59,50 @@ impl Process {
             Utsname::new(["Linux", &self.hostname, RELEASE, "#1 SMP Skiff", "x86_64", "(none)"]);
         mem.write_val(buf, &u)?;
         zero()
+    }
+
+    /// `prctl`: a thread's name (`PR_SET_NAME`/`PR_GET_NAME`, as std and
+    /// musl set them), `PR_SET_PDEATHSIG`, `PR_SET_NO_NEW_PRIVS` and the
+    /// dumpable flag accepted; anything else `EINVAL`, as Linux answers an
+    /// unknown option.
+    pub(crate) fn sys_prctl(
+        &mut self,
+        tid: Tid,
+        option: u32,
+        arg: u64,
+        mem: &mut impl UserMem,
+    ) -> SysResult {
+        use crate::abi::{
+            PR_GET_DUMPABLE, PR_GET_NAME, PR_GET_NO_NEW_PRIVS, PR_SET_DUMPABLE, PR_SET_NAME,
+            PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG,
+        };
+        match option {
+            PR_SET_NAME => {
+                let mut name = [0u8; 16];
+                let s = mem.read_cstr(arg, 15).or_else(|e| match e {
+                    // Longer names are cut to 15 bytes, as Linux does.
+                    Errno::ENAMETOOLONG => {
+                        let mut b = [0u8; 15];
+                        mem.read(arg, &mut b).map(|()| b.to_vec())
+                    }
+                    e => Err(e),
+                })?;
+                name[..s.len()].copy_from_slice(&s);
+                if let Some(t) = self.threads.get_mut(&tid) {
+                    t.name = name;
+                }
+                zero()
+            }
+            PR_GET_NAME => {
+                let name = self.threads.get(&tid).map_or([0; 16], |t| t.name);
+                mem.write(arg, &name)?;
+                zero()
+            }
+            PR_SET_PDEATHSIG | PR_SET_NO_NEW_PRIVS | PR_SET_DUMPABLE => zero(),
+            PR_GET_DUMPABLE => val(1),
+            PR_GET_NO_NEW_PRIVS => zero(),
+            _ => Err(Errno::EINVAL),
+        }
     }
 
     pub(crate) fn sys_getres(

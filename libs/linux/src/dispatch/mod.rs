@@ -293,6 +293,7 @@ impl Process {
             }
             // Sockets.
             nr::socket => self.sys_socket(a0 as u32, a1 as u32, a2 as u32, env),
+            nr::socketpair => self.sys_socketpair(a0 as u32, a1 as u32, a2 as u32, a3, mem, env),
             nr::bind => self.sys_bind(fd(a0), a1, a2 as u32, mem, env),
             nr::listen => self.sys_listen(fd(a0), a1 as i32, env),
             nr::accept => self.sys_accept4(cx, fd(a0), a1, a2, 0, mem, env),
@@ -325,6 +326,7 @@ impl Process {
             nr::set_robust_list => self.sys_set_robust_list(a1),
             nr::futex => self.sys_futex(cx, a0, a1 as u32, a2 as u32, a3, a4, a5 as u32, mem, env),
             nr::arch_prctl => self.sys_arch_prctl(cx, a0 as u32, a1, mem, env),
+            nr::prctl => self.sys_prctl(cx.tid, a0 as u32, a1, mem),
             nr::sched_yield => {
                 self.sched.yield_now(cx.tid);
                 regs.rax = 0;

@@ -32,7 +32,7 @@ use skiff_pvcalls::Errno;
 use super::io::{Dir, XferFlags};
 use super::{Cx, Ret, SysResult, val, zero};
 use crate::abi::{
-    AF_INET, AF_INET6, IP_TOS, IP_TTL, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IoVec,
+    AF_INET, AF_INET6, AF_UNIX, IP_TOS, IP_TTL, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IoVec,
     MSG_CMSG_CLOEXEC, MSG_DONTWAIT, MSG_MORE, MSG_NOSIGNAL, MSG_WAITALL, MsgHdr, O_RDWR, SHUT_RD,
     SHUT_RDWR, SHUT_WR, SO_ACCEPTCONN, SO_BROADCAST, SO_DOMAIN, SO_ERROR, SO_KEEPALIVE, SO_LINGER,
     SO_OOBINLINE, SO_PROTOCOL, SO_RCVBUF, SO_RCVLOWAT, SO_RCVTIMEO, SO_REUSEADDR, SO_REUSEPORT,
@@ -90,6 +90,38 @@ impl Process {
         let _ = self.fds.remove(probe);
         let h = env.socket()?;
         self.install_socket(SocketFile::new(h), ty, env).map(|fd| Ret::Val(fd as u64))
+    }
+
+    /// `socketpair(AF_UNIX, SOCK_STREAM, 0, sv)`: two connected ends inside
+    /// the process (tokio's signal driver makes one), each reading one
+    /// pipe and writing the other. Other families and types: `EAFNOSUPPORT`,
+    /// `EOPNOTSUPP` (no datagrams, as for PV Calls' sockets).
+    pub(crate) fn sys_socketpair(
+        &mut self,
+        domain: u32,
+        ty: u32,
+        proto: u32,
+        sv: u64,
+        mem: &mut impl UserMem,
+        env: &mut impl Env,
+    ) -> SysResult {
+        if domain != AF_UNIX {
+            return Err(Errno::EAFNOSUPPORT);
+        }
+        if ty & !(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if ty & SOCK_TYPE_MASK != SOCK_STREAM {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        if proto != 0 {
+            return Err(Errno::EPROTONOSUPPORT);
+        }
+        let status = if ty & SOCK_NONBLOCK != 0 { crate::abi::O_NONBLOCK } else { 0 };
+        let (p, q) = (self.new_pipe(), self.new_pipe());
+        let a = self.new_file(FileKind::UnixStream { rx: p, tx: q }, O_RDWR | status);
+        let b = self.new_file(FileKind::UnixStream { rx: q, tx: p }, O_RDWR | status);
+        self.install_pair(a, b, ty & SOCK_CLOEXEC != 0, sv, mem, env)
     }
 
     /// Names a new socket of the engine by the lowest fd, with the
@@ -289,7 +321,10 @@ impl Process {
 
     /// The `MSG_*` flags a transfer `dir` accepts: `EOPNOTSUPP` for others.
     fn msg_flags(&mut self, fd: i32, flags: u32, dir: Dir) -> Result<XferFlags, Errno> {
-        self.sock(fd)?;
+        let (_, f) = self.file_mut(fd)?;
+        if !matches!(f.kind, FileKind::UnixStream { .. }) {
+            self.sock(fd)?;
+        }
         let known = if dir == Dir::Read { RECV_FLAGS } else { SEND_FLAGS };
         if flags & !known != 0 {
             return Err(Errno::EOPNOTSUPP);

@@ -99,6 +99,24 @@ impl Process {
                 Some(_) => 0,
                 None => EPOLLERR,
             },
+            // A socket pair end: readable from one pipe, writable to the
+            // other; the peer's close is a hang-up both ways.
+            FileKind::UnixStream { rx, tx } => {
+                let mut m = 0;
+                match self.pipes.get(rx) {
+                    Some(pipe) if !pipe.is_empty() => m |= EPOLLIN | EPOLLRDNORM,
+                    Some(pipe) if pipe.writers == 0 => m |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP,
+                    Some(_) => {}
+                    None => m |= EPOLLIN | EPOLLRDHUP,
+                }
+                match self.pipes.get(tx) {
+                    Some(pipe) if pipe.readers == 0 => m |= EPOLLOUT | EPOLLHUP,
+                    Some(pipe) if pipe.writable() => m |= EPOLLOUT | EPOLLWRNORM,
+                    Some(_) => {}
+                    None => m |= EPOLLOUT | EPOLLHUP,
+                }
+                m
+            }
             FileKind::EventFd(e) => {
                 let mut m = 0;
                 if e.readable() {

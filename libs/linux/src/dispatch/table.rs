@@ -81,6 +81,10 @@ pub const SUPPORTED: &[Support] = &[
     ),
     s(nr::getpeername, "accepted connections: 0.0.0.0:0"),
     s(
+        nr::socketpair,
+        "AF_UNIX + SOCK_STREAM inside the process only (two pipes); datagrams EOPNOTSUPP",
+    ),
+    s(
         nr::setsockopt,
         "SO_RCVTIMEO/SO_SNDTIMEO honoured; common options accepted and remembered, not applied in dom0",
     ),
@@ -110,6 +114,10 @@ pub const SUPPORTED: &[Support] = &[
     s(nr::getresgid, "always 0"),
     s(nr::getsid, ""),
     s(nr::sigaltstack, ""),
+    s(
+        nr::prctl,
+        "PR_SET_NAME/PR_GET_NAME; PDEATHSIG, NO_NEW_PRIVS, DUMPABLE accepted; others EINVAL",
+    ),
     s(nr::arch_prctl, "ARCH_SET_FS/ARCH_GET_FS only"),
     s(nr::setrlimit, "see prlimit64"),
     s(nr::gettid, ""),

@@ -416,3 +416,28 @@ pub fn plan(elf: &[u8], opts: &LoadOptions<'_>) -> Result<LoadPlan, ElfError> {
         image,
     })
 }
+
+/// The page-aligned span a fixed-address (`ET_EXEC`) x86_64 ELF's loadable
+/// segments occupy; `None` for anything else (position-independent,
+/// malformed, not an ELF). Allocates nothing, so the kernel can ask before
+/// its heap exists, to keep that memory free; [`plan`] does every check.
+pub fn fixed_span(elf: &[u8]) -> Option<Range<u64>> {
+    let eh = Ehdr::read_from_bytes(elf.get(..64)?).ok()?;
+    if eh.ident[..4] != *b"\x7fELF" || eh.ident[4] != 2 || eh.machine != EM_X86_64 {
+        return None;
+    }
+    if eh.e_type != ET_EXEC || eh.phentsize as usize != size_of::<Phdr>() || eh.phnum > MAX_PHNUM {
+        return None;
+    }
+    let start = usize::try_from(eh.phoff).ok()?;
+    let end = start.checked_add(eh.phnum as usize * size_of::<Phdr>())?;
+    let (mut lo, mut hi) = (u64::MAX, 0u64);
+    for c in elf.get(start..end)?.chunks_exact(size_of::<Phdr>()) {
+        let ph = Phdr::read_from_bytes(c).ok()?;
+        if ph.p_type == PT_LOAD && ph.memsz > 0 {
+            lo = lo.min(ph.vaddr & !(PAGE_SIZE - 1));
+            hi = hi.max(ph.vaddr.checked_add(ph.memsz)?.checked_next_multiple_of(PAGE_SIZE)?);
+        }
+    }
+    (lo < hi).then_some(lo..hi)
+}

@@ -10,5 +10,5 @@
 mod elf;
 mod stack;
 
-pub use elf::{ElfError, LoadOptions, LoadPlan, Segment, Tls, plan};
+pub use elf::{ElfError, LoadOptions, LoadPlan, Segment, Tls, fixed_span, plan};
 pub use stack::{InitialStack, StackError, StackParams, auxv, build_stack};
