@@ -8,13 +8,17 @@ use spin::Once;
 
 use crate::arch;
 use crate::crash::fatal;
-use crate::mm::{heap, memmap};
+use crate::mm::memmap::Module;
+use crate::mm::{heap, layout, memmap};
 use crate::xen::{console, evtchn, grant, hypercall, lifecycle, shared_info, xenstore};
 
 static BOOT_INFO: Once<memmap::BootInfo> = Once::new();
 
 unsafe extern "C" {
+    static __image_start: u8;
     static __image_end: u8;
+    static __module_start: u8;
+    static __module_end: u8;
 }
 
 /// Rust entry, called by the PVH entry code on the boot stack with the
@@ -32,13 +36,7 @@ extern "C" fn skiff_rust_start(start_info: u64) -> ! {
         fatal(format_args!("unusable hvm_start_info: {e:?}"));
     }
     let info = BOOT_INFO.call_once(|| info);
-    let image_end = &raw const __image_end as u64;
-    let Some((heap_start, heap_end)) = info.heap_region(image_end) else {
-        fatal(format_args!("no RAM for the heap after the image (end {image_end:#x})"));
-    };
-    // SAFETY: the region is RAM after the image and the boot data, used for
-    // nothing else.
-    unsafe { heap::init(heap_start, heap_end) };
+    let placed = place_memory(info);
 
     if let Err(e) = hypercall::init() {
         fatal(format_args!("cannot reach the hypervisor: {e:?} (is this running under Xen?)"));
@@ -67,8 +65,9 @@ extern "C" fn skiff_rust_start(start_info: u64) -> ! {
         "Skiff {} on Xen {major}.{minor}{extra}, {} MiB RAM, heap {} KiB",
         env!("CARGO_PKG_VERSION"),
         info.ram_bytes() >> 20,
-        (heap_end - heap_start) >> 10
+        (placed.heap.end - placed.heap.start) >> 10
     );
+    placed.report();
     let (dirty, first) = arch::entry::bss_dirty();
     if dirty != 0 {
         log::warn!(
@@ -99,6 +98,92 @@ extern "C" fn skiff_rust_start(start_info: u64) -> ! {
     crate::app::run_main()
 }
 
+/// Where boot put RAM, and what it has to say about it once the console is up.
+struct Placed {
+    heap: core::ops::Range<u64>,
+    /// Module 0 came from `ramdisk=` while the image also embeds a program.
+    embedded_ignored: bool,
+    /// A module lay where it cannot be kept (outside the RAM above the image).
+    module_unusable: Option<Module>,
+}
+
+impl Placed {
+    fn report(&self) {
+        if self.embedded_ignored {
+            log::warn!(
+                "boot: ramdisk= given: it runs instead of the program embedded in the image"
+            );
+        }
+        if let Some(m) = self.module_unusable {
+            log::warn!(
+                "boot: module at {:#x} ({} bytes) lies outside the RAM above the image: ignored",
+                m.paddr,
+                m.size
+            );
+        }
+    }
+}
+
+/// Places the heap and pool, the boot module and a fixed-address program's
+/// span (`mm::layout`), moves the module if it must, and starts the heap.
+fn place_memory(info: &memmap::BootInfo) -> Placed {
+    let image = image_span();
+    let embedded = Module {
+        paddr: &raw const __module_start as u64,
+        size: &raw const __module_end as u64 - &raw const __module_start as u64,
+    };
+    let Some(ram) = info.ram_around(image.end) else {
+        fatal(format_args!("no RAM entry holds the image end {:#x}", image.end));
+    };
+    let from_xl = info.modules().first().copied().filter(|m| m.size > 0);
+    let mut placed = Placed {
+        heap: 0..0,
+        embedded_ignored: from_xl.is_some() && embedded.size > 0,
+        module_unusable: None,
+    };
+    let mut module = from_xl.or((embedded.size > 0).then_some(embedded));
+    if let Some(m) = module
+        && !(m.paddr >= image.end && m.paddr.saturating_add(m.size) <= ram.end)
+    {
+        placed.module_unusable = Some(m);
+        module = None;
+    }
+    let range = module.map(|m| m.paddr..m.paddr + m.size);
+    let fixed = range.as_ref().and_then(|r| {
+        // SAFETY: the module lies in RAM above the image, identity-mapped,
+        // and nothing has been allocated yet that could overlap it.
+        let bytes = unsafe {
+            core::slice::from_raw_parts(r.start as *const u8, (r.end - r.start) as usize)
+        };
+        skiff_linux::loader::fixed_span(bytes)
+    });
+    let inputs =
+        layout::Inputs { ram: ram.clone(), image: image.clone(), module: range.clone(), fixed };
+    let Some(plan) = layout::plan(&inputs) else {
+        fatal(format_args!(
+            "no RAM left for the heap (RAM {ram:#x?}, image {image:#x?}, module {range:#x?})"
+        ));
+    };
+    let mut range = range;
+    if let (Some(dest), Some(r)) = (plan.module_dest, &range) {
+        let len = (r.end - r.start) as usize;
+        // SAFETY: both ranges are RAM above the image that nothing uses yet
+        // (the destination is the top of RAM, kept for it by the plan);
+        // `copy` allows them to overlap.
+        unsafe { core::ptr::copy(r.start as *const u8, dest as *mut u8, len) };
+        range = Some(dest..dest + len as u64);
+    }
+    // SAFETY: the plan keeps the heap region clear of the image, the module
+    // and the fixed span; the pool treats the moved module's pages as in use.
+    unsafe { heap::init(plan.heap.start, plan.heap.end, plan.pool_in_use_from) };
+    for gap in plan.gaps.iter().flatten() {
+        crate::mm::frames::free(gap.start, (gap.end - gap.start) / crate::mm::frames::PAGE);
+    }
+    crate::mm::module::set(range, plan.fixed);
+    placed.heap = plan.heap;
+    placed
+}
+
 fn check<T, E: core::fmt::Display>(r: Result<T, E>, what: &str) -> T {
     r.unwrap_or_else(|e| fatal(format_args!("cannot {what}: {e}")))
 }
@@ -122,6 +207,11 @@ impl core::fmt::Display for Micros {
         let us = self.0.as_micros();
         write!(f, "{}.{:03} ms", us / 1000, us % 1000)
     }
+}
+
+/// The kernel image's span in memory.
+pub fn image_span() -> core::ops::Range<u64> {
+    (&raw const __image_start as u64)..(&raw const __image_end as u64)
 }
 
 /// The boot information (memory map, command line).

@@ -12,8 +12,9 @@ pub mod logger;
 pub mod mm;
 pub mod net;
 pub mod time;
+pub mod user;
 pub mod wait;
 pub mod xen;
 
 pub use app::{Termination, args, exit};
-pub use boot::boot_info;
+pub use boot::{boot_info, image_span};

@@ -69,6 +69,18 @@ pub fn block_until(deadline: Option<Instant>, mut ready: impl FnMut() -> bool) -
     }
 }
 
+/// The event generation now: read it before looking at what events
+/// change, then [`until_event_since`] cannot miss one that comes after.
+pub fn event_generation() -> u64 {
+    evtchn::generation()
+}
+
+/// Blocks until an event arrives after generation `seen` (returns true) or
+/// `deadline` passes (returns false).
+pub fn until_event_since(seen: u64, deadline: Option<Instant>) -> bool {
+    block_until(deadline, || evtchn::generation() != seen)
+}
+
 /// Sleeps for `d`, blocking the vCPU (events are still handled).
 pub fn sleep(d: Duration) {
     let deadline = Instant::now() + d;

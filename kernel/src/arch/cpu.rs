@@ -82,3 +82,33 @@ pub fn stack_pointer() -> u64 {
     };
     rsp
 }
+
+/// A 64-bit random number from RDRAND (RDSEED if RDRAND is absent), or
+/// `None` when the CPU has neither or it failed ten times in a row.
+pub fn hardware_random() -> Option<u64> {
+    let ecx = cpuid(1)[2];
+    let ebx7 = if cpuid(0)[0] >= 7 { cpuid(7)[1] } else { 0 };
+    let (rdrand, rdseed) = (ecx & (1 << 30) != 0, ebx7 & (1 << 18) != 0);
+    for _ in 0..10 {
+        let (v, ok): (u64, u8);
+        if rdrand {
+            // SAFETY: RDRAND exists (CPUID.1:ECX.30); it writes a register
+            // and CF only.
+            unsafe {
+                core::arch::asm!("rdrand {}", "setc {}", out(reg) v, out(reg_byte) ok, options(nomem, nostack))
+            };
+        } else if rdseed {
+            // SAFETY: RDSEED exists (CPUID.7:EBX.18); it writes a register
+            // and CF only.
+            unsafe {
+                core::arch::asm!("rdseed {}", "setc {}", out(reg) v, out(reg_byte) ok, options(nomem, nostack))
+            };
+        } else {
+            return None;
+        }
+        if ok == 1 {
+            return Some(v);
+        }
+    }
+    None
+}

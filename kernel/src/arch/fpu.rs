@@ -7,6 +7,14 @@
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
 use x86_64::registers::model_specific::FsBase;
 
+/// An FXSAVE image whose MXCSR has reserved bits set (loading it would fault).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadFpuState;
+
+/// An FS base outside the canonical address space (loading it would fault).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NonCanonical;
+
 /// Size of an FXSAVE image.
 pub const FXSAVE_LEN: usize = 512;
 
@@ -55,10 +63,10 @@ impl FpuState {
 
     /// Loads this state into the CPU. Fails (and loads nothing) if MXCSR
     /// has reserved bits set, which would fault.
-    pub fn restore(&self) -> Result<(), ()> {
+    pub fn restore(&self) -> Result<(), BadFpuState> {
         let mxcsr = u32::from_le_bytes([self.0[24], self.0[25], self.0[26], self.0[27]]);
         if mxcsr & !0xffff != 0 {
-            return Err(());
+            return Err(BadFpuState);
         }
         // SAFETY: a 512-byte, 16-byte-aligned image whose MXCSR is valid
         // (checked); FXRSTOR reads only it.
@@ -69,10 +77,9 @@ impl FpuState {
 
 /// Sets the FS base (the running thread's TLS pointer). A non-canonical
 /// value is refused (it would fault).
-pub fn set_fs_base(base: u64) -> Result<(), ()> {
-    let canonical = base < 0x0000_8000_0000_0000 || base >= 0xffff_8000_0000_0000;
-    if !canonical {
-        return Err(());
+pub fn set_fs_base(base: u64) -> Result<(), NonCanonical> {
+    if (0x0000_8000_0000_0000..0xffff_8000_0000_0000).contains(&base) {
+        return Err(NonCanonical);
     }
     FsBase::write(x86_64::VirtAddr::new(base));
     Ok(())

@@ -43,7 +43,7 @@ static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
 pub fn init() {
     let fault_top = VirtAddr::from_ptr(&raw const FAULT_STACK) + FAULT_STACK_SIZE as u64;
     // SAFETY: early boot, one vCPU, nothing else touches the TSS yet.
-    unsafe { (*(&raw mut TSS)).interrupt_stack_table[FAULT_IST_INDEX as usize] = fault_top };
+    unsafe { TSS.interrupt_stack_table[FAULT_IST_INDEX as usize] = fault_top };
     let (gdt, sel) = GDT.call_once(|| {
         let mut gdt = GlobalDescriptorTable::new();
         let kernel_code = gdt.append(Descriptor::kernel_code_segment());
@@ -77,5 +77,5 @@ pub fn set_kernel_stack(top: u64) {
     // SAFETY: one vCPU with interrupts off while the kernel runs: nothing
     // else reads or writes the TSS field now but the CPU at the next trap
     // from user mode, which reads the value written.
-    unsafe { (*(&raw mut TSS)).privilege_stack_table[0] = VirtAddr::new(top) };
+    unsafe { TSS.privilege_stack_table[0] = VirtAddr::new(top) };
 }

@@ -75,6 +75,7 @@ extern "C" fn syscall_dispatch(frame: &mut TrapFrame) {
         Some(h) => h(frame),
         None => crate::crash::fatal(format_args!("syscall {} with no handler", frame.rax)),
     }
+    frame.sanitize_for_user();
 }
 
 /// Turns `syscall` on: entry at `skiff_syscall_entry`, kernel segments on

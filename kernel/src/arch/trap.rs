@@ -28,10 +28,33 @@ pub fn set_user_fault_handler(handler: fn(&mut TrapFrame)) {
     USER_FAULT_HANDLER.call_once(|| handler);
 }
 
+/// RFLAGS bits user code may set (CF PF AF ZF SF TF DF OF AC): never IF
+/// cleared, never IOPL, NT, RF or VM.
+const USER_CHANGEABLE: u64 = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x4_0000;
+/// RFLAGS bits always set in user mode: IF, and bit 1.
+const USER_FIXED: u64 = 0x202;
+/// First address past the lower canonical half: user code lives below it.
+const USER_END: u64 = 0x0000_8000_0000_0000;
+
 impl TrapFrame {
     /// Whether the trap came from user mode (CPL 3).
     pub fn from_user(&self) -> bool {
         self.cs & 3 == 3
+    }
+
+    /// Makes the frame one `iretq` can return to user mode with, whatever a
+    /// handler put in it: user segments, only the flags user code may
+    /// change (interrupts on), and an instruction pointer in the user half
+    /// (a bad one becomes 0, which faults in user mode as a bad jump would,
+    /// instead of faulting the `iretq` in the kernel).
+    pub fn sanitize_for_user(&mut self) {
+        let sel = super::gdt::selectors();
+        self.cs = u64::from(sel.user_code.0);
+        self.ss = u64::from(sel.user_data.0);
+        self.rflags = (self.rflags & USER_CHANGEABLE) | USER_FIXED;
+        if self.rip >= USER_END {
+            self.rip = 0;
+        }
     }
 }
 
@@ -231,6 +254,7 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
         && let Some(f) = USER_FAULT_HANDLER.get()
     {
         f(frame);
+        frame.sanitize_for_user();
         return;
     }
     let name = NAMES.get(frame.vector as usize).copied().unwrap_or("unexpected interrupt");

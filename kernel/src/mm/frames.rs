@@ -7,6 +7,7 @@
 //! back to the uncarved middle. The pool always leaves the heap a reserve, so that Rust objects
 //! can still be allocated when pages run short (a refused page block is an `ENOMEM` for one
 //! connection; a heap that runs dry is a crash).
+#![forbid(unsafe_code)]
 
 use alloc::collections::BTreeMap;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -27,11 +28,12 @@ static RESERVE: AtomicU64 = AtomicU64::new(0);
 /// Freed runs inside `[ceiling, top)`: start -> length in bytes.
 static FREE: Mutex<BTreeMap<u64, u64>> = Mutex::new(BTreeMap::new());
 
-/// Hands the region `[floor, top)` to the pool and the heap's growth (call once).
-pub(crate) fn init(floor: u64, top: u64) {
+/// Hands the region `[floor, top)` to the pool and the heap's growth (call
+/// once); the pages from `in_use_from` up count as carved and in use.
+pub(crate) fn init(floor: u64, top: u64, in_use_from: u64) {
     let top = top & !(PAGE - 1);
     FLOOR.store(floor, Ordering::Release);
-    CEILING.store(top, Ordering::Release);
+    CEILING.store(in_use_from.min(top) & !(PAGE - 1), Ordering::Release);
     TOP.store(top, Ordering::Release);
     // A sixteenth of what the heap and pool share, at least 256 KiB.
     RESERVE.store(((top.saturating_sub(floor)) / 16).max(256 * 1024), Ordering::Release);
@@ -86,7 +88,8 @@ pub fn alloc(pages: u64) -> Option<u64> {
 }
 
 /// Gives back `pages` pages at `addr`, which [`alloc`] returned (whole or in
-/// part). Runs are merged; one that reaches the uncarved middle goes back to it.
+/// part), or free RAM outside the heap that boot hands over. Runs are
+/// merged; one that reaches the uncarved middle goes back to it.
 pub fn free(addr: u64, pages: u64) {
     let Some(bytes) = pages.checked_mul(PAGE) else { return };
     if bytes == 0 {
@@ -95,12 +98,12 @@ pub fn free(addr: u64, pages: u64) {
     let mut free = FREE.lock();
     let (mut start, mut len) = (addr, bytes);
     // Merge with the run before and the run after.
-    if let Some((&a, &l)) = free.range(..start).next_back() {
-        if a + l == start {
-            free.remove(&a);
-            start = a;
-            len += l;
-        }
+    if let Some((&a, &l)) = free.range(..start).next_back()
+        && a + l == start
+    {
+        free.remove(&a);
+        start = a;
+        len += l;
     }
     if let Some(&l) = free.get(&(start + len)) {
         free.remove(&(start + len));

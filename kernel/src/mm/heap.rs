@@ -49,16 +49,18 @@ unsafe impl GlobalAlloc for GrowingHeap {
 }
 
 /// Gives `[start, end)` to the heap (its first [`STEP`]) and to its growth
-/// and the page-frame pool (the rest).
+/// and the page-frame pool (the rest); the pool's pages from `in_use_from`
+/// up are in use already (the boot module moved there) until freed.
 ///
 /// # Safety
-/// The region must be unused RAM, identity-mapped, used for nothing else, and
-/// this must be called once.
-pub unsafe fn init(start: u64, end: u64) {
-    let initial = (end - start).min(STEP);
+/// The region must be unused RAM (but for `[in_use_from, end)`, which the
+/// caller frees through the pool when done with it), identity-mapped, used
+/// for nothing else, and this must be called once.
+pub unsafe fn init(start: u64, end: u64, in_use_from: u64) {
+    let initial = (in_use_from - start).min(STEP);
     // SAFETY: forwarded to the caller.
     unsafe { HEAP.0.lock().init(start as *mut u8, initial as usize) };
-    frames::init(start + initial, end);
+    frames::init(start + initial, end, in_use_from);
 }
 
 /// `(used, free)` bytes of the heap, `free` counting the room it can still

@@ -1,5 +1,5 @@
-//! Reads `hvm_start_info` (magic, command line, memory map) before anything
-//! can overwrite it, and chooses the heap region.
+//! Reads `hvm_start_info` (magic, command line, memory map, module list) before anything can
+//! overwrite it.
 
 use skiff_xen::start_info::{
     HVM_START_MAGIC, HvmStartInfo, MEMMAP_TYPE_RAM, MemmapEntry, ModlistEntry,
@@ -39,8 +39,6 @@ pub struct BootInfo {
     pub modules: [Module; MAX_MODULES],
     /// Number of valid entries in `modules`.
     pub modules_len: usize,
-    /// Highest address used by start info, command line and memory map.
-    pub end_of_boot_data: u64,
 }
 
 /// Why the start info could not be used.
@@ -63,7 +61,6 @@ pub unsafe fn read(addr: u64, out: &mut BootInfo) -> Result<(), BootInfoError> {
         return Err(BootInfoError::BadMagic(si.magic));
     }
     out.version = si.version;
-    let mut end = addr + core::mem::size_of::<HvmStartInfo>() as u64;
     if si.cmdline_paddr != 0 {
         let mut n = 0;
         loop {
@@ -81,7 +78,6 @@ pub unsafe fn read(addr: u64, out: &mut BootInfo) -> Result<(), BootInfoError> {
             n += 1;
         }
         out.cmdline_len = n.min(MAX_CMDLINE);
-        end = end.max(si.cmdline_paddr + n as u64 + 1);
     }
     if si.version < 1 || si.memmap_paddr == 0 || si.memmap_entries == 0 {
         return Err(BootInfoError::NoMemoryMap);
@@ -93,7 +89,6 @@ pub unsafe fn read(addr: u64, out: &mut BootInfo) -> Result<(), BootInfoError> {
         out.memmap[i] = unsafe { core::ptr::read_unaligned(p as *const MemmapEntry) };
     }
     out.memmap_len = n;
-    end = end.max(si.memmap_paddr + (si.memmap_entries as u64) * 24);
     if si.nr_modules > 0 && si.modlist_paddr != 0 {
         let n = (si.nr_modules as usize).min(MAX_MODULES);
         for i in 0..n {
@@ -101,12 +96,9 @@ pub unsafe fn read(addr: u64, out: &mut BootInfo) -> Result<(), BootInfoError> {
             // SAFETY: Xen placed `nr_modules` entries at `modlist_paddr`.
             let m = unsafe { core::ptr::read_unaligned(p as *const ModlistEntry) };
             out.modules[i] = Module { paddr: m.paddr, size: m.size };
-            end = end.max(m.paddr.saturating_add(m.size));
         }
         out.modules_len = n;
-        end = end.max(si.modlist_paddr + (si.nr_modules as u64) * 32);
     }
-    out.end_of_boot_data = end;
     Ok(())
 }
 
@@ -122,7 +114,6 @@ impl BootInfo {
             cmdline_truncated: false,
             modules: [Module { paddr: 0, size: 0 }; MAX_MODULES],
             modules_len: 0,
-            end_of_boot_data: 0,
         }
     }
 
@@ -150,19 +141,11 @@ impl BootInfo {
         self.entries().iter().filter(|e| e.kind == MEMMAP_TYPE_RAM).map(|e| e.size).sum()
     }
 
-    /// The heap: from the first page after the image and the boot data to
-    /// the end of the RAM entry holding the image, capped at 4 GiB (the
-    /// identity map). Returns `(start, end)`.
-    pub fn heap_region(&self, image_end: u64) -> Option<(u64, u64)> {
-        let start = align_up(image_end.max(self.end_of_boot_data), 4096);
+    /// The RAM entry holding `image_end`, capped at 4 GiB (the identity map).
+    pub fn ram_around(&self, image_end: u64) -> Option<core::ops::Range<u64>> {
         let e = self.entries().iter().find(|e| {
             e.kind == MEMMAP_TYPE_RAM && e.addr <= image_end && image_end < e.addr + e.size
         })?;
-        let end = (e.addr + e.size).min(4 << 30) & !4095;
-        (start < end).then_some((start, end))
+        Some(e.addr..(e.addr + e.size).min(4 << 30))
     }
-}
-
-fn align_up(x: u64, a: u64) -> u64 {
-    (x + a - 1) & !(a - 1)
 }

@@ -1,8 +1,10 @@
-//! Memory: the PVH memory map, the Rust heap, and the pool of whole pages
-//! that are shared with other domains.
+//! Memory: the PVH memory map, boot's RAM layout, the Rust heap, the page-frame pool, shared
+//! pages and the boot module.
 
 pub mod frames;
 pub mod heap;
+pub mod layout;
 pub mod memmap;
+pub mod module;
 pub mod pages;
 pub mod scribble;

@@ -55,18 +55,23 @@ pub fn dropped() -> u64 {
 
 /// Writes `s` to the console.
 pub fn write_str(s: &str) {
+    write_bytes(s.as_bytes());
+}
+
+/// Writes bytes (any, not only UTF-8: an application's output) to the console.
+pub fn write_bytes(b: &[u8]) {
     match RING.try_lock() {
         Some(mut guard) => match guard.as_mut() {
             Some(ring) => {
                 if MIRROR_E9.load(Ordering::Relaxed) {
-                    cpu::debugcon_write(s.as_bytes());
+                    cpu::debugcon_write(b);
                 }
-                ring_write(ring, s.as_bytes());
+                ring_write(ring, b);
             }
-            None => cpu::debugcon_write(s.as_bytes()),
+            None => cpu::debugcon_write(b),
         },
         // Re-entered (a fault while printing): the debug port never blocks.
-        None => cpu::debugcon_write(s.as_bytes()),
+        None => cpu::debugcon_write(b),
     }
 }
 
