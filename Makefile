@@ -8,17 +8,24 @@ APP     ?= hello
 HOST_CRATES := -p skiff-kernel-hosttest -p skiff-xen -p skiff-ring -p skiff-xenstore -p skiff-cmdline -p skiff-pvcalls -p skiff-net -p skiff-linux
 # Crates built only for the kernel target.
 KERNEL_CRATES := -p skiff-kernel -p skiff
-# Images: the examples a user copies and the in-guest test programs the rig boots.
+# Images: the examples a user copies, the in-guest test programs the rig boots, and `linux`
+# (src/bin/linux.rs), which runs a static Linux binary given as xl's ramdisk=.
 EXAMPLES := $(basename $(notdir $(wildcard examples/*.rs tests/guests/*.rs)))
-IMAGES   := $(EXAMPLES:%=target/images/%.elf)
+BINS     := linux
+IMAGES   := $(EXAMPLES:%=target/images/%.elf) $(BINS:%=target/images/%.elf)
 PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 # cargo puts the dev profile's output in target/<triple>/debug.
-OUT := target/$(TARGET)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/examples
+PROFILE_DIR := $(if $(filter dev,$(PROFILE)),debug,$(PROFILE))
+OUT := target/$(TARGET)/$(PROFILE_DIR)/examples
+# `make run BIN=path [ARGS="..."]` and `make image BIN=path [NAME=name]`: a Linux binary.
+BIN  ?=
+ARGS ?=
+NAME ?= $(notdir $(BIN))
 
 # One Xen-in-QEMU rig at a time: test-xen and test-run must not overlap under -j.
 .NOTPARALLEL:
 
-.PHONY: all toolchain build images run test test-host test-fuzz test-images test-xen test-run test-xen-all fuzz bench check fmt clippy doc module-graph clean
+.PHONY: all toolchain build images image run test test-host test-fuzz test-images test-xen test-run test-xen-all fuzz bench check fmt clippy doc module-graph clean
 
 all: build
 
@@ -26,28 +33,50 @@ all: build
 toolchain:
 	@tests/toolchain.sh
 
-## build: compile the kernel, libraries and every example for the kernel target
+## build: compile the kernel, libraries, every example and the linux image for the kernel target
 build: toolchain
-	$(CARGO) build --locked --target $(TARGET) $(PROFILE_FLAG) $(KERNEL_CRATES) --examples
+	$(CARGO) build --locked --target $(TARGET) $(PROFILE_FLAG) $(KERNEL_CRATES) --examples --bins
 
-## images: every example as a PVH image in target/images/<name>.elf
+## images: every example, and linux, as a PVH image in target/images/<name>.elf
 images: build
 	@mkdir -p target/images
 	@for e in $(EXAMPLES); do cp $(OUT)/$$e target/images/$$e.elf; done
+	@for b in $(BINS); do cp target/$(TARGET)/$(PROFILE_DIR)/$$b target/images/$$b.elf; done
 	@ls -l $(IMAGES)
+
+## image: BIN=path [NAME=name]: one self-contained image, the linux image with the static Linux
+##        binary BIN embedded -> target/images/NAME.elf (NAME: BIN's file name); boot it without ramdisk=
+image: toolchain
+	@[ -n "$(BIN)" ] || { echo "make image: give BIN=path/to/a/static/x86_64/linux/binary"; exit 2; }
+	@[ -f "$(BIN)" ] || { echo "make image: BIN=$(BIN): no such file"; exit 2; }
+	@case " $(EXAMPLES) $(BINS) " in *" $(NAME) "*) \
+		echo "make image: target/images/$(NAME).elf is a Skiff image; choose another NAME="; exit 2;; esac
+	SKIFF_EMBED="$(abspath $(BIN))" CARGO_TARGET_DIR=target/embed $(CARGO) build --locked \
+		--target $(TARGET) $(PROFILE_FLAG) -p skiff --bin linux
+	@mkdir -p target/images
+	cp target/embed/$(TARGET)/$(PROFILE_DIR)/linux target/images/$(NAME).elf
+	@echo "make image: target/images/$(NAME).elf runs $(BIN); boot it with xl-configs/linux.cfg and kernel=, without ramdisk="
 
 # Host ports `make run` forwards to dom0 in the QEMU rig, per example.
 RUN_FORWARD_httpd := --forward 8080:8080
 RUN_FORWARD_echo  := --forward 7007:7
 
-## run: boot APP (default hello) under Xen: xl create in a Xen dom0, else the Xen-in-QEMU rig
+# With BIN=path: the linux image runs that binary (ramdisk=) with argv[0] its name and ARGS.
+RUN_APP   = $(if $(BIN),linux,$(APP))
+RUN_EXTRA = 'extra="-- $(notdir $(BIN)) $(ARGS)"'
+RUN_DOM0  = $(if $(BIN),'ramdisk="$(abspath $(BIN))"' $(RUN_EXTRA))
+RUN_RIG   = $(if $(BIN),--ship $(BIN) --xl 'ramdisk="run/$(notdir $(BIN))"' --xl $(RUN_EXTRA))
+
+## run: boot APP (default hello) under Xen: xl create in a Xen dom0, else the Xen-in-QEMU rig;
+##      with BIN=path [ARGS="..."], the static Linux binary BIN on the linux image instead
 run: images
+	@if [ -n "$(BIN)" ] && [ ! -f "$(BIN)" ]; then echo "make run: BIN=$(BIN): no such file"; exit 2; fi
 	@if [ -r /proc/xen/capabilities ] && grep -q control_d /proc/xen/capabilities; then \
-		echo "make run: in a Xen dom0; xl create -c xl-configs/$(APP).cfg"; \
-		xl create -c xl-configs/$(APP).cfg; \
+		echo "make run: in a Xen dom0; xl create -c xl-configs/$(RUN_APP).cfg $(RUN_DOM0)"; \
+		xl create -c xl-configs/$(RUN_APP).cfg $(RUN_DOM0); \
 	else \
-		echo "make run: not in a Xen dom0; booting Xen in QEMU (tests/rig/run.sh --run $(APP))"; \
-		tests/rig/run.sh $(RIG_FLAGS) $(RUN_FORWARD_$(APP)) --run $(APP); \
+		echo "make run: not in a Xen dom0; booting Xen in QEMU (tests/rig/run.sh --run $(RUN_APP))"; \
+		tests/rig/run.sh $(RIG_FLAGS) $(RUN_FORWARD_$(APP)) $(RUN_RIG) --run $(RUN_APP); \
 	fi
 
 # Rig cases `make test` runs: every case in tests/xen/ but the platform

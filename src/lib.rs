@@ -7,6 +7,7 @@
 extern crate alloc;
 
 pub mod checks;
+pub mod linux;
 pub mod net;
 
 pub use skiff_kernel::{Termination, args, exit, main, print, println};

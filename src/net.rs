@@ -28,7 +28,7 @@
 //! [`server`] has helpers for servers (a patient bind, accept pacing),
 //! [`usage`] what the sockets hold, for leak checks.
 
-mod frontend;
+pub(crate) mod frontend;
 pub mod server;
 pub mod usage;
 

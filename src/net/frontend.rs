@@ -58,6 +58,17 @@ pub fn with<R>(f: impl FnOnce(&mut Frontend<KernelPlatform>) -> R) -> Result<R, 
     }
 }
 
+/// Lets a connected frontend handle what arrived (answers, closes, its
+/// timers); does nothing, and connects nothing, before the first socket.
+pub fn process_if_up() {
+    let mut state = NET.lock();
+    if let State::Up(up) = &mut *state {
+        watch_backend(up);
+        up.fe.process();
+        report_stuck(up);
+    }
+}
+
 /// Why networking is down, if it is.
 pub fn down_reason() -> Option<String> {
     match &*NET.lock() {

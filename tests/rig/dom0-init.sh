@@ -94,7 +94,12 @@ case $RIG_MODE in
             trap - EXIT
             export RIG_CASE=run
             f=$(skiff_console_file "$RIG_RUN_NAME")
-            skiff_create "$RIG_RUN_NAME" || exit 1
+            # xl config overrides from run.sh --xl, one per line.
+            xl_args=()
+            if [ -f /skiff/run/xl.args ]; then
+                while IFS= read -r a; do xl_args+=("$a"); done </skiff/run/xl.args
+            fi
+            skiff_create "$RIG_RUN_NAME" "${xl_args[@]}" || exit 1
             echo "RIG-RUN-START $RIG_RUN_NAME"
             # Tagged, so the host shows the guest's console apart from dom0's and Xen's messages.
             tail -F -n +1 "$f" 2>/dev/null | sed -u 's/^/RIG-GUEST| /' &

@@ -5,8 +5,10 @@
 #   tests/rig/run.sh [--timeout SECS] [--forward HOSTPORT:DOM0PORT]... [CASE...]
 #       run tests/xen/CASE.sh (all of tests/xen/*.sh if none given) in one boot; exit 0 only if all pass
 #       (a CASE given as a path, e.g. /tmp/x.sh, is shipped into the boot too)
-#   tests/rig/run.sh [--timeout SECS] [--forward HOSTPORT:DOM0PORT]... --run NAME
-#       boot, xl create xl-configs/NAME.cfg, show its console live until it ends, power off
+#   tests/rig/run.sh [--timeout SECS] [--forward HOSTPORT:DOM0PORT]... [--ship FILE]... [--xl KEY=VALUE]... --run NAME
+#       boot, xl create xl-configs/NAME.cfg, show its console live until it ends, power off; --ship puts
+#       FILE in dom0 as run/<its name> (relative to where xl runs), --xl overrides a line of the config
+#       (e.g. --ship my-server --xl 'ramdisk="run/my-server"')
 #   tests/rig/run.sh --shell      boot to an interactive dom0 shell (QEMU: Ctrl-A x quits)
 # --stall SECS (240): in test mode a boot with no serial output for that long counts as hung, and a hung
 #   boot is booted again up to --retries N times (1); --timeout SECS (900) bounds each boot. A case that
@@ -34,7 +36,7 @@ cache=${SKIFF_CACHE:-$repo/.cache}/rig
 die() { printf 'rig: error: %s\n' "$*" >&2; exit 2; }
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print } /^set /{ exit }' "$0"; exit 2; }
 
-timeout=900 stall=240 retries=1 mode=tests run_name="" forwards=()
+timeout=900 stall=240 retries=1 mode=tests run_name="" forwards=() ships=() xl_args=()
 cases=() extra_cases=()
 while [ $# -gt 0 ]; do
     case $1 in
@@ -45,6 +47,9 @@ while [ $# -gt 0 ]; do
         --run) [ $# -ge 2 ] || usage; mode=run run_name=$2; shift 2 ;;
         --run=*) mode=run run_name=${1#*=}; shift ;;
         --shell) mode=shell; shift ;;
+        --ship) [ $# -ge 2 ] || usage; [ -f "$2" ] || die "--ship: no file $2"; ships+=("$2"); shift 2 ;;
+        --xl) [ $# -ge 2 ] || usage; [[ $2 == *=* ]] || die "--xl wants KEY=VALUE, got '$2'"
+              xl_args+=("$2"); shift 2 ;;
         --forward) [ $# -ge 2 ] || usage; forwards+=("$2"); shift 2 ;;
         --forward=*) forwards+=("${1#*=}"); shift ;;
         -h | --help) usage ;;
@@ -106,7 +111,17 @@ for f in "$root"/skiff/target/images/*.elf; do
     nm "$f" 2>/dev/null | awk '$2 ~ /^[TtWw]$/' | sort >"${f%.elf}.map" || true
 done
 compgen -G "$configs/*.cfg" >/dev/null && cp "$configs"/*.cfg "$root/skiff/xl-configs/"
+# The Linux programs the linux image runs as ramdisk= (tests/apps, `make apps`).
+if compgen -G "$repo/target/apps/*" >/dev/null; then
+    mkdir -p "$root/skiff/target/apps"
+    cp "$repo"/target/apps/* "$root/skiff/target/apps/"
+fi
 cp -r "$repo"/tests/xen/. "$root/skiff/tests/xen/"
+if [ "${#ships[@]}" -gt 0 ] || [ "${#xl_args[@]}" -gt 0 ]; then
+    mkdir -p "$root/skiff/run"
+    for f in "${ships[@]}"; do cp "$f" "$root/skiff/run/"; done
+    for a in "${xl_args[@]}"; do printf '%s\n' "$a"; done >"$root/skiff/run/xl.args"
+fi
 for f in "${extra_cases[@]}"; do cp "$f" "$root/skiff/tests/xen/"; done
 cp "$here/lib.sh" "$root/skiff/tests/rig/lib.sh"
 cp "$here/dom0-init.sh" "$root/init"
