@@ -18,7 +18,7 @@ OUT := target/$(TARGET)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/examples
 # One Xen-in-QEMU rig at a time: test-xen and test-run must not overlap under -j.
 .NOTPARALLEL:
 
-.PHONY: all toolchain build images run test test-host test-fuzz test-images test-xen test-run test-xen-all fuzz bench check fmt clippy doc module-graph clean
+.PHONY: all toolchain build images apps run test test-host test-fuzz test-images test-xen test-run test-xen-all fuzz bench check fmt clippy doc module-graph clean
 
 all: build
 
@@ -35,6 +35,10 @@ images: build
 	@mkdir -p target/images
 	@for e in $(EXAMPLES); do cp $(OUT)/$$e target/images/$$e.elf; done
 	@ls -l $(IMAGES)
+
+## apps: the Linux programs Skiff runs unmodified (tests/apps), static x86_64 ELFs in target/apps/<name>
+apps:
+	@tests/apps/build.sh
 
 # Host ports `make run` forwards to dom0 in the QEMU rig, per example.
 RUN_FORWARD_httpd := --forward 8080:8080
