@@ -29,9 +29,9 @@ apt_install() {
     command -v apt-get >/dev/null || die "$* needed and there is no apt-get: install $* (or your system's equivalent) and run this again"
     [ "$(id -u)" = 0 ] || die "$* needed: run 'apt-get install $*' as root, then this again"
     say "installing $* with apt-get"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2; then
-        apt-get update -q >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2 || die "apt-get could not install $*"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; then
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || die "apt-get could not install $*"
     fi
 }
 
