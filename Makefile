@@ -25,7 +25,7 @@ NAME ?= $(notdir $(BIN))
 # One Xen-in-QEMU rig at a time: test-xen and test-run must not overlap under -j.
 .NOTPARALLEL:
 
-.PHONY: all toolchain build images image run test test-host test-fuzz test-images test-xen test-run test-xen-all fuzz bench check fmt clippy doc module-graph clean
+.PHONY: all toolchain build images image apps run test test-host test-fuzz test-images test-xen test-run test-xen-all fuzz bench check fmt clippy doc module-graph clean
 
 all: build
 
@@ -56,6 +56,10 @@ image: toolchain
 	@mkdir -p target/images
 	cp target/embed/$(TARGET)/$(PROFILE_DIR)/linux target/images/$(NAME).elf
 	@echo "make image: target/images/$(NAME).elf runs $(BIN); boot it with xl-configs/linux.cfg and kernel=, without ramdisk="
+
+## apps: the Linux programs Skiff runs unmodified (tests/apps), static x86_64 ELFs in target/apps/<name>
+apps:
+	@tests/apps/build.sh
 
 # Host ports `make run` forwards to dom0 in the QEMU rig, per example.
 RUN_FORWARD_httpd := --forward 8080:8080
