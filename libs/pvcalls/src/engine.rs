@@ -335,14 +335,28 @@ impl<P: Platform> Frontend<P> {
     /// [`Platform::wait`]), then [`process`](Self::process)es. The wait
     /// ends early enough for a command that is due to be called stuck.
     pub fn wait(&mut self, deadline_ns: Option<u64>) {
-        self.flush_notify();
-        self.flush_data_notify();
-        let deadline = match (deadline_ns, self.watchdog.next_deadline(&self.cmd)) {
+        self.before_block();
+        let deadline = match (deadline_ns, self.next_timer_ns()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
         self.platform.wait(deadline);
         self.process();
+    }
+
+    /// What a caller that blocks by other means than [`wait`](Self::wait)
+    /// must do first: send the notifications still due (a command
+    /// published, room made in a full `in` ring, an event to answer).
+    /// Without them the backend may wait for us while we wait for it.
+    pub fn before_block(&mut self) {
+        self.flush_notify();
+        self.flush_data_notify();
+    }
+
+    /// When the engine next needs [`process`](Self::process) without an
+    /// event (a command due to be called stuck), in platform nanoseconds.
+    pub fn next_timer_ns(&self) -> Option<u64> {
+        self.watchdog.next_deadline(&self.cmd)
     }
 
     /// Monotonic time from the platform.
