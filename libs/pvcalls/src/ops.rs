@@ -10,6 +10,7 @@
 
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
+use core::task::Poll;
 
 use skiff_xen::pvcalls::{PVCALLS_BIND, PVCALLS_CONNECT, PVCALLS_LISTEN};
 
@@ -215,7 +216,10 @@ impl<P: Platform> Frontend<P> {
                 if gone {
                     return Err(Errno::ECONNABORTED);
                 }
-                ring.send(&mut self.platform, buf)
+                match ring.send(&mut self.platform, buf) {
+                    Poll::Pending => Err(Errno::EAGAIN),
+                    Poll::Ready(r) => r,
+                }
             }
             State::Connecting(..) => Err(Errno::EAGAIN),
             State::Listener(_) => Err(Errno::ENOTCONN),
@@ -236,15 +240,15 @@ impl<P: Platform> Frontend<P> {
         let s = self.sockets.get_mut(&id.0).filter(|s| s.user_open).ok_or(Errno::EBADF)?;
         match &mut s.state {
             State::Connected(ring) => match ring.recv(&mut self.platform, buf) {
-                Err(Errno::EAGAIN) if gone => Err(Errno::ECONNABORTED),
-                Err(Errno::EAGAIN) => {
+                Poll::Pending if gone => Err(Errno::ECONNABORTED),
+                Poll::Pending => {
                     if self.platform.take_fired(ring.port) && answer {
                         ring.on_event();
                     }
                     ring.flush_notify(&mut self.platform);
                     Err(Errno::EAGAIN)
                 }
-                r => r,
+                Poll::Ready(r) => r,
             },
             State::Connecting(..) => Err(Errno::EAGAIN),
             _ => Err(if gone { Errno::ECONNABORTED } else { Errno::ENOTCONN }),

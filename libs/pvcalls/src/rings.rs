@@ -1,6 +1,7 @@
 //! Granted pages and event channels: allocation, teardown (leaking what the backend still maps) and accounting.
 
 use alloc::vec::Vec;
+use core::task::Poll;
 
 use crate::Errno;
 use crate::data::DataIo;
@@ -196,10 +197,10 @@ impl<B: PageBlock> DataRing<B> {
         &mut self,
         _p: &mut P,
         dst: &mut [u8],
-    ) -> Result<usize, Errno> {
+    ) -> Poll<Result<usize, Errno>> {
         let was_full = self.io.in_full(&self.idx.mem);
         let r = self.io.recv(&self.idx.mem, &self.data.mem, dst);
-        if was_full && matches!(r, Ok(n) if n > 0) {
+        if was_full && matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.notify_due = true;
         }
         r
@@ -223,9 +224,13 @@ impl<B: PageBlock> DataRing<B> {
         }
     }
 
-    pub fn send<P: Platform<Pages = B>>(&mut self, p: &mut P, src: &[u8]) -> Result<usize, Errno> {
+    pub fn send<P: Platform<Pages = B>>(
+        &mut self,
+        p: &mut P,
+        src: &[u8],
+    ) -> Poll<Result<usize, Errno>> {
         let r = self.io.send(&self.idx.mem, &self.data.mem, src);
-        if matches!(r, Ok(n) if n > 0) {
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.notify_due = false;
             p.notify(self.port);
         }
