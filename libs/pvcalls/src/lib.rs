@@ -33,6 +33,7 @@ mod rings;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod socket;
+mod status;
 mod view;
 mod watchdog;
 pub mod wire;
@@ -41,6 +42,6 @@ pub use data::Readiness;
 pub use engine::{Frontend, GoneReason, Options};
 pub use errno::{BACKEND_ENOTSUPP, Errno};
 pub use platform::{EndGrantError, PageBlock, Platform, PlatformError, Resources};
-pub use socket::SocketId;
+pub use socket::{Peer, SocketId};
 pub use view::{CommandView, SocketPhase, SocketView};
 pub use watchdog::Stuck;

@@ -27,7 +27,7 @@ const SOCK_FLAGS: u32 = 0o4000 | 0o2000000;
 const IPPROTO_TCP: u32 = 6;
 
 impl<P: Platform> Frontend<P> {
-    fn user_socket(&mut self, id: SocketId) -> Result<&mut Socket<P::Pages>, Errno> {
+    pub(crate) fn user_socket(&mut self, id: SocketId) -> Result<&mut Socket<P::Pages>, Errno> {
         match self.sockets.get_mut(&id.0) {
             Some(s) if s.user_open => Ok(s),
             _ => Err(Errno::EBADF),
@@ -298,17 +298,7 @@ impl<P: Platform> Frontend<P> {
             _ => None,
         };
         let r = match &mut s.state {
-            State::Connected(ring) => {
-                let mut r = ring.io.readiness(&ring.idx.mem);
-                if gone {
-                    r.error = r.error.or(Some(Errno::ECONNABORTED));
-                    r.writable = true;
-                    r.readable = true;
-                    r.rdhup = true;
-                    r.hup = true;
-                }
-                r
-            }
+            State::Connected(ring) => ring.readiness(gone),
             State::Listener(l) => {
                 let readable = l.ready.is_some() || l.error.is_some();
                 let arm = !readable && l.accept.is_none() && !gone;
@@ -347,32 +337,6 @@ impl<P: Platform> Frontend<P> {
                 hup: gone,
             },
             _ => Readiness::default(),
-        }
-    }
-
-    /// Whether an ACCEPT is in flight for listener `id`.
-    pub fn accept_pending(&self, id: SocketId) -> bool {
-        matches!(
-            self.sockets.get(&id.0).map(|s| &s.state),
-            Some(State::Listener(Listener { accept: Some(_), .. }))
-        )
-    }
-
-    /// The local address a socket was bound to.
-    pub fn local_addr(&self, id: SocketId) -> Option<SocketAddrV4> {
-        match self.sockets.get(&id.0)?.state {
-            State::Bound(a) | State::Binding(_, a) | State::Listening(_, a) => Some(a),
-            State::Listener(ref l) => Some(l.addr),
-            _ => None,
-        }
-    }
-
-    /// Bytes waiting to be read on a connected socket.
-    pub fn available(&mut self, id: SocketId) -> Result<usize, Errno> {
-        let s = self.user_socket(id)?;
-        match &mut s.state {
-            State::Connected(ring) => ring.io.available(&ring.idx.mem),
-            _ => Err(Errno::ENOTCONN),
         }
     }
 

@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 use core::task::Poll;
 
 use crate::Errno;
-use crate::data::DataIo;
+use crate::data::{DataIo, Readiness};
 use crate::platform::{DomId, EndGrantError, GrantRef, PageBlock, Platform, Port, Resources};
 
 /// Counters of what the frontend holds.
@@ -158,6 +158,21 @@ impl<B: PageBlock> DataRing<B> {
         let io = DataIo::new(order);
         io.init_intf(&idx.mem, &data.refs);
         Ok(DataRing { idx, data, port, io, notify_due: false })
+    }
+
+    /// Readiness of the connection on this ring; once the backend is
+    /// `gone`, everything is ready and the error is `ECONNABORTED` (unless
+    /// the ring reported one first).
+    pub fn readiness(&mut self, gone: bool) -> Readiness {
+        let mut r = self.io.readiness(&self.idx.mem);
+        if gone {
+            r.error = r.error.or(Some(Errno::ECONNABORTED));
+            r.writable = true;
+            r.readable = true;
+            r.rdhup = true;
+            r.hup = true;
+        }
+        r
     }
 
     /// Grant of the indexes page (what CONNECT and ACCEPT carry).
