@@ -3,6 +3,7 @@
 use core::cell::Cell;
 use core::fmt;
 use core::net::{SocketAddr, SocketAddrV4};
+use core::task::Poll;
 
 use skiff_pvcalls::{Errno, Readiness, SocketId, SocketPhase};
 
@@ -148,22 +149,22 @@ impl<S: Stack> TcpSocket<S> {
     }
 
     /// One non-blocking step of a connect (embedded-nal): `Ok` once
-    /// connected, a "would block" errno while in progress, or the failure,
-    /// after which the socket is ready to try again.
-    pub(crate) fn poll_connect(&mut self, remote: SocketAddrV4) -> Result<(), Errno> {
+    /// connected, `Pending` while in progress, or the failure, after which
+    /// the socket is ready to try again.
+    pub(crate) fn poll_connect(&mut self, remote: SocketAddrV4) -> Poll<Result<(), Errno>> {
         if !self.sock.is_open() {
-            return Err(Errno::EBADF);
+            return Poll::Ready(Err(Errno::EBADF));
         }
         if let Link::Closed(None) = self.link() {
             self.start_connect(remote);
         }
         match self.link() {
-            Link::Connected => Ok(()),
-            Link::Connecting => Err(Errno::EINPROGRESS),
-            Link::Listening => Err(Errno::EINVAL),
+            Link::Connected => Poll::Ready(Ok(())),
+            Link::Connecting => Poll::Pending,
+            Link::Listening => Poll::Ready(Err(Errno::EINVAL)),
             Link::Closed(e) => {
                 self.outcome.set(Outcome::Engine);
-                Err(e.unwrap_or(Errno::EBADF))
+                Poll::Ready(Err(e.unwrap_or(Errno::EBADF)))
             }
         }
     }
@@ -175,9 +176,9 @@ impl<S: Stack> TcpSocket<S> {
             return Err(Errno::EINVAL);
         }
         let id = self.sock.id;
-        crate::block_on(&self.sock.stack, None, |fe| fe.bind(id, local))?;
+        crate::block(&self.sock.stack, |fe| fe.bind(id, local))?;
         self.local = Some(local);
-        crate::block_on(&self.sock.stack, None, |fe| fe.listen(id, DEFAULT_BACKLOG))?;
+        crate::block(&self.sock.stack, |fe| fe.listen(id, DEFAULT_BACKLOG))?;
         Ok(())
     }
 
@@ -185,7 +186,7 @@ impl<S: Stack> TcpSocket<S> {
     /// unavailable, use [`listen_bound`](Self::listen_bound).
     pub(crate) fn bind(&mut self, local: SocketAddrV4) -> Result<(), Errno> {
         let id = self.sock.id;
-        crate::block_on(&self.sock.stack, None, |fe| fe.bind(id, local))?;
+        crate::block(&self.sock.stack, |fe| fe.bind(id, local))?;
         self.local = Some(local);
         Ok(())
     }
@@ -193,7 +194,7 @@ impl<S: Stack> TcpSocket<S> {
     /// Listens on the address given to `bind`.
     pub(crate) fn listen_bound(&mut self) -> Result<(), Errno> {
         let id = self.sock.id;
-        crate::block_on(&self.sock.stack, None, |fe| fe.listen(id, DEFAULT_BACKLOG))
+        crate::block(&self.sock.stack, |fe| fe.listen(id, DEFAULT_BACKLOG))
     }
 
     /// A connection accepted on this listening socket, if one is ready
@@ -204,9 +205,11 @@ impl<S: Stack> TcpSocket<S> {
         }
         let id = self.sock.id;
         match self.sock.stack.with(|fe| fe.accept(id)) {
-            Ok(new) => Ok(Some(Self::wrap(Owned::adopt(self.sock.stack.clone(), new)))),
-            Err(e) if e.is_would_block() => Ok(None),
-            Err(e) => Err(e),
+            Poll::Ready(Ok(new)) => {
+                Ok(Some(Self::wrap(Owned::adopt(self.sock.stack.clone(), new))))
+            }
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => Ok(None),
         }
     }
 
@@ -220,12 +223,13 @@ impl<S: Stack> TcpSocket<S> {
         if self.outcome.get() == Outcome::Unsent
             && let Some(addr) = self.remote
         {
-            let next = match self.sock.stack.with(|fe| fe.connect(id, addr)) {
-                Err(Errno::EAGAIN) => return Link::Connecting,
-                Ok(()) | Err(Errno::EISCONN) => Outcome::Engine,
-                Err(e) if e.is_would_block() => Outcome::Engine,
-                Err(e) => Outcome::Failed(e),
-            };
+            let next = self.sock.stack.with(|fe| match fe.connect(id, addr) {
+                // Not sent: no command slot was free.
+                Poll::Pending if fe.phase(id) != Some(SocketPhase::Connecting) => None,
+                Poll::Ready(Err(e)) if e != Errno::EISCONN => Some(Outcome::Failed(e)),
+                _ => Some(Outcome::Engine),
+            });
+            let Some(next) = next else { return Link::Connecting };
             self.outcome.set(next);
         }
         if let Outcome::Failed(e) = self.outcome.get() {
@@ -327,9 +331,9 @@ impl<S: Stack> TcpSocket<S> {
         }
         let id = self.sock.id;
         match self.sock.stack.with(|fe| fe.send(id, data)) {
-            Ok(n) => Ok(n),
-            Err(Errno::EAGAIN) => Ok(0),
-            Err(e) => Err(SendError::Failed(e)),
+            Poll::Ready(Ok(n)) => Ok(n),
+            Poll::Ready(Err(e)) => Err(SendError::Failed(e)),
+            Poll::Pending => Ok(0),
         }
     }
 
@@ -346,10 +350,10 @@ impl<S: Stack> TcpSocket<S> {
         }
         let id = self.sock.id;
         match self.sock.stack.with(|fe| fe.recv(id, buf)) {
-            Ok(0) => Err(RecvError::Finished),
-            Ok(n) => Ok(n),
-            Err(Errno::EAGAIN) => Ok(0),
-            Err(e) => Err(RecvError::Failed(e)),
+            Poll::Ready(Ok(0)) => Err(RecvError::Finished),
+            Poll::Ready(Ok(n)) => Ok(n),
+            Poll::Ready(Err(e)) => Err(RecvError::Failed(e)),
+            Poll::Pending => Ok(0),
         }
     }
 

@@ -10,8 +10,9 @@
 //! - `sim` (feature `sim`): a simulated `pvcalls-back` serving real host
 //!   TCP sockets, a host [`Platform`] and a simulated xenstore.
 //!
-//! Blocking callers loop: call the operation; while it fails with an error
-//! for which [`Errno::is_would_block`] holds, call [`Frontend::wait`] with a
+//! Operations that may have to wait return [`core::task::Poll`]:
+//! `Pending` is "not yet", an [`Errno`] a real error. Blocking callers loop:
+//! call the operation; while it is `Pending`, call [`Frontend::wait`] with a
 //! deadline and try again.
 #![no_std]
 #![forbid(unsafe_code)]

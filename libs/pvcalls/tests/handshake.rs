@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::task::Poll::{Pending, Ready};
+
 use common::*;
 use skiff_pvcalls::handshake::{self, HandshakeError};
 use skiff_pvcalls::sim::{AgentConfig, GUEST_DOMID, SimConfig, SimWorld};
@@ -136,7 +138,7 @@ fn backend_closing_fails_every_socket_and_nothing_hangs() {
     handshake::backend_closing(&mut s.xs, &mut s.fe, &s.info, 1_000_000_000).unwrap();
 
     assert_eq!(block(&mut s.fe, |fe| fe.recv(c, &mut [0; 8])), Err(Errno::ECONNABORTED));
-    assert_eq!(s.fe.send(c, b"x"), Err(Errno::ECONNABORTED));
+    assert_eq!(s.fe.send(c, b"x"), Ready(Err(Errno::ECONNABORTED)));
     assert_eq!(block(&mut s.fe, |fe| fe.accept(l)), Err(Errno::ECONNABORTED));
     assert_eq!(s.fe.socket(AF_INET, 1, 0), Err(Errno::ENETDOWN));
     assert!(s.fe.poll(c).unwrap().error.is_some());
@@ -157,7 +159,7 @@ fn busy_sockets(s: &mut Setup) -> (SocketId, SocketId) {
     let l = tcp_socket(&mut s.fe);
     block(&mut s.fe, |fe| fe.bind(l, localhost(free_port()))).unwrap();
     block(&mut s.fe, |fe| fe.listen(l, 8)).unwrap();
-    assert_eq!(s.fe.accept(l), Err(Errno::EAGAIN));
+    assert_eq!(s.fe.accept(l), Pending);
     (c, l)
 }
 
@@ -226,7 +228,7 @@ fn a_backend_node_removed_before_closed_is_reported_and_its_rings_leaked() {
 
     let e = handshake::backend_closing(&mut s.xs, &mut s.fe, &s.info, 1_000_000_000).unwrap_err();
     assert_eq!(e, HandshakeError::BackendVanished);
-    assert_eq!(s.fe.send(c, b"x"), Err(Errno::ECONNABORTED));
+    assert_eq!(s.fe.send(c, b"x"), Ready(Err(Errno::ECONNABORTED)));
     s.fe.close(c).unwrap();
     assert_eq!(s.fe.resources().leaked_pages, 18, "the connection's and the command ring");
 }
@@ -240,7 +242,7 @@ fn a_backend_that_keeps_its_mappings_times_out_and_pages_are_leaked_not_reused()
         e,
         HandshakeError::TimedOut { want: XenbusState::Closed, seen: XenbusState::Closing }
     );
-    assert_eq!(s.fe.send(c, b"x"), Err(Errno::ECONNABORTED), "sockets failed all the same");
+    assert_eq!(s.fe.send(c, b"x"), Ready(Err(Errno::ECONNABORTED)), "sockets failed all the same");
     s.fe.close(c).unwrap();
     s.fe.close(l).unwrap();
     let r = s.fe.resources();

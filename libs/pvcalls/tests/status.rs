@@ -1,6 +1,7 @@
 //! What the engine tells the socket faces about one socket (phase, peer, SO_ERROR), against the scripted backend.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::task::Poll::{Pending, Ready};
 
 use skiff_pvcalls::sim::{Answer, FakeFrontend, FakeWorld, Shutdown};
 use skiff_pvcalls::wire::{AF_INET, SOCK_STREAM};
@@ -23,7 +24,7 @@ fn world() -> (FakeWorld, FakeFrontend) {
 fn connecting(w: &FakeWorld, fe: &mut FakeFrontend) -> SocketId {
     let s = fe.socket(AF_INET, SOCK_STREAM, 0).unwrap();
     assert_eq!(fe.phase(s), Some(SocketPhase::Fresh));
-    assert_eq!(fe.connect(s, addr()), Err(Errno::EINPROGRESS));
+    assert_eq!(fe.connect(s, addr()), Pending);
     assert_eq!(w.backend().take(), 2);
     assert!(w.backend().answer_request(PVCALLS_SOCKET, s.0, Answer::Right));
     assert_eq!(fe.phase(s), Some(SocketPhase::Connecting));
@@ -39,8 +40,8 @@ fn a_connect_answered_is_connected_at_once_and_reported_once() {
     assert_eq!(fe.phase(s), Some(SocketPhase::Connected), "asking takes the answer");
     assert_eq!(fe.peer(s), Some(Peer::Addr(addr())));
     assert_eq!(fe.take_error(s), Ok(None), "a success is not an error to take");
-    assert_eq!(fe.connect(s, addr()), Ok(()), "the outcome is still the caller's");
-    assert_eq!(fe.connect(s, addr()), Err(Errno::EISCONN));
+    assert_eq!(fe.connect(s, addr()), Ready(Ok(())), "the outcome is still the caller's");
+    assert_eq!(fe.connect(s, addr()), Ready(Err(Errno::EISCONN)));
     w.shutdown(fe, Shutdown::Clean { unmaps: true }).unwrap();
 }
 
@@ -55,7 +56,7 @@ fn a_refused_connect_is_taken_once_and_the_socket_may_try_again() {
     assert_eq!(fe.take_error(s), Ok(Some(Errno::ECONNREFUSED)));
     assert_eq!(fe.take_error(s), Ok(None));
     assert_eq!(fe.poll(s).unwrap().error, None);
-    assert_eq!(fe.connect(s, addr()), Err(Errno::EINPROGRESS), "a new attempt");
+    assert_eq!(fe.connect(s, addr()), Pending, "a new attempt");
     w.shutdown(fe, Shutdown::Clean { unmaps: true }).unwrap();
 }
 
@@ -77,22 +78,22 @@ fn a_connect_cut_off_by_the_backend_closing_is_no_connection() {
 fn an_accepted_connection_has_a_peer_nobody_knows() {
     let (w, mut fe) = world();
     let l = fe.socket(AF_INET, SOCK_STREAM, 0).unwrap();
-    assert_eq!(fe.bind(l, addr()), Err(Errno::EINPROGRESS));
+    assert_eq!(fe.bind(l, addr()), Pending);
     w.backend().take();
     assert!(w.backend().answer_request(PVCALLS_SOCKET, l.0, Answer::Right));
     assert!(w.backend().answer_request(PVCALLS_BIND, l.0, Answer::Right));
-    assert_eq!(fe.bind(l, addr()), Ok(()));
+    assert_eq!(fe.bind(l, addr()), Ready(Ok(())));
     assert_eq!(fe.phase(l), Some(SocketPhase::Bound));
-    assert_eq!(fe.listen(l, 8), Err(Errno::EINPROGRESS));
+    assert_eq!(fe.listen(l, 8), Pending);
     w.backend().take();
     assert!(w.backend().answer_request(PVCALLS_LISTEN, l.0, Answer::Right));
-    assert_eq!(fe.listen(l, 8), Ok(()));
+    assert_eq!(fe.listen(l, 8), Ready(Ok(())));
     let listening = SocketPhase::Listener { accept_in_flight: false, ready: false };
     assert_eq!(fe.phase(l), Some(listening));
-    assert_eq!(fe.accept(l), Err(Errno::EAGAIN));
+    assert_eq!(fe.accept(l), Pending);
     w.backend().take();
     assert!(w.backend().answer_request(PVCALLS_ACCEPT, l.0, Answer::Right));
-    let a = fe.accept(l).unwrap();
+    let Ready(Ok(a)) = fe.accept(l) else { panic!("the accepted connection") };
     assert_eq!((fe.peer(l), fe.peer(a)), (None, Some(Peer::Unknown)));
     assert_eq!(fe.take_error(a), Ok(None));
     w.backend().set_in_error(a.0, -104);

@@ -19,11 +19,12 @@ mod io;
 mod poll;
 
 use alloc::vec::Vec;
+use core::task::Poll;
 use core::time::Duration;
 
-use skiff_pvcalls::{Errno, Peer, SocketId};
+use skiff_pvcalls::{Errno, Peer, SocketId, SocketPhase};
 
-use crate::{NON_BLOCKING, SockAddr, Stack, block_on, deadline_after};
+use crate::{NON_BLOCKING, SockAddr, Stack, block, block_on, deadline_after};
 use consts::*;
 
 pub use poll::PollFd;
@@ -123,7 +124,7 @@ impl<S: Stack> FdTable<S> {
     pub fn bind(&mut self, fd: Fd, addr: &SockAddr) -> Result<(), Errno> {
         let id = self.entry(fd)?.id;
         let addr = addr.addr();
-        block_on(&self.stack, None, |fe| fe.bind(id, addr))
+        block(&self.stack, |fe| fe.bind(id, addr))
     }
 
     /// `listen(fd, backlog)` on a bound socket (`EINVAL` if not bound:
@@ -131,7 +132,7 @@ impl<S: Stack> FdTable<S> {
     pub fn listen(&mut self, fd: Fd, backlog: i32) -> Result<(), Errno> {
         let id = self.entry(fd)?.id;
         let backlog = u32::try_from(backlog).unwrap_or(0);
-        block_on(&self.stack, None, |fe| fe.listen(id, backlog))
+        block(&self.stack, |fe| fe.listen(id, backlog))
     }
 
     /// `accept(fd)`: [`accept4`](Self::accept4) without flags.
@@ -150,7 +151,7 @@ impl<S: Stack> FdTable<S> {
         let e = *self.entry(fd)?;
         let slot = self.free_slot()?;
         let deadline = self.read_deadline(&e, 0);
-        let id = block_on(&self.stack, deadline, |fe| fe.accept(e.id)).map_err(would_block)?;
+        let id = or_eagain(block_on(&self.stack, deadline, |fe| fe.accept(e.id)))?;
         let new = Entry::new(id, flags & SOCK_NONBLOCK != 0);
         Ok((self.install(slot, new), None))
     }
@@ -163,11 +164,19 @@ impl<S: Stack> FdTable<S> {
     /// of the first call stands (the engine's connect state machine).
     pub fn connect(&mut self, fd: Fd, addr: &SockAddr) -> Result<(), Errno> {
         let e = *self.entry(fd)?;
+        let connecting =
+            |stack: &S| stack.with(|fe| fe.phase(e.id)) == Some(SocketPhase::Connecting);
+        let was_connecting = connecting(&self.stack);
         let deadline =
             if e.nonblocking { NON_BLOCKING } else { deadline_after(&self.stack, e.sndtimeo) };
         match block_on(&self.stack, deadline, |fe| fe.connect(e.id, addr.addr())) {
-            Err(err) if err.is_would_block() && !e.nonblocking => Err(Errno::EINPROGRESS),
-            r => r,
+            Poll::Ready(r) => r,
+            Poll::Pending if !e.nonblocking => Err(Errno::EINPROGRESS),
+            // Not finished: already under way, just sent, or (PV Calls) not
+            // sent for want of a free command slot.
+            Poll::Pending if was_connecting => Err(Errno::EALREADY),
+            Poll::Pending if connecting(&self.stack) => Err(Errno::EINPROGRESS),
+            Poll::Pending => Err(Errno::EAGAIN),
         }
     }
 
@@ -301,7 +310,10 @@ pub(crate) fn slot_of(fd: Fd) -> Option<usize> {
     fd.checked_sub(FIRST_FD).and_then(|i| usize::try_from(i).ok())
 }
 
-/// "Would block" after a timeout or in non-blocking mode is `EAGAIN`.
-fn would_block(e: Errno) -> Errno {
-    if e.is_would_block() { Errno::EAGAIN } else { e }
+/// Still pending after a timeout or in non-blocking mode is `EAGAIN`.
+fn or_eagain<T>(p: Poll<Result<T, Errno>>) -> Result<T, Errno> {
+    match p {
+        Poll::Ready(r) => r,
+        Poll::Pending => Err(Errno::EAGAIN),
+    }
 }

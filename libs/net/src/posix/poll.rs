@@ -1,5 +1,6 @@
 //! `poll()` over many fds (connected sockets, listeners, connects in progress) with a timeout.
 
+use core::task::Poll;
 use core::time::Duration;
 
 use skiff_pvcalls::{Errno, Readiness};
@@ -82,11 +83,11 @@ impl<S: Stack> FdTable<S> {
                     ready += 1;
                 }
             }
-            if ready > 0 { Ok(ready) } else { Err(Errno::EAGAIN) }
+            if ready > 0 { Poll::Ready(Ok(ready)) } else { Poll::Pending }
         });
         match r {
-            Err(e) if e.is_would_block() => Ok(0),
-            r => r,
+            Poll::Ready(r) => r,
+            Poll::Pending => Ok(0),
         }
     }
 }
