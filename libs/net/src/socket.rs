@@ -235,13 +235,16 @@ impl<S: Stack> TcpSocket<S> {
         if let Outcome::Failed(e) = self.outcome.get() {
             return Link::Closed(Some(e));
         }
-        let link = self.sock.stack.with(|fe| match fe.phase(id) {
-            Some(SocketPhase::Connecting) => Link::Connecting,
-            Some(SocketPhase::Listener { .. }) => Link::Listening,
-            // A ring kept from a CONNECT the backend never finished is no
-            // connection (Frontend::peer).
-            Some(SocketPhase::Connected) if fe.peer(id).is_some() => Link::Connected,
-            _ => Link::Closed(fe.take_error(id).ok().flatten()),
+        let link = self.sock.stack.with(|fe| {
+            fe.take_answers();
+            match fe.phase(id) {
+                Some(SocketPhase::Connecting) => Link::Connecting,
+                Some(SocketPhase::Listener { .. }) => Link::Listening,
+                // A ring kept from a CONNECT the backend never finished is
+                // no connection (Frontend::peer).
+                Some(SocketPhase::Connected) if fe.peer(id).is_some() => Link::Connected,
+                _ => Link::Closed(fe.take_error(id).ok().flatten()),
+            }
         });
         if let Link::Closed(Some(e)) = link {
             self.outcome.set(Outcome::Failed(e));

@@ -2,10 +2,11 @@
 //!
 //! The engine holds the one state machine of each socket (see `socket.rs`):
 //! a face that wants to know whether a connect is in flight, has finished
-//! or failed asks here instead of keeping a copy. The questions about the
-//! life cycle ([`phase`](Frontend::phase), [`peer`](Frontend::peer),
-//! [`take_error`](Frontend::take_error)) first take the command answers
-//! that have arrived, as the operations do.
+//! or failed asks here instead of keeping a copy. Asking changes nothing:
+//! answers that arrived are taken by the next operation,
+//! [`process`](Frontend::process) or [`take_answers`](Frontend::take_answers),
+//! so a face can tell what an operation it just made did. Only
+//! [`take_error`](Frontend::take_error), which collects, takes them first.
 
 use core::net::SocketAddrV4;
 
@@ -15,19 +16,23 @@ use crate::view::{SocketPhase, phase_of};
 use crate::{Errno, Frontend};
 
 impl<P: Platform> Frontend<P> {
+    /// Handles every command answer that has arrived, as each operation
+    /// does first, without waiting. Returns whether there was one.
+    pub fn take_answers(&mut self) -> bool {
+        self.poll_cmd()
+    }
+
     /// Where socket `id` is in its life cycle (`None` if the user does not
     /// hold it).
-    pub fn phase(&mut self, id: SocketId) -> Option<SocketPhase> {
-        self.poll_cmd();
-        let s = self.user_socket(id).ok()?;
+    pub fn phase(&self, id: SocketId) -> Option<SocketPhase> {
+        let s = self.sockets.get(&id.0).filter(|s| s.user_open)?;
         Some(phase_of(&s.state).0)
     }
 
     /// Who socket `id` is connected with; `None` if it is not a connection
     /// (not connected yet, failed, a listener, or not held by the user).
-    pub fn peer(&mut self, id: SocketId) -> Option<Peer> {
-        self.poll_cmd();
-        let s = self.user_socket(id).ok()?;
+    pub fn peer(&self, id: SocketId) -> Option<Peer> {
+        let s = self.sockets.get(&id.0).filter(|s| s.user_open)?;
         match s.state {
             State::Connected(_) => s.peer,
             _ => None,

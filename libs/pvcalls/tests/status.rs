@@ -37,7 +37,9 @@ fn a_connect_answered_is_connected_at_once_and_reported_once() {
     let (w, mut fe) = world();
     let s = connecting(&w, &mut fe);
     assert!(w.backend().answer_request(PVCALLS_CONNECT, s.0, Answer::Right));
-    assert_eq!(fe.phase(s), Some(SocketPhase::Connected), "asking takes the answer");
+    assert_eq!(fe.phase(s), Some(SocketPhase::Connecting), "asking changes nothing");
+    assert!(fe.take_answers());
+    assert_eq!(fe.phase(s), Some(SocketPhase::Connected));
     assert_eq!(fe.peer(s), Some(Peer::Addr(addr())));
     assert_eq!(fe.take_error(s), Ok(None), "a success is not an error to take");
     assert_eq!(fe.connect(s, addr()), Ready(Ok(())), "the outcome is still the caller's");
@@ -50,6 +52,7 @@ fn a_refused_connect_is_taken_once_and_the_socket_may_try_again() {
     let (w, mut fe) = world();
     let s = connecting(&w, &mut fe);
     assert!(w.backend().answer_request(PVCALLS_CONNECT, s.0, Answer::Ret(-111)));
+    assert!(fe.take_answers());
     assert_eq!(fe.phase(s), Some(SocketPhase::Fresh));
     assert_eq!(fe.peer(s), None);
     assert_eq!(fe.poll(s).unwrap().error, Some(Errno::ECONNREFUSED));

@@ -164,6 +164,8 @@ impl<S: Stack> FdTable<S> {
     /// of the first call stands (the engine's connect state machine).
     pub fn connect(&mut self, fd: Fd, addr: &SockAddr) -> Result<(), Errno> {
         let e = *self.entry(fd)?;
+        // The engine's phase as it stands (asking takes no answer), before
+        // and after the call: what this call found and what it did.
         let connecting =
             |stack: &S| stack.with(|fe| fe.phase(e.id)) == Some(SocketPhase::Connecting);
         let was_connecting = connecting(&self.stack);
@@ -264,7 +266,11 @@ impl<S: Stack> FdTable<S> {
     /// report the peer).
     pub fn getpeername(&self, fd: Fd) -> Result<SockAddr, Errno> {
         let id = self.entry(fd)?.id;
-        match self.stack.with(|fe| fe.peer(id)) {
+        let peer = self.stack.with(|fe| {
+            fe.take_answers();
+            fe.peer(id)
+        });
+        match peer {
             Some(Peer::Addr(a)) => Ok(a.into()),
             Some(Peer::Unknown) => Err(Errno::EOPNOTSUPP),
             None => Err(Errno::ENOTCONN),
