@@ -137,7 +137,7 @@ fn watch_backend(up: &mut Up) {
     let Up { fe, info, closed, .. } = up;
     let state = xenstore::with_connection(|xs| handshake::backend_state(xs, info));
     let Ok(s) = state else { return };
-    if !handshake::is_closed_state(s) {
+    if !s.is_closed() {
         return;
     }
     log::warn!("PV Calls backend {} is closing (state {s}): failing all sockets", info.path);

@@ -2,10 +2,10 @@
 //!
 //! [`Frontend`] owns the command ring and every socket's resources. Its
 //! user operations (in `ops.rs`) never block: they either finish, or
-//! start a command and return a "call again" error (see
-//! [`Errno::is_would_block`]). Callers that want to block loop on
-//! [`Frontend::wait`], which sleeps on the platform until an event or a
-//! deadline and then runs [`Frontend::process`]. Command completions are
+//! start a command and return [`Poll::Pending`] ("call again"). Callers
+//! that want to block loop on [`Frontend::wait`], which sleeps on the
+//! platform until an event or a deadline and then runs
+//! [`Frontend::process`]. Command completions are
 //! handled in `complete.rs`, releases and teardown in `release.rs`, and
 //! the bound on how long the backend may leave a command unanswered in
 //! `watchdog.rs`.
@@ -13,6 +13,7 @@
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
+use core::task::Poll;
 
 use skiff_xen::pvcalls::MAX_RING_ORDER;
 
@@ -74,16 +75,6 @@ impl Default for Options {
             connect_timeout_ns: 180_000_000_000,
             cmd_ring_start: 0,
         }
-    }
-}
-
-impl Errno {
-    /// Whether a [`Frontend`] operation returning this error should be
-    /// called again after [`Frontend::wait`]: `EAGAIN` (nothing to do yet,
-    /// or no free command slot), `EINPROGRESS` (a command was just sent),
-    /// `EALREADY` (a command is still in flight).
-    pub fn is_would_block(self) -> bool {
-        matches!(self, Errno::EAGAIN | Errno::EINPROGRESS | Errno::EALREADY)
     }
 }
 
@@ -392,15 +383,21 @@ impl<P: Platform> Frontend<P> {
         progressed
     }
 
-    /// Submits `reqs` together (all or none) and publishes them.
-    pub(crate) fn submit(&mut self, reqs: &[Request]) -> Result<Vec<ReqId>, Errno> {
+    /// Submits `reqs` together (all or none) and publishes them; `Pending`
+    /// if the command ring has too few free slots (nothing is sent).
+    pub(crate) fn submit(&mut self, reqs: &[Request]) -> Poll<Result<Vec<ReqId>, Errno>> {
         if self.gone.is_some() {
-            return Err(Errno::ECONNABORTED);
+            return Poll::Ready(Err(Errno::ECONNABORTED));
         }
         if self.cmd.free_slots() < reqs.len() {
-            return Err(if self.cmd.failure().is_some() { Errno::EIO } else { Errno::EAGAIN });
+            if self.cmd.failure().is_some() {
+                return Poll::Ready(Err(Errno::EIO));
+            }
+            return Poll::Pending;
         }
-        let Some(page) = self.cmd_page.as_ref() else { return Err(Errno::ECONNABORTED) };
+        let Some(page) = self.cmd_page.as_ref() else {
+            return Poll::Ready(Err(Errno::ECONNABORTED));
+        };
         let now = self.platform.now_ns();
         let mut ids = Vec::with_capacity(reqs.len());
         for r in reqs {
@@ -410,15 +407,15 @@ impl<P: Platform> Frontend<P> {
                     ids.push(id);
                 }
                 // Checked above; only a failed ring gets here.
-                Err(SubmitError::Full) => return Err(Errno::EAGAIN),
-                Err(SubmitError::Failed) => return Err(Errno::EIO),
+                Err(SubmitError::Full) => return Poll::Pending,
+                Err(SubmitError::Failed) => return Poll::Ready(Err(Errno::EIO)),
             }
         }
         if self.cmd.push(&page.mem) {
             self.notify_pending = true;
         }
         self.flush_notify();
-        Ok(ids)
+        Poll::Ready(Ok(ids))
     }
 
     fn flush_notify(&mut self) {
