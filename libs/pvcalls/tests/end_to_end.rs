@@ -5,6 +5,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::task::Poll::{Pending, Ready};
+use std::task::Poll;
 use std::thread;
 
 use common::*;
@@ -676,9 +677,9 @@ fn bulk_towards_the_guest_flows_for_a_caller_that_blocks_itself() {
         // One read per readiness, as an edge-triggered reader does after a
         // short read.
         match s.fe.recv(c, &mut buf) {
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(Errno::EAGAIN) => {}
-            Err(e) => panic!("recv: {e:?}"),
+            Poll::Ready(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Poll::Pending => {}
+            Poll::Ready(Err(e)) => panic!("recv: {e:?}"),
         }
     }
     assert_eq!(got.len(), total, "the download stalled");
