@@ -4,8 +4,8 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::task::Poll::{Pending, Ready};
 use std::task::Poll;
+use std::task::Poll::{Pending, Ready};
 use std::thread;
 
 use common::*;
