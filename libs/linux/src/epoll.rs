@@ -214,6 +214,38 @@ impl Epoll {
         out
     }
 
+    /// One line per registration whose file is ready now, for a debugging
+    /// dump: fd, interest, what the edge has reported, and the epochs the
+    /// registration and the file are at.
+    pub fn describe(
+        &self,
+        mut probe: impl FnMut(FileId) -> Option<Probe>,
+        mut what: impl FnMut(FileId) -> alloc::string::String,
+    ) -> alloc::string::String {
+        use core::fmt::Write;
+        let mut out = alloc::string::String::new();
+        for (&(fd, file), reg) in &self.regs {
+            let Some(p) = probe(file) else { continue };
+            if p.ready & reg.events == 0 {
+                continue;
+            }
+            let _ = write!(
+                out,
+                "\n    fd {fd} ({}): events {:#x} ready {:#x} reported {:#x} armed {} rx {}/{} tx {}/{}",
+                what(file),
+                reg.events,
+                p.ready,
+                reg.reported,
+                reg.armed,
+                reg.rx_epoch,
+                p.rx_epoch,
+                reg.tx_epoch,
+                p.tx_epoch
+            );
+        }
+        out
+    }
+
     /// Whether [`collect`](Self::collect) would report something now,
     /// without marking anything.
     pub fn would_report(&self, mut probe: impl FnMut(FileId) -> Option<Probe>) -> bool {

@@ -255,7 +255,7 @@ impl Process {
         n += self.sched.wake_io(|k| match k {
             IoKey::Socket { handle, seen } => cache.get(handle) != Some(seen),
             IoKey::Command(_) => true,
-            IoKey::File(_) | IoKey::Pipe(_) => false,
+            IoKey::File(_) | IoKey::Pipe(_) | IoKey::Rearm(_) => false,
         });
         n
     }

@@ -33,6 +33,10 @@ pub enum IoKey {
     File(FileId),
     /// A change of a pipe (data, room, an end closed).
     Pipe(PipeId),
+    /// An epoll member's edge re-armed (a read or write that would block,
+    /// or a short one): what an edge-triggered waiter must look again for,
+    /// though the file may look as ready as when the waiter blocked.
+    Rearm(FileId),
 }
 
 /// Why a thread is blocked.
@@ -331,9 +335,9 @@ impl Scheduler {
         !self.threads.is_empty()
             && self.threads.values().all(|e| match &e.state {
                 State::Blocked { on: BlockOn::Futex { .. }, deadline: None } => true,
-                State::Blocked { on: BlockOn::Io(keys), deadline: None } => {
-                    keys.iter().all(|k| matches!(k, IoKey::File(_) | IoKey::Pipe(_)))
-                }
+                State::Blocked { on: BlockOn::Io(keys), deadline: None } => keys
+                    .iter()
+                    .all(|k| matches!(k, IoKey::File(_) | IoKey::Pipe(_) | IoKey::Rearm(_))),
                 _ => false,
             })
     }

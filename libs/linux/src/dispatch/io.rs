@@ -382,17 +382,21 @@ impl Process {
         Ok(Ret::Block(BlockOn::Io(keys), deadline))
     }
 
-    /// Moves the read-side re-arm epoch of `id` (see [`crate::epoll`]).
+    /// Moves the read-side re-arm epoch of `id` (see [`crate::epoll`]) and
+    /// wakes the epoll waiters it re-arms.
     pub(crate) fn bump_rx(&mut self, id: FileId) {
         if let Some(f) = self.files.get_mut(&id) {
             f.rx_epoch += 1;
+            self.sched.wake_io(|k| *k == IoKey::Rearm(id));
         }
     }
 
-    /// Moves the write-side re-arm epoch of `id`.
+    /// Moves the write-side re-arm epoch of `id` and wakes the epoll
+    /// waiters it re-arms.
     pub(crate) fn bump_tx(&mut self, id: FileId) {
         if let Some(f) = self.files.get_mut(&id) {
             f.tx_epoch += 1;
+            self.sched.wake_io(|k| *k == IoKey::Rearm(id));
         }
     }
 
@@ -429,6 +433,7 @@ impl Process {
                 for m in members {
                     if m != id {
                         keys.extend(self.wait_keys(m, Want::Any, env));
+                        keys.push(IoKey::Rearm(m));
                     }
                 }
             }

@@ -4,6 +4,7 @@
 //! applied: no signal arrives asynchronously here.
 
 use alloc::collections::BTreeMap;
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use skiff_pvcalls::{Errno, Readiness};
@@ -140,6 +141,37 @@ impl Process {
         }
     }
 
+    /// Every epoll instance and its registrations whose files are ready,
+    /// for a debugging dump.
+    pub fn describe_epolls(&mut self, env: &mut impl Env) -> String {
+        let ids: Vec<FileId> = self
+            .files
+            .iter()
+            .filter(|(_, f)| matches!(f.kind, FileKind::Epoll(_)))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut out = String::new();
+        for id in ids {
+            let probes = self.epoll_probes(id, env);
+            if let Some(FileKind::Epoll(ep)) = self.files.get(&id).map(|f| &f.kind) {
+                out.push_str(&alloc::format!("\n  epoll {id:?} ({} registered):", ep.len()));
+                let what = |f: FileId| match self.files.get(&f).map(|o| &o.kind) {
+                    Some(FileKind::Socket(s)) => alloc::format!("{f:?} socket {:?}", s.handle),
+                    Some(FileKind::EventFd(_)) => alloc::format!("{f:?} eventfd"),
+                    Some(FileKind::PipeRead(p)) => alloc::format!("{f:?} pipe {p:?} read end"),
+                    Some(FileKind::PipeWrite(p)) => alloc::format!("{f:?} pipe {p:?} write end"),
+                    Some(FileKind::UnixStream { rx, tx }) => {
+                        alloc::format!("{f:?} unix rx {rx:?} tx {tx:?}")
+                    }
+                    Some(_) => alloc::format!("{f:?}"),
+                    None => alloc::format!("{f:?} gone"),
+                };
+                out.push_str(&ep.describe(|f| probes.get(&f).copied(), what));
+            }
+        }
+        out
+    }
+
     /// Probes of the files registered in epoll `id` (which are never epolls).
     fn epoll_probes(&mut self, id: FileId, env: &mut impl Env) -> BTreeMap<FileId, Probe> {
         let members: Vec<FileId> = match self.files.get(&id).map(|f| &f.kind) {
@@ -174,18 +206,28 @@ impl Process {
             return Err(Errno::EINVAL);
         }
         let mut pfds: Vec<PollFd> = mem.read_array(fds, nfds as usize)?;
+        // What a wait would wake for is taken before readiness is looked
+        // at: the engine takes in dom0's answers whenever it is asked, so a
+        // change during the looks must show as a change against the keys.
+        let keys = if timeout_ns == Some(0) {
+            Vec::new()
+        } else {
+            let files: Vec<FileId> =
+                pfds.iter().filter(|p| p.fd >= 0).filter_map(|p| self.fds.get(p.fd).ok()).collect();
+            let mut keys = Vec::new();
+            for id in files {
+                keys.extend(self.wait_keys(id, Want::Any, env));
+            }
+            keys
+        };
         let mut ready = 0;
-        let mut files = Vec::new();
         for p in pfds.iter_mut() {
             p.revents = 0;
             if p.fd < 0 {
                 continue;
             }
             let m = match self.fds.get(p.fd) {
-                Ok(id) => {
-                    files.push(id);
-                    self.file_ready(id, env)
-                }
+                Ok(id) => self.file_ready(id, env),
                 Err(_) => EPOLLNVAL,
             };
             let events = u32::from(p.events as u16);
@@ -201,10 +243,6 @@ impl Process {
         let deadline = self.deadline(cx, timeout_ns);
         if timeout_ns == Some(0) || deadline.is_some_and(|d| cx.now >= d) {
             return zero();
-        }
-        let mut keys = Vec::new();
-        for id in files {
-            keys.extend(self.wait_keys(id, Want::Any, env));
         }
         Ok(Ret::Block(BlockOn::Io(keys), deadline))
     }
@@ -266,6 +304,10 @@ impl Process {
         if !matches!(ef.kind, FileKind::Epoll(_)) {
             return Err(Errno::EINVAL);
         }
+        // Keys before probes, as in `sys_poll`: an answer the engine takes
+        // in while the members are probed then wakes the wait.
+        let keys =
+            if timeout_ns == Some(0) { Vec::new() } else { self.wait_keys(eid, Want::Any, env) };
         let probes = self.epoll_probes(eid, env);
         let Some(FileKind::Epoll(ep)) = self.files.get_mut(&eid).map(|f| &mut f.kind) else {
             return Err(Errno::EINVAL);
@@ -279,7 +321,6 @@ impl Process {
         if timeout_ns == Some(0) || deadline.is_some_and(|d| cx.now >= d) {
             return zero();
         }
-        let keys = self.wait_keys(eid, Want::Any, env);
         Ok(Ret::Block(BlockOn::Io(keys), deadline))
     }
 }

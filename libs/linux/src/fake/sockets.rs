@@ -56,6 +56,10 @@ pub struct FakeSockets {
     pub socket_error: Option<Errno>,
     /// Default room in `tx` of new connections.
     pub default_tx_room: usize,
+    /// `(n, listener)`: a peer connects to `listener` during the `n`-th
+    /// readiness question from now, as the real engine takes in an ACCEPT
+    /// answer while it is asked (a change between two looks of a caller).
+    pub arrive_during_readiness: Option<(u32, SocketHandle)>,
 }
 
 impl FakeSockets {
@@ -268,6 +272,14 @@ impl Sockets for FakeSockets {
     }
 
     fn readiness(&mut self, s: SocketHandle) -> Readiness {
+        if let Some((n, listener)) = self.arrive_during_readiness {
+            if n <= 1 {
+                self.arrive_during_readiness = None;
+                self.incoming(listener);
+            } else {
+                self.arrive_during_readiness = Some((n - 1, listener));
+            }
+        }
         let hold = self.hold_commands;
         let errors = self.connect_errors.clone();
         let Ok(so) = self.live(s) else { return Readiness::default() };
