@@ -94,8 +94,9 @@ impl fmt::Display for Registers<'_> {
     }
 }
 
-/// One line per syscall for `strace` on the command line: thread, name,
-/// arguments, and the result (`-errno` with its name), or what happened instead.
+/// One line per syscall for `strace` on the command line: seconds since
+/// boot, thread, name, arguments, and the result (`-errno` with its name),
+/// or what happened instead.
 pub fn trace(tid: u32, nr: u64, args: &[u64; 6], action: &Action, rax: u64) {
     let name = skiff_linux::sysno::name(nr).unwrap_or("?");
     let [a, b, c, d, e, g] = *args;
@@ -111,7 +112,55 @@ pub fn trace(tid: u32, nr: u64, args: &[u64; 6], action: &Action, rax: u64) {
         Action::Block => String::from("blocks"),
         other => format!("-> {other:?}"),
     };
+    let us = skiff_kernel::time::since_entry().as_micros();
     skiff_kernel::println!(
-        "strace: [{tid}] {name}({a:#x}, {b:#x}, {c:#x}, {d:#x}, {e:#x}, {g:#x}) {what}"
+        "strace: {}.{:06} [{tid}] {name}({a:#x}, {b:#x}, {c:#x}, {d:#x}, {e:#x}, {g:#x}) {what}",
+        us / 1_000_000,
+        us % 1_000_000
     );
+}
+
+/// The process for `xl sysrq d`: each thread and what it waits for.
+pub struct Dump<'a>(pub &'a skiff_linux::process::Process);
+
+impl fmt::Display for Dump<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use skiff_linux::sched::{BlockOn, IoKey, State};
+        let p = self.0;
+        let now = skiff_kernel::time::now_ns();
+        write!(f, "skiff: process {}: {} open fds", p.pid(), p.open_fds())?;
+        for tid in p.thread_ids() {
+            write!(f, "\n  thread {tid}: ")?;
+            match p.sched.state(tid) {
+                Some(State::Blocked { on, deadline }) => {
+                    match on {
+                        BlockOn::Futex { addr, .. } => write!(f, "futex wait on {addr:#x}")?,
+                        BlockOn::Sleep => f.write_str("sleeping")?,
+                        BlockOn::Io(keys) => {
+                            write!(f, "waiting on {} keys:", keys.len())?;
+                            for k in keys.iter().filter(|k| !matches!(k, IoKey::Rearm(_))) {
+                                match k {
+                                    IoKey::Socket { handle, seen } => write!(
+                                        f,
+                                        " S{}:{}{}{}",
+                                        handle.0,
+                                        if seen.readable { "r" } else { "-" },
+                                        if seen.writable { "w" } else { "-" },
+                                        if seen.error.is_some() { "e" } else { "" }
+                                    )?,
+                                    other => write!(f, " {other:?}")?,
+                                }
+                            }
+                        }
+                    }
+                    if let Some(d) = deadline {
+                        write!(f, " (deadline in {} ms)", d.saturating_sub(now) / 1_000_000)?;
+                    }
+                }
+                Some(s) => write!(f, "{s:?}")?,
+                None => f.write_str("unknown to the scheduler")?,
+            }
+        }
+        Ok(())
+    }
 }

@@ -128,6 +128,7 @@ fn frame_of(r: &Regs) -> TrapFrame {
 /// with the stack pointer `sp` and every other register 0.
 pub fn start(p: Process, entry: u64, sp: u64) -> ! {
     user::init(on_syscall, on_fault);
+    skiff_kernel::xen::lifecycle::set_sysrq_hook(sysrq);
     let trace = skiff_kernel::args().has_flag("strace");
     let mut rt =
         Runtime { p, env: KernelEnv::default(), mem: KernelMem, deadlock_reported: false, trace };
@@ -288,6 +289,33 @@ fn idle() {
         };
     }
     skiff_kernel::wait::until_event_since(seen, until);
+}
+
+/// `xl sysrq DOMAIN d`: what every thread waits for, and what the sockets
+/// hold, on the console (for a program that seems stuck). Runs from the
+/// kernel's idle hook, so it only looks when nothing holds the process.
+fn sysrq(key: char) {
+    if key != 'd' {
+        skiff_kernel::println!(
+            "skiff: sysrq {key:?}: only 'd' (dump threads and sockets) is known"
+        );
+        return;
+    }
+    match RT.try_lock() {
+        Some(mut g) => match g.as_mut() {
+            Some(rt) => {
+                skiff_kernel::println!("{}", super::report::Dump(&rt.p));
+                let epolls = rt.p.describe_epolls(&mut rt.env);
+                skiff_kernel::println!("skiff: epoll instances:{epolls}");
+            }
+            None => skiff_kernel::println!("skiff: sysrq d: the program has not started"),
+        },
+        None => skiff_kernel::println!("skiff: sysrq d: the process is busy; try again"),
+    }
+    match crate::net::frontend::describe() {
+        Some(d) => skiff_kernel::println!("skiff: {d}"),
+        None => skiff_kernel::println!("skiff: no PV Calls frontend to describe (not up, or busy)"),
+    }
 }
 
 /// Ends the domain with the program's exit status (0 powers off, anything

@@ -178,6 +178,38 @@ fn report_stuck(up: &mut Up) {
     }
 }
 
+/// A description of the frontend for a debugging dump (`xl sysrq`): what
+/// it holds, its sockets by phase and the commands dom0 has not answered.
+/// `None` while networking is not up or the frontend is in use (this runs
+/// from an idle hook, which must not wait for a lock).
+pub fn describe() -> Option<String> {
+    use core::fmt::Write;
+    let mut state = NET.try_lock()?;
+    let State::Up(up) = &mut *state else { return None };
+    let mut out = String::new();
+    let _ = write!(out, "PV Calls {}: {:?}", up.info.path, up.fe.resources());
+    let mut phases: alloc::collections::BTreeMap<String, usize> =
+        alloc::collections::BTreeMap::new();
+    for s in up.fe.sockets() {
+        let key = format!("{:?}{}", s.phase, if s.closing { " (closing)" } else { "" });
+        *phases.entry(key).or_default() += 1;
+    }
+    let _ = write!(out, "\n  sockets by phase: {phases:?}");
+    let ids: alloc::vec::Vec<_> = up.fe.sockets().map(|s| (s.id, s.port)).collect();
+    for (id, port) in ids.into_iter().take(48) {
+        let ready = up.fe.poll(id);
+        let ev = port.map(skiff_kernel::xen::evtchn::port_state);
+        let _ = write!(out, "\n  {id:?} port {port:?} {ready:?} evtchn {ev:?}");
+    }
+    for c in up.fe.commands() {
+        let _ = write!(out, "\n  command in flight: {:?}", c.request);
+    }
+    if let Some(reason) = up.fe.gone_reason() {
+        let _ = write!(out, "\n  backend gone: {reason:?}");
+    }
+    Some(out)
+}
+
 /// What the frontend holds and how many of its sockets the application
 /// has open, without connecting; `None` while networking is not up.
 pub fn resources() -> Option<(skiff_pvcalls::Resources, usize)> {

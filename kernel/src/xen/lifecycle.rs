@@ -1,13 +1,25 @@
-//! The toolstack's `control/shutdown` requests (`xl shutdown`, `xl reboot`),
-//! honoured through a xenstore watch of our own whenever the kernel waits
-//! (an idle hook; docs/misc/xenstore-paths.pandoc).
+//! The toolstack's `control/shutdown` requests (`xl shutdown`, `xl reboot`) and `control/sysrq`
+//! keys (`xl sysrq`), honoured through xenstore watches of our own whenever the kernel waits (an
+//! idle hook; docs/misc/xenstore-paths.pandoc).
 #![forbid(unsafe_code)]
+
+use spin::Once;
 
 use super::evtchn;
 use super::shutdown::{Reason, shutdown};
 use super::xenstore::{self, Error, XsIo};
 
 const WATCH_TOKEN: &str = "skiff-lifecycle";
+const SYSRQ_TOKEN: &str = "skiff-sysrq";
+
+static SYSRQ_HOOK: Once<fn(char)> = Once::new();
+
+/// Registers what `xl sysrq DOMAIN KEY` runs (with the key), whenever the
+/// kernel next waits. Only the first call counts. Without one, a key is
+/// answered with a console line saying nothing handles it.
+pub fn set_sysrq_hook(hook: fn(char)) {
+    SYSRQ_HOOK.call_once(|| hook);
+}
 
 /// Advertises what the domain supports, watches `control/shutdown` and
 /// registers the idle hook that acts on requests.
@@ -15,6 +27,9 @@ pub fn init() -> Result<(), Error> {
     xenstore::write("control/feature-poweroff", "1")?;
     xenstore::write("control/feature-reboot", "1")?;
     xenstore::watch("control/shutdown", WATCH_TOKEN)?;
+    if let Err(e) = xenstore::watch("control/sysrq", SYSRQ_TOKEN) {
+        log::warn!("xl sysrq will not be answered: {e}");
+    }
     crate::wait::add_idle_hook(poll);
     Ok(())
 }
@@ -40,6 +55,25 @@ fn poll() {
         None | Some(Ok(None)) => {}
         Some(Ok(Some(r))) => act(&r),
         Some(Err(e)) => log::warn!("cannot read control/shutdown: {e}"),
+    }
+    let key = xenstore::try_with(|xs| {
+        if xs.take_watch(SYSRQ_TOKEN).is_none() {
+            return Ok(None);
+        }
+        while xs.take_watch(SYSRQ_TOKEN).is_some() {}
+        match xs.read_string("control/sysrq") {
+            Ok(v) => Ok(v.chars().next()),
+            Err(Error::NoEnt) => Ok(None),
+            Err(e) => Err(e),
+        }
+    });
+    if let Some(Ok(Some(k))) = key {
+        // Acknowledge, as Linux does, then run the hook outside xenstore.
+        let _ = xenstore::write("control/sysrq", "");
+        match SYSRQ_HOOK.get() {
+            Some(hook) => hook(k),
+            None => crate::println!("skiff: sysrq {k:?}: nothing handles sysrq keys in this image"),
+        }
     }
 }
 
