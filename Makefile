@@ -25,7 +25,7 @@ NAME ?= $(notdir $(BIN))
 # One Xen-in-QEMU rig at a time: test-xen and test-run must not overlap under -j.
 .NOTPARALLEL:
 
-.PHONY: all toolchain build images image apps run test test-host test-fuzz test-images test-xen test-run test-xen-all fuzz bench check fmt clippy doc module-graph clean
+.PHONY: all toolchain build images image apps test-embedded-image run test test-host test-fuzz test-images test-xen test-run test-xen-all fuzz bench check fmt clippy doc module-graph clean
 
 all: build
 
@@ -85,7 +85,7 @@ run: images
 
 # Rig cases `make test` runs: every case in tests/xen/ but the platform
 # check cpucheck (`make test-xen CASES=cpucheck`, or `make test-xen-all`).
-CASES ?= hello shutdown crash selftest httpd client nettest detach echo resets
+CASES ?= hello shutdown crash selftest httpd client nettest detach echo resets linux linuxnet
 
 ## test: host unit tests, each fuzz target briefly, the images' PVH entry notes, the images under
 ##       real Xen in the rig, and `make run APP=httpd` reached with curl from this machine
@@ -110,14 +110,18 @@ fuzz:
 test-images: images
 	tests/images.sh
 
-test-xen: images
+test-xen: images apps test-embedded-image
 	tests/rig/run.sh $(RIG_FLAGS) $(CASES)
+
+# The image with a program embedded that the rig case `linux` boots without ramdisk=.
+test-embedded-image: apps
+	@$(MAKE) --no-print-directory image BIN=target/apps/nosys NAME=nosys-embedded
 
 ## test-run: `make run APP=httpd`, then curl on 127.0.0.1:8080 (tests/run-httpd.sh)
 test-run: images
 	tests/run-httpd.sh
 
-test-xen-all: images
+test-xen-all: images apps test-embedded-image
 	tests/rig/run.sh $(RIG_FLAGS)
 
 ## bench: boot time, throughput against dom0 baselines from the same boot, image sizes

@@ -21,7 +21,8 @@ wrong and exits 1 (client-peer prints "ok serving ..." first, once it listens).
   apps.py axum-readme PORT --conns N          the axum README example: GET / "Hello, World!", POST /users
                                               201 with id 1337 and the username sent; N clients at once
   apps.py client-peer PORT --bytes B --tag T  the dom0 server std-client talks to: one connection whose
-                                              first line is "std-client bytes=B tag=T", everything echoed;
+                                              first line is "std-client bytes=B tag=T", the B bytes after it
+                                              echoed, then closed;
                                               prints "ok client-peer bytes=B tag=T sha256=HEX" (HEX: of
                                               the B bytes after the line)
   apps.py client-output FILE --bytes B --tag T [--sha256 HEX]
@@ -296,10 +297,12 @@ def cmd_client_peer(a):
     h = hashlib.sha256(rest)
     n = len(rest)
     c.sendall(rest)
-    while True:
-        chunk = c.recv(65536)
+    # The first line announced the length: echo that much, then close (no half-close is needed,
+    # which PV Calls cannot carry from the guest).
+    while n < a.bytes:
+        chunk = c.recv(min(65536, a.bytes - n))
         if not chunk:
-            break
+            fail(f"client-peer: EOF after {n} of {a.bytes} bytes")
         n += len(chunk)
         h.update(chunk)
         c.sendall(chunk)

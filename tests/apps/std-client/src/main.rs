@@ -4,7 +4,8 @@
 //! Usage: `std-client HOST:PORT [BYTES]` (default 4000000 bytes), with the environment variable
 //! `STD_CLIENT_TAG` naming the run (`none` when unset). It sends one line
 //! `std-client bytes=BYTES tag=TAG`, then BYTES bytes of a pseudo-random stream, from a second
-//! thread while the first reads the echo; then it shuts its side down and expects the echo and EOF.
+//! thread while the first reads the echo; then it expects the echo and EOF (the server knows the
+//! length from the line, so no half-close is needed: PV Calls cannot carry one).
 //! On success it prints `std-client: ok bytes=BYTES tag=TAG sha256=HEX` (HEX: of the stream) and
 //! exits 0; on any failure it prints `std-client: ...` naming it and exits 1 (2: bad arguments).
 
@@ -51,7 +52,6 @@ fn send(mut conn: TcpStream, header: &[u8], total: u64) -> io::Result<Vec<u8>> {
         hash.update(&buf[..n]);
         left -= n as u64;
     }
-    conn.shutdown(Shutdown::Write)?;
     Ok(hash.finalize().to_vec())
 }
 
