@@ -319,6 +319,13 @@ impl SimHost {
         }
     }
 
+    /// Wakes the backend without an event (a socket's data arrived).
+    pub fn wake_back(&self) {
+        let mut s = self.lock();
+        s.back_gen += 1;
+        self.cond.notify_all();
+    }
+
     /// Takes the frontend-side fired flag of `port`.
     pub fn take_front(&self, port: Port) -> bool {
         self.lock().channels.get_mut(&port).is_some_and(|c| core::mem::take(&mut c.front_pending))

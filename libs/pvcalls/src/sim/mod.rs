@@ -7,6 +7,9 @@
 //!   thread by [`SimWorld`], serving real `std::net` sockets.
 //! - [`SimXs`]: a xenstore transport running [`SimXenstored`](skiff_xenstore::sim::SimXenstored)
 //!   and the backend's xenbus driver on the frontend's thread.
+//! - [`MemNet`]: addresses the backend serves with in-memory peers
+//!   ([`MemSink`], [`MemSource`], [`MemEcho`]) instead of host TCP, for
+//!   benchmarks.
 //!
 //! For deterministic, single-threaded runs (fuzzing, property tests):
 //!
@@ -23,6 +26,7 @@ mod clock;
 mod fake_platform;
 mod host;
 pub mod invariants;
+mod memnet;
 mod peers;
 mod platform;
 mod scripted;
@@ -41,6 +45,7 @@ pub use backend::{BACKEND_DOMID, BackendConfig, BackendStats, SimBackend};
 pub use clock::VirtualClock;
 pub use fake_platform::{FakePages, FakePlatform, Limits, Peer};
 pub use host::{Frame, HostStats, LeakRecord, Mapped, SimHost};
+pub use memnet::{MemEcho, MemNet, MemService, MemSink, MemSource, SimSocket};
 pub use peers::{echo_server, free_port, localhost, pattern};
 pub use platform::{SimPages, SimPlatform};
 pub use scripted::{Answer, Autopilot, Inbound, ScriptStats, ScriptedBackend, Step};
@@ -61,6 +66,8 @@ pub struct SimConfig {
     pub backend: BackendConfig,
     /// The backend's xenbus behaviour.
     pub agent: AgentConfig,
+    /// Addresses served in memory (default: none, all host TCP).
+    pub net: MemNet,
 }
 
 /// A running simulated dom0: the machine and the backend thread. Dropping
@@ -96,7 +103,8 @@ impl SimWorld {
     /// the guest's platform.
     pub fn start(cfg: SimConfig) -> (SimWorld, Xenstore<SimXs>, SimPlatform) {
         let host = Arc::new(SimHost::new());
-        let backend = Arc::new(Mutex::new(SimBackend::new(host.clone(), cfg.backend)));
+        let backend =
+            Arc::new(Mutex::new(SimBackend::new(host.clone(), cfg.backend).with_net(cfg.net)));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = spawn_backend(host.clone(), backend.clone(), stop.clone());
         let xs = Xenstore::new(SimXs::new(GUEST_DOMID, backend.clone(), cfg.agent));
