@@ -242,11 +242,19 @@ impl SimBackend {
     /// Handles pending commands, connections and data once. Returns
     /// whether anything happened.
     pub fn step(&mut self) -> bool {
+        self.step_io().0
+    }
+
+    /// [`step`](Self::step), also telling whether a socket's data arrived
+    /// while nothing could move (the worker runs again: see
+    /// [`spawn_backend`](super::spawn_backend)).
+    pub fn step_io(&mut self) -> (bool, bool) {
         let mut progress = self.commands();
         progress |= self.listeners();
-        progress |= self.data();
+        let (moved, arrived) = self.data();
+        progress |= moved;
         progress |= self.flush_responses();
-        progress
+        (progress, arrived)
     }
 
     /// Whether the command ring has stopped for good
@@ -471,6 +479,9 @@ impl SimBackend {
 
     fn listeners(&mut self) -> bool {
         let mut progress = false;
+        if !self.passive.values().any(|l| l.pending.is_some()) {
+            return false;
+        }
         let ids: Vec<u64> = self.passive.keys().copied().collect();
         for id in ids {
             let Some(l) = self.passive.get_mut(&id) else { continue };
@@ -515,8 +526,12 @@ impl SimBackend {
         progress
     }
 
-    fn data(&mut self) -> bool {
+    /// Moves data between every active socket and its ring. Returns
+    /// whether anything moved, and whether a socket's data arrived (which
+    /// runs the worker again even if nothing could move).
+    fn data(&mut self) -> (bool, bool) {
         let mut progress = false;
+        let mut arrived = false;
         let buf = &mut self.buf;
         let mask_bug = self.cfg.mask_after_empty_event;
         let reset_needs_event = self.cfg.reset_needs_event;
@@ -536,6 +551,10 @@ impl SimBackend {
             // out: frontend -> socket.
             let out = ByteRing::new(a.size as usize, a.size, intf::OUT_PROD, intf::OUT_CONS);
             if a.out_pending && a.idx.load_u32(intf::OUT_ERROR) == 0 {
+                // Read once, into the socket: what it does not take stays
+                // in `out` and is read again later, as in
+                // `pvcalls_conn_back_write` (cons read once, then advanced).
+                let cons = a.idx.load_u32(intf::OUT_CONS);
                 match out.consumer().peek_split(&a.idx, &a.data, &mut buf[..]) {
                     Ok(0) => {
                         a.out_pending = false;
@@ -547,7 +566,7 @@ impl SimBackend {
                     Ok(n) => match a.stream.send(&buf[..n]) {
                         Ok(w) => {
                             // Consume exactly what the socket took.
-                            let _ = out.consumer().read_split(&a.idx, &a.data, &mut buf[..w]);
+                            a.idx.store_u32(intf::OUT_CONS, cons.wrapping_add(w as u32));
                             // Linux clears the stuck write flag and sends
                             // the EOI once a write succeeds.
                             a.masked &= w == 0;
@@ -567,7 +586,13 @@ impl SimBackend {
                     }
                 }
             }
-            // in: socket -> frontend.
+            // in: socket -> frontend. Data that arrived in the socket runs
+            // the worker again (`sk_data_ready`), which refills a full `in`
+            // as soon as the frontend has read some, event or not.
+            if a.stream.data_ready() {
+                a.in_blocked = false;
+                arrived = true;
+            }
             let inr = ByteRing::new(0, a.size, intf::IN_PROD, intf::IN_CONS);
             if !a.in_blocked && a.reset.is_none() && a.idx.load_u32(intf::IN_ERROR) == 0 {
                 match inr.producer().space(&a.idx) {
@@ -611,6 +636,6 @@ impl SimBackend {
                 self.host.notify_front(a.port);
             }
         }
-        progress
+        (progress, arrived)
     }
 }

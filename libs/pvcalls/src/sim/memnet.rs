@@ -15,6 +15,12 @@
 //! socket, and fills `in` from the socket's own buffer
 //! ([`SimSocket::recv`] hands out the source's bytes without a copy, as
 //! `inet_recvmsg` copies from the socket buffer straight into the ring).
+//!
+//! Linux's `pvcalls-back` reads its socket again whenever new data arrives
+//! (`sk_data_ready` runs the I/O worker), not only on the frontend's events.
+//! A host TCP socket does not tell the simulation when data arrives, so the
+//! backend refills a full `in` only on an event for those; in-memory peers
+//! report their arrivals ([`SimSocket::data_ready`]).
 
 use std::boxed::Box;
 use std::collections::{HashMap, VecDeque};
@@ -37,6 +43,13 @@ pub trait SimSocket: Send {
     /// buffer. An empty slice is the end of the stream; `WouldBlock` if
     /// nothing is there.
     fn recv<'a>(&'a mut self, scratch: &'a mut [u8], max: usize) -> io::Result<&'a [u8]>;
+
+    /// Whether data arrived since the previous call (`sk_data_ready`). A
+    /// socket that cannot tell says no: the backend then reads it on its
+    /// own schedule and refills a full `in` only on the frontend's events.
+    fn data_ready(&mut self) -> bool {
+        false
+    }
 }
 
 impl SimSocket for TcpStream {
@@ -230,6 +243,11 @@ impl SimSocket for SourceSocket {
         self.pos = (at + n) % self.data.len();
         Ok(&self.data[at..at + n])
     }
+
+    /// The peer keeps sending while it has credit: data keeps arriving.
+    fn data_ready(&mut self) -> bool {
+        self.credit.load(Ordering::Acquire) > 0
+    }
 }
 
 impl MemService for MemSource {
@@ -258,6 +276,7 @@ impl MemEcho {
 struct EchoSocket {
     queued: VecDeque<u8>,
     out: Vec<u8>,
+    arrived: bool,
 }
 
 impl SimSocket for EchoSocket {
@@ -267,6 +286,7 @@ impl SimSocket for EchoSocket {
             return Err(ErrorKind::WouldBlock.into());
         }
         self.queued.extend(&data[..n]);
+        self.arrived = true;
         Ok(n)
     }
 
@@ -278,6 +298,10 @@ impl SimSocket for EchoSocket {
         self.out.clear();
         self.out.extend(self.queued.drain(..n));
         Ok(&self.out)
+    }
+
+    fn data_ready(&mut self) -> bool {
+        core::mem::take(&mut self.arrived)
     }
 }
 

@@ -82,18 +82,28 @@ pub struct SimWorld {
 
 /// Runs `backend` on a thread until `stop` is set: steps it, and sleeps on
 /// the backend's event generation (at most 1 ms, to poll host sockets).
+/// While an in-memory peer's data keeps arriving and nothing can move (its
+/// `in` ring is full), the worker runs again after a short pause instead of
+/// sleeping, as `sk_data_ready` runs Linux's worker on every arrival.
 pub fn spawn_backend(
     host: Arc<SimHost>,
     backend: Arc<Mutex<SimBackend>>,
     stop: Arc<AtomicBool>,
 ) -> JoinHandle<()> {
     thread::spawn(move || {
-        let mut seen = 0;
+        let mut seen = host.back_gen();
         while !stop.load(Ordering::Acquire) {
-            let busy = backend.lock().map(|mut b| b.step()).unwrap_or(false);
-            if !busy {
-                seen = host.wait_back(seen, Duration::from_millis(1));
+            let (busy, arrived) = backend.lock().map(|mut b| b.step_io()).unwrap_or_default();
+            if busy {
+                continue;
             }
+            if arrived {
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
+                continue;
+            }
+            seen = host.wait_back(seen, Duration::from_millis(1));
         }
     })
 }
