@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use skiff_hostbench::baseline::{Far, Memcpy, RawRing, Rtrb, Tcp};
+use skiff_hostbench::baseline::{Far, Memcpy, RawRing, Rtrb, SharedCopy, Tcp};
 use skiff_hostbench::report::{self, Context, Path3};
 use skiff_hostbench::simnet::{Face, Machine, Peer};
 use skiff_hostbench::{PING, SIZES, chunk};
@@ -55,6 +55,7 @@ fn baselines(c: &mut Criterion) {
         let data = chunk(size);
         let id = |name| BenchmarkId::new(name, size);
         bench(&mut g, id("memcpy"), || Memcpy::new(size), Memcpy::run);
+        bench(&mut g, id("shared-copy"), || SharedCopy::new(size), SharedCopy::run);
         bench(&mut g, id("loopback-tcp"), || Tcp::new(Far::Reader), |t, n| t.send(&data, n));
     }
     g.finish();

@@ -167,6 +167,39 @@ impl Drop for HostPeer {
     }
 }
 
+/// One thread copying `size`-byte chunks into and out of the simulator's shared memory
+/// (`HostMem` of [`RING`] bytes or one chunk, at the next position each time, as a ring does).
+#[derive(Debug)]
+pub struct SharedCopy {
+    mem: HostMem,
+    src: Vec<u8>,
+    dst: Vec<u8>,
+    pos: usize,
+}
+
+impl SharedCopy {
+    /// Buffers for `size`-byte copies.
+    pub fn new(size: usize) -> Self {
+        let mem = HostMem::new(RING.max(size));
+        SharedCopy { mem, src: chunk(size), dst: vec![0; size], pos: 0 }
+    }
+
+    /// `iters` copies in and `iters` copies out; counts as `iters` chunks moved.
+    pub fn run(&mut self, iters: u64) -> Duration {
+        use skiff_ring::SharedMem;
+        let n = self.src.len();
+        let start = Instant::now();
+        for _ in 0..iters {
+            let at = self.pos;
+            self.mem.write_bytes(at, std::hint::black_box(&self.src));
+            self.mem.read_bytes(at, &mut self.dst);
+            std::hint::black_box(&mut self.dst);
+            self.pos = (at + n) % (self.mem.size() - n + 1);
+        }
+        start.elapsed()
+    }
+}
+
 /// A loopback TCP connection between the bench thread and a [`HostPeer`].
 #[derive(Debug)]
 pub struct Tcp {
