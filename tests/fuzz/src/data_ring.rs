@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use arbitrary::Arbitrary;
 use skiff_pvcalls::data::DataIo;
-use skiff_pvcalls::sim::{pattern, FakePages, FakeWorld, Poke};
+use skiff_pvcalls::sim::{FakePages, FakeWorld, Poke, pattern};
 use skiff_pvcalls::{Errno, Platform};
 use skiff_ring::{ByteRing, SharedMem};
 use skiff_xen::pvcalls::{data_ring_size, intf};

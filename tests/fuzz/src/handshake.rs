@@ -10,11 +10,11 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use arbitrary::Arbitrary;
-use skiff_pvcalls::handshake::{self, Config};
-use skiff_pvcalls::sim::{invariants, FakeWorld, GUEST_DOMID};
 use skiff_pvcalls::Options;
-use skiff_xenstore::sim::{ScriptedTransport, SimXenstored, XsAutopilot, XsStep};
+use skiff_pvcalls::handshake::{self, Config};
+use skiff_pvcalls::sim::{FakeWorld, GUEST_DOMID, invariants};
 use skiff_xenstore::Xenstore;
+use skiff_xenstore::sim::{ScriptedTransport, SimXenstored, XsAutopilot, XsStep};
 
 use crate::{decode, must};
 

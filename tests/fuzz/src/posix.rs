@@ -10,11 +10,11 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
-use skiff_net::posix::{consts::*, Fd, FdTable, PollFd};
 use skiff_net::SockAddr;
+use skiff_net::posix::{Fd, FdTable, PollFd, consts::*};
 use skiff_pvcalls::sim::{Autopilot, FakeFrontend, FakeWorld, Shutdown, Step};
 
-use crate::engine::{start, Opts};
+use crate::engine::{Opts, start};
 use crate::pick::Pick;
 use crate::{decode, must};
 

@@ -6,7 +6,7 @@
 
 use arbitrary::Arbitrary;
 use skiff_xenstore::sim::{ScriptedTransport, XsAutopilot, XsStep};
-use skiff_xenstore::{Xenstore, XsIo, TRANSACTION_TRIES};
+use skiff_xenstore::{TRANSACTION_TRIES, Xenstore, XsIo};
 
 use crate::decode;
 
