@@ -44,7 +44,7 @@ use skiff_xenstore::Xenstore;
 pub use backend::{BACKEND_DOMID, BackendConfig, BackendStats, SimBackend};
 pub use clock::VirtualClock;
 pub use fake_platform::{FakePages, FakePlatform, Limits, Peer};
-pub use host::{Frame, HostStats, LeakRecord, Mapped, SimHost};
+pub use host::{Frame, HostStats, LeakRecord, MAX_PORTS, Mapped, SimHost};
 pub use memnet::{MemEcho, MemNet, MemService, MemSink, MemSource, SimSocket};
 pub use peers::{echo_server, free_port, localhost, pattern};
 pub use platform::{SimPages, SimPlatform};
