@@ -70,14 +70,6 @@ fn id(s: SocketHandle) -> SocketId {
     SocketId(s.0)
 }
 
-/// An engine result as the personality wants it: "not yet" is `Pending`.
-fn pend<T>(r: Result<Result<T, Errno>, Errno>) -> Poll<Result<T, Errno>> {
-    match r.and_then(|x| x) {
-        Err(e) if e.is_would_block() => Poll::Pending,
-        r => Poll::Ready(r),
-    }
-}
-
 impl Sockets for KernelEnv {
     fn socket(&mut self) -> Result<SocketHandle, Errno> {
         const AF_INET: u32 = 2;
@@ -85,28 +77,31 @@ impl Sockets for KernelEnv {
         frontend::with(|fe| fe.socket(AF_INET, SOCK_STREAM, 0))?.map(|s| SocketHandle(s.0))
     }
 
+    // The engine's answers are the trait's: `Pending` is "not yet". The
+    // `?` is for a frontend that is down (`Ready(Err(ENETDOWN))`).
+
     fn bind(&mut self, s: SocketHandle, addr: SocketAddrV4) -> Poll<Result<(), Errno>> {
-        pend(frontend::with(|fe| fe.bind(id(s), addr)))
+        frontend::with(|fe| fe.bind(id(s), addr))?
     }
 
     fn listen(&mut self, s: SocketHandle, backlog: u32) -> Poll<Result<(), Errno>> {
-        pend(frontend::with(|fe| fe.listen(id(s), backlog)))
+        frontend::with(|fe| fe.listen(id(s), backlog))?
     }
 
     fn accept(&mut self, s: SocketHandle) -> Poll<Result<SocketHandle, Errno>> {
-        pend(frontend::with(|fe| fe.accept(id(s)))).map_ok(|n| SocketHandle(n.0))
+        frontend::with(|fe| fe.accept(id(s)))?.map_ok(|n| SocketHandle(n.0))
     }
 
     fn connect(&mut self, s: SocketHandle, addr: SocketAddrV4) -> Poll<Result<(), Errno>> {
-        pend(frontend::with(|fe| fe.connect(id(s), addr)))
+        frontend::with(|fe| fe.connect(id(s), addr))?
     }
 
     fn send(&mut self, s: SocketHandle, buf: &[u8]) -> Poll<Result<usize, Errno>> {
-        pend(frontend::with(|fe| fe.send(id(s), buf)))
+        frontend::with(|fe| fe.send(id(s), buf))?
     }
 
     fn recv(&mut self, s: SocketHandle, buf: &mut [u8]) -> Poll<Result<usize, Errno>> {
-        pend(frontend::with(|fe| fe.recv(id(s), buf)))
+        frontend::with(|fe| fe.recv(id(s), buf))?
     }
 
     fn close(&mut self, s: SocketHandle) {

@@ -262,7 +262,7 @@ fn exit_thread() -> ! {
 /// deadlines allow, and block the vCPU until an event or the next deadline.
 fn idle() {
     let seen = skiff_kernel::wait::event_generation();
-    crate::net::frontend::process_if_up();
+    let engine_timer = crate::net::frontend::before_block();
     let (woken, deadline, sockets, deadlocked) = with_rt(|rt| {
         let n = rt.p.poll(&mut rt.env);
         let dl = rt.p.next_deadline();
@@ -281,9 +281,11 @@ fn idle() {
     }
     let now = Instant::now();
     let mut until = deadline.map(Instant::from_nanos);
-    if sockets {
-        let cap = now + SOCKET_WAIT_CAP;
-        until = Some(until.map_or(cap, |d| d.min(cap)));
+    for t in [engine_timer.map(Instant::from_nanos), sockets.then(|| now + SOCKET_WAIT_CAP)] {
+        until = match (until, t) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
     skiff_kernel::wait::until_event_since(seen, until);
 }

@@ -59,13 +59,20 @@ pub fn with<R>(f: impl FnOnce(&mut Frontend<KernelPlatform>) -> R) -> Result<R, 
 }
 
 /// Lets a connected frontend handle what arrived (answers, closes, its
-/// timers); does nothing, and connects nothing, before the first socket.
-pub fn process_if_up() {
+/// timers) and send what is due before the caller blocks the vCPU; returns
+/// when it next needs this without an event (monotonic ns). Does nothing,
+/// and connects nothing, before the first socket.
+pub fn before_block() -> Option<u64> {
     let mut state = NET.lock();
-    if let State::Up(up) = &mut *state {
-        watch_backend(up);
-        up.fe.process();
-        report_stuck(up);
+    match &mut *state {
+        State::Up(up) => {
+            watch_backend(up);
+            up.fe.process();
+            up.fe.before_block();
+            report_stuck(up);
+            up.fe.next_timer_ns()
+        }
+        _ => None,
     }
 }
 
@@ -130,7 +137,7 @@ fn watch_backend(up: &mut Up) {
     let Up { fe, info, closed, .. } = up;
     let state = xenstore::with_connection(|xs| handshake::backend_state(xs, info));
     let Ok(s) = state else { return };
-    if !handshake::is_closed_state(s) {
+    if !s.is_closed() {
         return;
     }
     log::warn!("PV Calls backend {} is closing (state {s}): failing all sockets", info.path);

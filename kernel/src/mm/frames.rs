@@ -87,7 +87,7 @@ pub fn alloc(pages: u64) -> Option<u64> {
     }
 }
 
-/// Gives back `pages` pages at `addr`, which [`alloc`] returned (whole or in
+/// Gives back `pages` pages at `addr`, which [`alloc()`] returned (whole or in
 /// part), or free RAM outside the heap that boot hands over. Runs are
 /// merged; one that reaches the uncarved middle goes back to it.
 pub fn free(addr: u64, pages: u64) {

@@ -48,7 +48,7 @@ unsafe impl GlobalAlloc for GrowingHeap {
     }
 }
 
-/// Gives `[start, end)` to the heap (its first [`STEP`]) and to its growth
+/// Gives `[start, end)` to the heap (its first `STEP`) and to its growth
 /// and the page-frame pool (the rest); the pool's pages from `in_use_from`
 /// up are in use already (the boot module moved there) until freed.
 ///

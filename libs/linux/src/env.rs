@@ -23,8 +23,8 @@ pub struct SocketHandle(pub u64);
 /// Calls that start a command answered by dom0 (bind, listen, connect,
 /// accept) return `Pending` until the answer is there; calling again
 /// while it is in flight must not start a second one, and the call after
-/// the answer returns it (the engine's `EINPROGRESS`/`EALREADY` are
-/// `Pending` here). `send`/`recv` are `Pending` when the ring is full/empty.
+/// the answer returns it (as the engine's operations do). `send`/`recv`
+/// are `Pending` when the ring is full/empty.
 pub trait Sockets {
     /// A new stream socket (`socket(AF_INET, SOCK_STREAM, 0)`); the
     /// dispatcher has already refused every other triple.

@@ -1,12 +1,13 @@
 //! An engine socket owned by a face object: closed exactly once, at the latest when dropped.
 
 use core::net::{SocketAddr, SocketAddrV4};
+use core::task::Poll;
 
 use skiff_pvcalls::wire::{AF_INET, SOCK_STREAM};
 use skiff_pvcalls::{Errno, SocketId};
 
 use crate::addr::to_v4;
-use crate::{Stack, block_on};
+use crate::{Stack, block, block_on};
 
 /// Backlog used where a face has no way to pass one (like `std::net`).
 pub(crate) const DEFAULT_BACKLOG: u32 = 128;
@@ -36,8 +37,8 @@ impl<S: Stack> Owned<S> {
     pub fn listener(stack: &S, addr: SocketAddr, backlog: u32) -> Result<Self, Errno> {
         let addr = to_v4(addr)?;
         let s = Self::socket(stack)?;
-        block_on(stack, None, |fe| fe.bind(s.id, addr))?;
-        block_on(stack, None, |fe| fe.listen(s.id, backlog))?;
+        block(stack, |fe| fe.bind(s.id, addr))?;
+        block(stack, |fe| fe.listen(s.id, backlog))?;
         Ok(s)
     }
 
@@ -47,9 +48,9 @@ impl<S: Stack> Owned<S> {
     pub fn connected(stack: &S, addr: SocketAddrV4, deadline: Option<u64>) -> Result<Self, Errno> {
         let s = Self::socket(stack)?;
         match block_on(stack, deadline, |fe| fe.connect(s.id, addr)) {
-            Ok(()) => Ok(s),
-            Err(e) if e.is_would_block() => Err(Errno::ETIMEDOUT),
-            Err(e) => Err(e),
+            Poll::Ready(Ok(())) => Ok(s),
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => Err(Errno::ETIMEDOUT),
         }
     }
 

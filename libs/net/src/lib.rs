@@ -2,7 +2,9 @@
 //!
 //! Every face drives the same sans-IO engine ([`skiff_pvcalls::Frontend`])
 //! through a [`Stack`] handle and blocks, where it blocks, with the one
-//! helper [`block_on`]:
+//! helper [`block_on`] (or [`block`], without a deadline) while the engine
+//! answers `Poll::Pending`. Where a socket stands (connecting, connected,
+//! a connect's error) is the engine's to know; the faces ask it:
 //!
 //! - [`posix`]: an fd table with Linux `errno`s, flags, `sockaddr_in`
 //!   parsing and `poll()`.
@@ -49,7 +51,7 @@ mod stack;
 mod tcp;
 
 pub use addr::{SockAddr, to_v4};
-pub use block::{NON_BLOCKING, block_on, deadline_after};
+pub use block::{NON_BLOCKING, block, block_on, deadline_after};
 /// The embedded-io traits [`TcpStream`] implements (`Read`, `Write`, `ReadReady`, `WriteReady`).
 pub use embedded_io;
 /// The embedded-nal traits [`NalStack`] implements (`TcpClientStack`, `TcpFullStack`).

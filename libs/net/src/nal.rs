@@ -1,6 +1,7 @@
 //! embedded-nal 0.9 `TcpClientStack` and `TcpFullStack` (non-blocking, `nb`) over the engine.
 
 use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use core::task::Poll;
 
 use embedded_nal::{TcpClientStack, TcpFullStack};
 use skiff_pvcalls::Errno;
@@ -26,8 +27,12 @@ impl<S: Stack> NalStack<S> {
     }
 }
 
-fn nb_err(e: Errno) -> nb::Error<Error> {
-    if e.is_would_block() { nb::Error::WouldBlock } else { nb::Error::Other(Error::from(e)) }
+/// The engine's answer as `nb` wants it: `Pending` is `WouldBlock`.
+fn nb<T>(p: Poll<Result<T, Errno>>) -> nb::Result<T, Error> {
+    match p {
+        Poll::Ready(r) => r.map_err(|e| nb::Error::Other(Error::from(e))),
+        Poll::Pending => Err(nb::Error::WouldBlock),
+    }
 }
 
 impl<S: Stack> TcpClientStack for NalStack<S> {
@@ -39,13 +44,13 @@ impl<S: Stack> TcpClientStack for NalStack<S> {
     }
 
     fn connect(&mut self, socket: &mut TcpSocket<S>, remote: SocketAddr) -> nb::Result<(), Error> {
-        let remote = to_v4(remote).map_err(nb_err)?;
-        socket.poll_connect(remote).map_err(nb_err)
+        let remote = to_v4(remote).map_err(|e| nb::Error::Other(Error::from(e)))?;
+        nb(socket.poll_connect(remote))
     }
 
     fn send(&mut self, socket: &mut TcpSocket<S>, buffer: &[u8]) -> nb::Result<usize, Error> {
         let id = socket.id();
-        self.stack.with(|fe| fe.send(id, buffer)).map_err(nb_err)
+        nb(self.stack.with(|fe| fe.send(id, buffer)))
     }
 
     fn receive(
@@ -54,7 +59,7 @@ impl<S: Stack> TcpClientStack for NalStack<S> {
         buffer: &mut [u8],
     ) -> nb::Result<usize, Error> {
         let id = socket.id();
-        self.stack.with(|fe| fe.recv(id, buffer)).map_err(nb_err)
+        nb(self.stack.with(|fe| fe.recv(id, buffer)))
     }
 
     fn close(&mut self, socket: TcpSocket<S>) -> Result<(), Error> {
@@ -82,7 +87,7 @@ impl<S: Stack> TcpFullStack for NalStack<S> {
         match socket.accept() {
             Ok(Some(s)) => Ok((s, SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)))),
             Ok(None) => Err(nb::Error::WouldBlock),
-            Err(e) => Err(nb_err(e)),
+            Err(e) => Err(nb::Error::Other(Error::from(e))),
         }
     }
 }

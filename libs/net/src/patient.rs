@@ -81,9 +81,9 @@ impl<S: Stack> TcpListener<S> {
         let sock = Owned::socket(stack)?;
         let id = sock.id;
         retry_while_in_use(stack, patience, waiting, || {
-            crate::block_on(stack, None, |fe| fe.bind(id, addr))
+            crate::block(stack, |fe| fe.bind(id, addr))
         })?;
-        crate::block_on(stack, None, |fe| fe.listen(id, backlog))?;
+        crate::block(stack, |fe| fe.listen(id, backlog))?;
         Ok(TcpListener::from_owned(sock))
     }
 }

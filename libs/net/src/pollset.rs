@@ -1,6 +1,7 @@
 //! [`PollSet`]: wait on many std-shaped sockets at once (listeners and streams), with `Duration` and `Instant`.
 
 use alloc::vec::Vec;
+use core::task::Poll;
 use core::time::Duration;
 
 use skiff_pvcalls::{Errno, SocketId};
@@ -207,11 +208,11 @@ impl<S: Stack> PollSet<S> {
                     events.push(ev);
                 }
             }
-            if events.is_empty() { Err(Errno::EAGAIN) } else { Ok(events.len()) }
+            if events.is_empty() { Poll::Pending } else { Poll::Ready(Ok(events.len())) }
         });
         match r {
-            Err(e) if e.is_would_block() => Ok(0),
-            r => r.map_err(Error::from),
+            Poll::Ready(r) => r.map_err(Error::from),
+            Poll::Pending => Ok(0),
         }
     }
 }

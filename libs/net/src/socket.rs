@@ -3,8 +3,9 @@
 use core::cell::Cell;
 use core::fmt;
 use core::net::{SocketAddr, SocketAddrV4};
+use core::task::Poll;
 
-use skiff_pvcalls::{Errno, Readiness, SocketId};
+use skiff_pvcalls::{Errno, Readiness, SocketId, SocketPhase};
 
 use crate::handle::{DEFAULT_BACKLOG, Owned};
 use crate::{Stack, to_v4};
@@ -62,25 +63,47 @@ pub enum RecvError {
     Failed(Errno),
 }
 
-/// What this handle did to its socket.
+/// Where the socket is, as [`TcpSocket`] derives it from the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    Fresh,
-    Connecting(SocketAddrV4),
-    Connected,
-    Listening,
-    /// Failed connect, or closed by the user.
+enum Link {
+    /// No connection: fresh, bound, failed (with the error) or closed.
     Closed(Option<Errno>),
+    /// Connecting.
+    Connecting,
+    /// Connected, or accepted (the connection may have failed since).
+    Connected,
+    /// Listening.
+    Listening,
+}
+
+/// What the engine no longer holds, or does not hold yet, of this
+/// handle's last connect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Nothing: the engine knows where the socket is.
+    Engine,
+    /// Asked for while the engine had no free command slot: the next
+    /// method that looks at the socket sends it.
+    Unsent,
+    /// Failed (refused by the backend, or by the engine before anything
+    /// was sent): the socket's error until the next connect. The engine
+    /// hands a failure over once; this is where it is kept.
+    Failed(Errno),
 }
 
 /// A non-blocking TCP socket with smoltcp-style methods. Nothing here
 /// blocks except [`listen`](Self::listen) (two round trips); progress is
 /// made whenever a method touches the engine, and callers sleep with
 /// [`Stack::wait`]. Dropping it closes the socket.
+///
+/// Where the connection is (connecting, connected, refused, listening) is
+/// the engine's to know: every method asks it ([`Frontend::phase`]).
+///
+/// [`Frontend::phase`]: skiff_pvcalls::Frontend::phase
 #[derive(Debug)]
 pub struct TcpSocket<S: Stack> {
     sock: Owned<S>,
-    phase: Cell<Phase>,
+    outcome: Cell<Outcome>,
     remote: Option<SocketAddrV4>,
     local: Option<SocketAddrV4>,
 }
@@ -88,11 +111,11 @@ pub struct TcpSocket<S: Stack> {
 impl<S: Stack> TcpSocket<S> {
     /// A new, closed socket.
     pub fn new(stack: &S) -> Result<Self, Errno> {
-        Ok(Self::wrap(Owned::socket(stack)?, Phase::Fresh))
+        Ok(Self::wrap(Owned::socket(stack)?))
     }
 
-    fn wrap(sock: Owned<S>, phase: Phase) -> Self {
-        TcpSocket { sock, phase: Cell::new(phase), remote: None, local: None }
+    fn wrap(sock: Owned<S>) -> Self {
+        TcpSocket { sock, outcome: Cell::new(Outcome::Engine), remote: None, local: None }
     }
 
     /// The engine's id of this socket.
@@ -104,54 +127,58 @@ impl<S: Stack> TcpSocket<S> {
     /// [`TcpState::SynSent`]); `EISCONN`/`EALREADY` if not closed.
     pub fn connect(&mut self, remote: impl Into<SocketAddr>) -> Result<(), Errno> {
         let remote = to_v4(remote.into())?;
-        match self.phase.get() {
-            Phase::Fresh => {}
-            Phase::Connecting(_) => return Err(Errno::EALREADY),
-            Phase::Connected => return Err(Errno::EISCONN),
-            Phase::Listening => return Err(Errno::EINVAL),
-            Phase::Closed(_) if !self.sock.is_open() => return Err(Errno::EBADF),
-            Phase::Closed(_) => {}
+        if !self.sock.is_open() {
+            return Err(Errno::EBADF);
         }
-        self.remote = Some(remote);
-        self.phase.set(Phase::Connecting(remote));
-        // EAGAIN (no free command slot) is fine too: `refresh` sends it later.
-        self.refresh();
+        match self.link() {
+            Link::Closed(_) => {}
+            Link::Connecting => return Err(Errno::EALREADY),
+            Link::Connected => return Err(Errno::EISCONN),
+            Link::Listening => return Err(Errno::EINVAL),
+        }
+        self.start_connect(remote);
         Ok(())
     }
 
-    /// One non-blocking step of a connect in progress: `Ok` once connected,
-    /// a "would block" errno while in progress, or the failure.
-    pub(crate) fn poll_connect(&mut self, remote: SocketAddrV4) -> Result<(), Errno> {
-        if self.phase.get() == Phase::Fresh {
-            self.remote = Some(remote);
-            self.phase.set(Phase::Connecting(remote));
+    /// Asks the engine for a new connect to `remote`, forgetting an earlier
+    /// failure. No free command slot is fine: `link` sends it later.
+    fn start_connect(&mut self, remote: SocketAddrV4) {
+        self.remote = Some(remote);
+        self.outcome.set(Outcome::Unsent);
+        self.link();
+    }
+
+    /// One non-blocking step of a connect (embedded-nal): `Ok` once
+    /// connected, `Pending` while in progress, or the failure, after which
+    /// the socket is ready to try again.
+    pub(crate) fn poll_connect(&mut self, remote: SocketAddrV4) -> Poll<Result<(), Errno>> {
+        if !self.sock.is_open() {
+            return Poll::Ready(Err(Errno::EBADF));
         }
-        self.refresh();
-        match self.phase.get() {
-            Phase::Connected => Ok(()),
-            Phase::Connecting(_) => Err(Errno::EINPROGRESS),
-            Phase::Closed(e) => {
-                // A failed connect leaves the socket ready to try again.
-                if self.sock.is_open() {
-                    self.phase.set(Phase::Fresh);
-                }
-                Err(e.unwrap_or(Errno::EBADF))
+        if let Link::Closed(None) = self.link() {
+            self.start_connect(remote);
+        }
+        match self.link() {
+            Link::Connected => Poll::Ready(Ok(())),
+            Link::Connecting => Poll::Pending,
+            Link::Listening => Poll::Ready(Err(Errno::EINVAL)),
+            Link::Closed(e) => {
+                self.outcome.set(Outcome::Engine);
+                Poll::Ready(Err(e.unwrap_or(Errno::EBADF)))
             }
-            _ => Err(Errno::EINVAL),
         }
     }
 
     /// Binds to `local` and listens (blocks for the two round trips).
     pub fn listen(&mut self, local: impl Into<SocketAddr>) -> Result<(), Errno> {
         let local = to_v4(local.into())?;
-        if self.phase.get() != Phase::Fresh {
+        if !self.sock.is_open() || self.link() != Link::Closed(None) {
             return Err(Errno::EINVAL);
         }
         let id = self.sock.id;
-        crate::block_on(&self.sock.stack, None, |fe| fe.bind(id, local))?;
+        crate::block(&self.sock.stack, |fe| fe.bind(id, local))?;
         self.local = Some(local);
-        crate::block_on(&self.sock.stack, None, |fe| fe.listen(id, DEFAULT_BACKLOG))?;
-        self.phase.set(Phase::Listening);
+        crate::block(&self.sock.stack, |fe| fe.listen(id, DEFAULT_BACKLOG))?;
         Ok(())
     }
 
@@ -159,7 +186,7 @@ impl<S: Stack> TcpSocket<S> {
     /// unavailable, use [`listen_bound`](Self::listen_bound).
     pub(crate) fn bind(&mut self, local: SocketAddrV4) -> Result<(), Errno> {
         let id = self.sock.id;
-        crate::block_on(&self.sock.stack, None, |fe| fe.bind(id, local))?;
+        crate::block(&self.sock.stack, |fe| fe.bind(id, local))?;
         self.local = Some(local);
         Ok(())
     }
@@ -167,38 +194,62 @@ impl<S: Stack> TcpSocket<S> {
     /// Listens on the address given to `bind`.
     pub(crate) fn listen_bound(&mut self) -> Result<(), Errno> {
         let id = self.sock.id;
-        crate::block_on(&self.sock.stack, None, |fe| fe.listen(id, DEFAULT_BACKLOG))?;
-        self.phase.set(Phase::Listening);
-        Ok(())
+        crate::block(&self.sock.stack, |fe| fe.listen(id, DEFAULT_BACKLOG))
     }
 
     /// A connection accepted on this listening socket, if one is ready
     /// (`Ok(None)` otherwise). Its remote endpoint is unknown (PV Calls).
     pub fn accept(&mut self) -> Result<Option<TcpSocket<S>>, Errno> {
-        if self.phase.get() != Phase::Listening {
+        if self.link() != Link::Listening {
             return Err(Errno::EINVAL);
         }
         let id = self.sock.id;
         match self.sock.stack.with(|fe| fe.accept(id)) {
-            Ok(new) => {
-                let sock = Owned::adopt(self.sock.stack.clone(), new);
-                Ok(Some(Self::wrap(sock, Phase::Connected)))
+            Poll::Ready(Ok(new)) => {
+                Ok(Some(Self::wrap(Owned::adopt(self.sock.stack.clone(), new))))
             }
-            Err(e) if e.is_would_block() => Ok(None),
-            Err(e) => Err(e),
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => Ok(None),
         }
     }
 
-    /// Collects the outcome of a connect in progress.
-    fn refresh(&self) {
-        if let Phase::Connecting(addr) = self.phase.get() {
-            let id = self.sock.id;
-            match self.sock.stack.with(|fe| fe.connect(id, addr)) {
-                Ok(()) | Err(Errno::EISCONN) => self.phase.set(Phase::Connected),
-                Err(e) if e.is_would_block() => {}
-                Err(e) => self.phase.set(Phase::Closed(Some(e))),
-            }
+    /// Where the socket is: the engine's phase, after sending a connect
+    /// that waits for a command slot and collecting a failed one.
+    fn link(&self) -> Link {
+        if !self.sock.is_open() {
+            return Link::Closed(None);
         }
+        let id = self.sock.id;
+        if self.outcome.get() == Outcome::Unsent
+            && let Some(addr) = self.remote
+        {
+            let next = self.sock.stack.with(|fe| match fe.connect(id, addr) {
+                // Not sent: no command slot was free.
+                Poll::Pending if fe.phase(id) != Some(SocketPhase::Connecting) => None,
+                Poll::Ready(Err(e)) if e != Errno::EISCONN => Some(Outcome::Failed(e)),
+                _ => Some(Outcome::Engine),
+            });
+            let Some(next) = next else { return Link::Connecting };
+            self.outcome.set(next);
+        }
+        if let Outcome::Failed(e) = self.outcome.get() {
+            return Link::Closed(Some(e));
+        }
+        let link = self.sock.stack.with(|fe| {
+            fe.take_answers();
+            match fe.phase(id) {
+                Some(SocketPhase::Connecting) => Link::Connecting,
+                Some(SocketPhase::Listener { .. }) => Link::Listening,
+                // A ring kept from a CONNECT the backend never finished is
+                // no connection (Frontend::peer).
+                Some(SocketPhase::Connected) if fe.peer(id).is_some() => Link::Connected,
+                _ => Link::Closed(fe.take_error(id).ok().flatten()),
+            }
+        });
+        if let Link::Closed(Some(e)) = link {
+            self.outcome.set(Outcome::Failed(e));
+        }
+        link
     }
 
     fn readiness(&self) -> Option<Readiness> {
@@ -208,12 +259,11 @@ impl<S: Stack> TcpSocket<S> {
 
     /// The current state (see [`TcpState`] for what can be observed).
     pub fn state(&self) -> TcpState {
-        self.refresh();
-        match self.phase.get() {
-            Phase::Fresh | Phase::Closed(_) => TcpState::Closed,
-            Phase::Listening => TcpState::Listen,
-            Phase::Connecting(_) => TcpState::SynSent,
-            Phase::Connected => match self.readiness() {
+        match self.link() {
+            Link::Closed(_) => TcpState::Closed,
+            Link::Listening => TcpState::Listen,
+            Link::Connecting => TcpState::SynSent,
+            Link::Connected => match self.readiness() {
                 Some(r) if r.error.is_some() => TcpState::Closed,
                 Some(r) if r.rdhup => TcpState::CloseWait,
                 Some(_) => TcpState::Established,
@@ -224,10 +274,9 @@ impl<S: Stack> TcpSocket<S> {
 
     /// The error that closed the connection (refused, reset, ...), if any.
     pub fn error(&self) -> Option<Errno> {
-        self.refresh();
-        match self.phase.get() {
-            Phase::Closed(e) => e,
-            Phase::Connected => self.readiness().and_then(|r| r.error),
+        match self.link() {
+            Link::Closed(e) => e,
+            Link::Connected => self.readiness().and_then(|r| r.error),
             _ => None,
         }
     }
@@ -269,7 +318,7 @@ impl<S: Stack> TcpSocket<S> {
 
     /// Number of received bytes waiting.
     pub fn recv_queue(&self) -> usize {
-        if self.phase.get() != Phase::Connected {
+        if self.link() != Link::Connected {
             return 0;
         }
         let id = self.sock.id;
@@ -278,27 +327,25 @@ impl<S: Stack> TcpSocket<S> {
 
     /// Queues as much of `data` as fits; `Ok(0)` when the ring is full.
     pub fn send_slice(&mut self, data: &[u8]) -> Result<usize, SendError> {
-        self.refresh();
-        match self.phase.get() {
-            Phase::Connected => {}
-            Phase::Closed(Some(e)) => return Err(SendError::Failed(e)),
+        match self.link() {
+            Link::Connected => {}
+            Link::Closed(Some(e)) => return Err(SendError::Failed(e)),
             _ => return Err(SendError::InvalidState),
         }
         let id = self.sock.id;
         match self.sock.stack.with(|fe| fe.send(id, data)) {
-            Ok(n) => Ok(n),
-            Err(Errno::EAGAIN) => Ok(0),
-            Err(e) => Err(SendError::Failed(e)),
+            Poll::Ready(Ok(n)) => Ok(n),
+            Poll::Ready(Err(e)) => Err(SendError::Failed(e)),
+            Poll::Pending => Ok(0),
         }
     }
 
     /// Dequeues received bytes into `buf`; `Ok(0)` when none are waiting,
     /// [`RecvError::Finished`] once the peer closed and all was read.
     pub fn recv_slice(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
-        self.refresh();
-        match self.phase.get() {
-            Phase::Connected => {}
-            Phase::Closed(Some(e)) => return Err(RecvError::Failed(e)),
+        match self.link() {
+            Link::Connected => {}
+            Link::Closed(Some(e)) => return Err(RecvError::Failed(e)),
             _ => return Err(RecvError::InvalidState),
         }
         if buf.is_empty() {
@@ -306,10 +353,10 @@ impl<S: Stack> TcpSocket<S> {
         }
         let id = self.sock.id;
         match self.sock.stack.with(|fe| fe.recv(id, buf)) {
-            Ok(0) => Err(RecvError::Finished),
-            Ok(n) => Ok(n),
-            Err(Errno::EAGAIN) => Ok(0),
-            Err(e) => Err(RecvError::Failed(e)),
+            Poll::Ready(Ok(0)) => Err(RecvError::Finished),
+            Poll::Ready(Ok(n)) => Ok(n),
+            Poll::Ready(Err(e)) => Err(RecvError::Failed(e)),
+            Poll::Pending => Ok(0),
         }
     }
 
@@ -327,7 +374,7 @@ impl<S: Stack> TcpSocket<S> {
     /// becomes [`TcpState::Closed`] and the handle cannot be reused.
     pub fn close(&mut self) {
         self.sock.close();
-        self.phase.set(Phase::Closed(None));
+        self.outcome.set(Outcome::Engine);
     }
 
     /// Same as [`close`](Self::close): there is no separate reset.

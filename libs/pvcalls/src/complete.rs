@@ -2,7 +2,7 @@
 
 use crate::cmd::{Completion, ReqId};
 use crate::platform::Platform;
-use crate::socket::{Listener, PendingAccept, Socket, State};
+use crate::socket::{Listener, Peer, PendingAccept, Socket, State};
 use crate::wire::Request;
 use crate::{Errno, Frontend};
 
@@ -57,6 +57,9 @@ impl<P: Platform> Frontend<P> {
             }
             State::Connecting(r, ring) if r == c.req_id => {
                 if result.is_ok() {
+                    if let Request::Connect { addr, .. } = c.req {
+                        s.peer = Some(Peer::Addr(addr));
+                    }
                     (State::Connected(ring), None)
                 } else {
                     // The backend does not keep a failed connection and has
@@ -111,6 +114,7 @@ impl<P: Platform> Frontend<P> {
         }
         let mut s = Socket::new(false, State::Connected(pending.ring));
         s.socket_sent = true;
+        s.peer = Some(Peer::Unknown);
         s.closing = close;
         self.sockets.insert(pending.id_new, s);
         if close {

@@ -20,6 +20,8 @@
 //!   `send` that moved bytes, after a `recv` that made room in a full `in`,
 //!   and in answer to the backend's own events).
 
+use core::task::Poll;
+
 use skiff_ring::{ByteRing, Consumer, Producer, SharedMem};
 use skiff_xen::pvcalls::{MAX_RING_ORDER, data_ring_size, intf};
 
@@ -118,60 +120,60 @@ impl DataIo {
 
     /// Reads available bytes into `dst`. Returns the number read (the
     /// caller then notifies the backend), `Ok(0)` at EOF (or for an empty
-    /// `dst`), `Err(EAGAIN)` if nothing is there yet, or the socket's error
+    /// `dst`), `Pending` if nothing is there yet, or the socket's error
     /// once `in` is drained.
-    pub fn recv<I, D>(&mut self, idx: &I, data: &D, dst: &mut [u8]) -> Result<usize, Errno>
+    pub fn recv<I, D>(&mut self, idx: &I, data: &D, dst: &mut [u8]) -> Poll<Result<usize, Errno>>
     where
         I: SharedMem + ?Sized,
         D: SharedMem + ?Sized,
     {
         if self.broken {
-            return Err(Errno::EIO);
+            return Poll::Ready(Err(Errno::EIO));
         }
         if dst.is_empty() {
-            return Ok(0);
+            return Poll::Ready(Ok(0));
         }
         // Error first (acquire), then the indexes: see the module docs.
         self.refresh_errors(idx);
         match self.rx.read_split(idx, data, dst) {
             Ok(0) => {}
-            Ok(n) => return Ok(n),
+            Ok(n) => return Poll::Ready(Ok(n)),
             Err(_) => {
                 self.broken = true;
-                return Err(Errno::EIO);
+                return Poll::Ready(Err(Errno::EIO));
             }
         }
         match self.in_error {
-            0 => Err(Errno::EAGAIN),
-            EOF_ERROR => Ok(0),
-            e => Err(Self::map_error(e)),
+            0 => Poll::Pending,
+            EOF_ERROR => Poll::Ready(Ok(0)),
+            e => Poll::Ready(Err(Self::map_error(e))),
         }
     }
 
     /// Writes as much of `src` as fits. Returns the number written (the
-    /// caller then notifies the backend), `Err(EAGAIN)` if `out` is full,
-    /// or the socket's error (`-ENOTCONN` from the backend becomes `EPIPE`).
-    pub fn send<I, D>(&mut self, idx: &I, data: &D, src: &[u8]) -> Result<usize, Errno>
+    /// caller then notifies the backend), `Pending` if `out` is full, or
+    /// the socket's error (`-ENOTCONN` from the backend becomes `EPIPE`).
+    pub fn send<I, D>(&mut self, idx: &I, data: &D, src: &[u8]) -> Poll<Result<usize, Errno>>
     where
         I: SharedMem + ?Sized,
         D: SharedMem + ?Sized,
     {
         if self.broken {
-            return Err(Errno::EIO);
+            return Poll::Ready(Err(Errno::EIO));
         }
         self.refresh_errors(idx);
         if self.out_error != 0 {
-            return Err(self.out_errno());
+            return Poll::Ready(Err(self.out_errno()));
         }
         if src.is_empty() {
-            return Ok(0);
+            return Poll::Ready(Ok(0));
         }
         match self.tx.write_split(idx, data, src) {
-            Ok(0) => Err(Errno::EAGAIN),
-            Ok(n) => Ok(n),
+            Ok(0) => Poll::Pending,
+            Ok(n) => Poll::Ready(Ok(n)),
             Err(_) => {
                 self.broken = true;
-                Err(Errno::EIO)
+                Poll::Ready(Err(Errno::EIO))
             }
         }
     }

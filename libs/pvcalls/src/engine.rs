@@ -2,10 +2,10 @@
 //!
 //! [`Frontend`] owns the command ring and every socket's resources. Its
 //! user operations (in `ops.rs`) never block: they either finish, or
-//! start a command and return a "call again" error (see
-//! [`Errno::is_would_block`]). Callers that want to block loop on
-//! [`Frontend::wait`], which sleeps on the platform until an event or a
-//! deadline and then runs [`Frontend::process`]. Command completions are
+//! start a command and return [`Poll::Pending`] ("call again"). Callers
+//! that want to block loop on [`Frontend::wait`], which sleeps on the
+//! platform until an event or a deadline and then runs
+//! [`Frontend::process`]. Command completions are
 //! handled in `complete.rs`, releases and teardown in `release.rs`, and
 //! the bound on how long the backend may leave a command unanswered in
 //! `watchdog.rs`.
@@ -13,6 +13,7 @@
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
+use core::task::Poll;
 
 use skiff_xen::pvcalls::MAX_RING_ORDER;
 
@@ -74,16 +75,6 @@ impl Default for Options {
             connect_timeout_ns: 180_000_000_000,
             cmd_ring_start: 0,
         }
-    }
-}
-
-impl Errno {
-    /// Whether a [`Frontend`] operation returning this error should be
-    /// called again after [`Frontend::wait`]: `EAGAIN` (nothing to do yet,
-    /// or no free command slot), `EINPROGRESS` (a command was just sent),
-    /// `EALREADY` (a command is still in flight).
-    pub fn is_would_block(self) -> bool {
-        matches!(self, Errno::EAGAIN | Errno::EINPROGRESS | Errno::EALREADY)
     }
 }
 
@@ -335,14 +326,28 @@ impl<P: Platform> Frontend<P> {
     /// [`Platform::wait`]), then [`process`](Self::process)es. The wait
     /// ends early enough for a command that is due to be called stuck.
     pub fn wait(&mut self, deadline_ns: Option<u64>) {
-        self.flush_notify();
-        self.flush_data_notify();
-        let deadline = match (deadline_ns, self.watchdog.next_deadline(&self.cmd)) {
+        self.before_block();
+        let deadline = match (deadline_ns, self.next_timer_ns()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
         self.platform.wait(deadline);
         self.process();
+    }
+
+    /// What a caller that blocks by other means than [`wait`](Self::wait)
+    /// must do first: send the notifications still due (a command
+    /// published, room made in a full `in` ring, an event to answer).
+    /// Without them the backend may wait for us while we wait for it.
+    pub fn before_block(&mut self) {
+        self.flush_notify();
+        self.flush_data_notify();
+    }
+
+    /// When the engine next needs [`process`](Self::process) without an
+    /// event (a command due to be called stuck), in platform nanoseconds.
+    pub fn next_timer_ns(&self) -> Option<u64> {
+        self.watchdog.next_deadline(&self.cmd)
     }
 
     /// Monotonic time from the platform.
@@ -378,15 +383,21 @@ impl<P: Platform> Frontend<P> {
         progressed
     }
 
-    /// Submits `reqs` together (all or none) and publishes them.
-    pub(crate) fn submit(&mut self, reqs: &[Request]) -> Result<Vec<ReqId>, Errno> {
+    /// Submits `reqs` together (all or none) and publishes them; `Pending`
+    /// if the command ring has too few free slots (nothing is sent).
+    pub(crate) fn submit(&mut self, reqs: &[Request]) -> Poll<Result<Vec<ReqId>, Errno>> {
         if self.gone.is_some() {
-            return Err(Errno::ECONNABORTED);
+            return Poll::Ready(Err(Errno::ECONNABORTED));
         }
         if self.cmd.free_slots() < reqs.len() {
-            return Err(if self.cmd.failure().is_some() { Errno::EIO } else { Errno::EAGAIN });
+            if self.cmd.failure().is_some() {
+                return Poll::Ready(Err(Errno::EIO));
+            }
+            return Poll::Pending;
         }
-        let Some(page) = self.cmd_page.as_ref() else { return Err(Errno::ECONNABORTED) };
+        let Some(page) = self.cmd_page.as_ref() else {
+            return Poll::Ready(Err(Errno::ECONNABORTED));
+        };
         let now = self.platform.now_ns();
         let mut ids = Vec::with_capacity(reqs.len());
         for r in reqs {
@@ -396,15 +407,15 @@ impl<P: Platform> Frontend<P> {
                     ids.push(id);
                 }
                 // Checked above; only a failed ring gets here.
-                Err(SubmitError::Full) => return Err(Errno::EAGAIN),
-                Err(SubmitError::Failed) => return Err(Errno::EIO),
+                Err(SubmitError::Full) => return Poll::Pending,
+                Err(SubmitError::Failed) => return Poll::Ready(Err(Errno::EIO)),
             }
         }
         if self.cmd.push(&page.mem) {
             self.notify_pending = true;
         }
         self.flush_notify();
-        Ok(ids)
+        Poll::Ready(Ok(ids))
     }
 
     fn flush_notify(&mut self) {

@@ -1,16 +1,17 @@
 //! Xenbus handshake with `pvcalls-back` (spec "Frontend/Backend XenBus Nodes" and "State Machine").
 //!
 //! 1. read `device/pvcalls/0/backend` and `backend-id`;
-//! 2. watch the backend `state` until it is InitWait (2) or later;
+//! 2. watch the backend `state` until it is InitWait or later;
 //! 3. check `versions` lists "1", `function-calls` is "1", read
 //!    `max-page-order` (>= 1);
 //! 4. allocate, initialise and grant the command ring, allocate its event
 //!    channel, and write `version`, `ring-ref`, `port` and `state` =
-//!    Initialised (3) in one transaction (retried on `EAGAIN`);
-//! 5. wait for the backend to be Connected (4), then switch to Connected.
+//!    Initialised in one transaction (retried on `EAGAIN`);
+//! 5. wait for the backend to be Connected, then switch to Connected.
 //!
 //! Afterwards the caller keeps watching [`BackendInfo::state_path`]: when
-//! [`backend_state`] reports Closing or Closed, it calls [`backend_closing`].
+//! [`backend_state`] reports Closing or Closed ([`XenbusState::is_closed`]),
+//! it calls [`backend_closing`].
 
 use alloc::format;
 use alloc::string::String;
@@ -52,12 +53,12 @@ pub enum HandshakeError {
     /// The backend did not reach the expected state in time.
     TimedOut {
         /// State awaited.
-        want: u32,
+        want: XenbusState,
         /// Last state seen.
-        seen: u32,
+        seen: XenbusState,
     },
     /// The backend is closing or closed.
-    BackendClosed(u32),
+    BackendClosed(XenbusState),
     /// The backend's `state` node disappeared before the backend was
     /// Closed (the toolstack removed it): whether it unmapped our rings is
     /// unknown.
@@ -132,24 +133,21 @@ impl Default for Config {
     }
 }
 
-/// Reads the backend state (`Unknown` (0) if absent or garbled).
-pub fn backend_state<X: XsIo>(xs: &mut X, info: &BackendInfo) -> Result<u32, XsError> {
+/// Reads the backend state (`Unknown` if absent or garbled).
+pub fn backend_state<X: XsIo>(xs: &mut X, info: &BackendInfo) -> Result<XenbusState, XsError> {
     read_state(xs, &info.state_path())
 }
 
-fn read_state<X: XsIo>(xs: &mut X, path: &str) -> Result<u32, XsError> {
-    match xs.try_read(path)? {
-        Some(v) => Ok(core::str::from_utf8(&v)
-            .ok()
-            .and_then(XenbusState::parse)
-            .map_or(XenbusState::Unknown as u32, |s| s as u32)),
-        None => Ok(XenbusState::Unknown as u32),
-    }
+fn read_state<X: XsIo>(xs: &mut X, path: &str) -> Result<XenbusState, XsError> {
+    let v = xs.try_read(path)?;
+    let parsed =
+        v.as_deref().and_then(|v| core::str::from_utf8(v).ok()).and_then(XenbusState::parse);
+    Ok(parsed.unwrap_or(XenbusState::Unknown))
 }
 
-/// Whether a backend in `state` is gone for good (Closing or Closed).
-pub fn is_closed_state(state: u32) -> bool {
-    state == XenbusState::Closing as u32 || state == XenbusState::Closed as u32
+/// Writes the frontend's `state` node.
+fn set_state<X: XsIo>(xs: &mut X, state: XenbusState) -> Result<(), XsError> {
+    xs.write(&format!("{FRONTEND_PATH}/state"), state.as_str())
 }
 
 /// Reads where the backend is. Fails with [`HandshakeError::NoDevice`] if
@@ -179,11 +177,11 @@ pub fn find_backend<X: XsIo>(xs: &mut X) -> Result<(String, DomId), HandshakeErr
 fn wait_state<T: Transport>(
     xs: &mut Xenstore<T>,
     path: &str,
-    want: u32,
+    want: XenbusState,
     timeout_ns: u64,
-) -> Result<u32, HandshakeError> {
+) -> Result<XenbusState, HandshakeError> {
     watch_state(xs, path, want, timeout_ns, |s| {
-        if is_closed_state(s) {
+        if s.is_closed() {
             Some(Err(HandshakeError::BackendClosed(s)))
         } else {
             (s >= want).then_some(Ok(s))
@@ -198,10 +196,10 @@ fn wait_state<T: Transport>(
 fn watch_state<T: Transport>(
     xs: &mut Xenstore<T>,
     path: &str,
-    want: u32,
+    want: XenbusState,
     timeout_ns: u64,
-    done: impl Fn(u32) -> Option<Result<u32, HandshakeError>>,
-) -> Result<u32, HandshakeError> {
+    done: impl Fn(XenbusState) -> Option<Result<XenbusState, HandshakeError>>,
+) -> Result<XenbusState, HandshakeError> {
     let deadline = xs.transport().now_ns().saturating_add(timeout_ns);
     xs.watch(path, WATCH_TOKEN)?;
     let result = loop {
@@ -241,7 +239,7 @@ pub fn connect<T: Transport, P: Platform>(
 ) -> Result<(Frontend<P>, BackendInfo), HandshakeError> {
     let (bpath, domid) = find_backend(xs)?;
     let state_path = format!("{bpath}/state");
-    wait_state(xs, &state_path, XenbusState::InitWait as u32, cfg.timeout_ns)?;
+    wait_state(xs, &state_path, XenbusState::InitWait, cfg.timeout_ns)?;
 
     let vpath = format!("{bpath}/versions");
     let versions = xs.read_string(&vpath)?;
@@ -294,10 +292,10 @@ fn publish_and_wait<T: Transport, P: Platform>(
         tx.write(&format!("{FRONTEND_PATH}/version"), PVCALLS_VERSION)?;
         tx.write(&format!("{FRONTEND_PATH}/ring-ref"), &ring_ref)?;
         tx.write(&format!("{FRONTEND_PATH}/port"), &port)?;
-        tx.write(&format!("{FRONTEND_PATH}/state"), b"3")
+        set_state(tx, XenbusState::Initialised)
     })?;
-    wait_state(xs, state_path, XenbusState::Connected as u32, timeout_ns)?;
-    xs.write(&format!("{FRONTEND_PATH}/state"), b"4")?;
+    wait_state(xs, state_path, XenbusState::Connected, timeout_ns)?;
+    set_state(xs, XenbusState::Connected)?;
     Ok(())
 }
 
@@ -314,15 +312,14 @@ pub fn disconnect<T: Transport, P: Platform>(
     timeout_ns: u64,
 ) -> Result<(), HandshakeError> {
     fe.release_all();
-    let state = format!("{FRONTEND_PATH}/state");
-    let closing = XenbusState::Closing as u32;
-    let r = xs.write(&state, b"5").map_err(HandshakeError::from).and_then(|()| {
+    let closing = XenbusState::Closing;
+    let r = set_state(xs, closing).map_err(HandshakeError::from).and_then(|()| {
         watch_state(xs, &info.state_path(), closing, timeout_ns, |s| {
-            (is_closed_state(s) || s == XenbusState::Unknown as u32).then_some(Ok(s))
+            (s.is_closed() || s == XenbusState::Unknown).then_some(Ok(s))
         })
     });
     fe.teardown();
-    let closed = xs.write(&state, b"6").map_err(HandshakeError::from);
+    let closed = set_state(xs, XenbusState::Closed).map_err(HandshakeError::from);
     r.and(closed).map(|_| ())
 }
 
@@ -350,15 +347,12 @@ pub fn backend_closing<T: Transport, P: Platform>(
     // already closing are freed then, once the backend has unmapped them,
     // not now, while it still maps them. Nothing else runs on `fe` while
     // this waits.
-    let r = xs.write(&format!("{FRONTEND_PATH}/state"), b"6").map_err(HandshakeError::from);
-    let r = r.and_then(|()| {
-        let closed = XenbusState::Closed as u32;
-        watch_state(xs, &info.state_path(), closed, timeout_ns, |s| {
-            if s == closed {
-                Some(Ok(s))
-            } else {
-                (s == XenbusState::Unknown as u32).then_some(Err(HandshakeError::BackendVanished))
-            }
+    let closed = XenbusState::Closed;
+    let r = set_state(xs, closed).map_err(HandshakeError::from).and_then(|()| {
+        watch_state(xs, &info.state_path(), closed, timeout_ns, |s| match s {
+            XenbusState::Closed => Some(Ok(s)),
+            XenbusState::Unknown => Some(Err(HandshakeError::BackendVanished)),
+            _ => None,
         })
     });
     fe.teardown();

@@ -10,8 +10,9 @@
 //! - `sim` (feature `sim`): a simulated `pvcalls-back` serving real host
 //!   TCP sockets, a host [`Platform`] and a simulated xenstore.
 //!
-//! Blocking callers loop: call the operation; while it fails with an error
-//! for which [`Errno::is_would_block`] holds, call [`Frontend::wait`] with a
+//! Operations that may have to wait return [`core::task::Poll`]:
+//! `Pending` is "not yet", an [`Errno`] a real error. Blocking callers loop:
+//! call the operation; while it is `Pending`, call [`Frontend::wait`] with a
 //! deadline and try again.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -33,6 +34,7 @@ mod rings;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod socket;
+mod status;
 mod view;
 mod watchdog;
 pub mod wire;
@@ -41,6 +43,6 @@ pub use data::Readiness;
 pub use engine::{Frontend, GoneReason, Options};
 pub use errno::{BACKEND_ENOTSUPP, Errno};
 pub use platform::{EndGrantError, PageBlock, Platform, PlatformError, Resources};
-pub use socket::SocketId;
+pub use socket::{Peer, SocketId};
 pub use view::{CommandView, SocketPhase, SocketView};
 pub use watchdog::Stuck;

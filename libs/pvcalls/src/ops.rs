@@ -1,15 +1,19 @@
 //! Non-blocking socket operations of the engine: socket, bind, listen, accept, connect, send, recv, close, poll.
 //!
-//! Every operation returns at once. Commands answered by the backend are
-//! started by the first call (`EINPROGRESS`), report `EALREADY` while in
-//! flight, and the next call after the response returns the outcome; a
-//! full command ring gives `EAGAIN` with nothing sent. `recv`/`send`
-//! return `EAGAIN` when the ring is empty/full. In every case the caller
-//! waits ([`Frontend::wait`]) and calls again (see
-//! [`Errno::is_would_block`]).
+//! Every operation returns at once. Those that may have to wait return
+//! [`Poll`]: `Pending` means "not yet, call again after
+//! [`Frontend::wait`]", and an [`Errno`] is always a real error. Commands
+//! answered by the backend (bind, listen, connect) are sent by the first
+//! call, or by a later one if no command slot was free; they are
+//! `Pending` while in flight, and the next call after the answer returns
+//! the outcome, once. `accept` is `Pending` until a connection arrives,
+//! `recv`/`send` while the ring is empty/full. Where a socket stands
+//! (connecting or not, its peer, an uncollected error) is asked with
+//! [`Frontend::phase`], [`Frontend::peer`] and [`Frontend::take_error`].
 
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
+use core::task::Poll;
 
 use skiff_xen::pvcalls::{PVCALLS_BIND, PVCALLS_CONNECT, PVCALLS_LISTEN};
 
@@ -26,7 +30,7 @@ const SOCK_FLAGS: u32 = 0o4000 | 0o2000000;
 const IPPROTO_TCP: u32 = 6;
 
 impl<P: Platform> Frontend<P> {
-    fn user_socket(&mut self, id: SocketId) -> Result<&mut Socket<P::Pages>, Errno> {
+    pub(crate) fn user_socket(&mut self, id: SocketId) -> Result<&mut Socket<P::Pages>, Errno> {
         match self.sockets.get_mut(&id.0) {
             Some(s) if s.user_open => Ok(s),
             _ => Err(Errno::EBADF),
@@ -67,8 +71,9 @@ impl<P: Platform> Frontend<P> {
         Ok(SocketId(id))
     }
 
-    /// Submits `req`, preceded by SOCKET if it has not been sent yet.
-    fn submit_with_socket(&mut self, id: SocketId, req: Request) -> Result<ReqId, Errno> {
+    /// Submits `req`, preceded by SOCKET if it has not been sent yet
+    /// (`Pending`: not enough free command slots, nothing sent).
+    fn submit_with_socket(&mut self, id: SocketId, req: Request) -> Poll<Result<ReqId, Errno>> {
         let need_socket =
             self.send_socket && !self.sockets.get(&id.0).is_some_and(|s| s.socket_sent);
         let mut reqs: Vec<Request> = Vec::with_capacity(2);
@@ -76,178 +81,181 @@ impl<P: Platform> Frontend<P> {
             reqs.push(Request::Socket { id: id.0, domain: AF_INET, ty: SOCK_STREAM, protocol: 0 });
         }
         reqs.push(req);
-        let ids = self.submit(&reqs)?;
+        let Poll::Ready(ids) = self.submit(&reqs)? else { return Poll::Pending };
         if let Some(s) = self.sockets.get_mut(&id.0) {
             s.socket_sent = true;
             if need_socket {
                 s.socket_req = Some(ids[0]);
             }
         }
-        Ok(ids[ids.len() - 1])
+        Poll::Ready(Ok(ids[ids.len() - 1]))
     }
 
     /// `bind()`. The backend creates its socket here; an address in use in
     /// dom0 fails with `EADDRINUSE` (reported, unlike Linux's frontend).
-    pub fn bind(&mut self, id: SocketId, addr: SocketAddrV4) -> Result<(), Errno> {
+    pub fn bind(&mut self, id: SocketId, addr: SocketAddrV4) -> Poll<Result<(), Errno>> {
         self.poll_cmd();
         self.user_socket(id)?;
         if let Some(r) = self.take_result(id, PVCALLS_BIND) {
-            return r;
+            return Poll::Ready(r);
         }
         match self.user_socket(id)?.state {
             State::Fresh => {}
-            State::Binding(..) => return Err(Errno::EALREADY),
-            _ => return Err(Errno::EINVAL),
+            State::Binding(..) => return Poll::Pending,
+            _ => return Poll::Ready(Err(Errno::EINVAL)),
         }
-        let req = self.submit_with_socket(id, Request::Bind { id: id.0, addr })?;
-        self.user_socket(id)?.state = State::Binding(req, addr);
-        Err(Errno::EINPROGRESS)
+        let sent = self.submit_with_socket(id, Request::Bind { id: id.0, addr })?;
+        if let Poll::Ready(req) = sent {
+            self.user_socket(id)?.state = State::Binding(req, addr);
+        }
+        Poll::Pending
     }
 
     /// `listen()`, on a bound socket. Listening again is a no-op.
-    pub fn listen(&mut self, id: SocketId, backlog: u32) -> Result<(), Errno> {
+    pub fn listen(&mut self, id: SocketId, backlog: u32) -> Poll<Result<(), Errno>> {
         self.poll_cmd();
         self.user_socket(id)?;
         if let Some(r) = self.take_result(id, PVCALLS_LISTEN) {
-            return r;
+            return Poll::Ready(r);
         }
         let addr = match self.user_socket(id)?.state {
             State::Bound(addr) => addr,
-            State::Listening(..) => return Err(Errno::EALREADY),
-            State::Listener(_) => return Ok(()),
-            _ => return Err(Errno::EINVAL),
+            State::Listening(..) => return Poll::Pending,
+            State::Listener(_) => return Poll::Ready(Ok(())),
+            _ => return Poll::Ready(Err(Errno::EINVAL)),
         };
-        let ids = self.submit(&[Request::Listen { id: id.0, backlog }])?;
-        self.user_socket(id)?.state = State::Listening(ids[0], addr);
-        Err(Errno::EINPROGRESS)
+        if let Poll::Ready(ids) = self.submit(&[Request::Listen { id: id.0, backlog }])? {
+            self.user_socket(id)?.state = State::Listening(ids[0], addr);
+        }
+        Poll::Pending
     }
 
-    /// `accept()`: the next connection, or `EAGAIN` until one arrives.
+    /// `accept()`: the next connection, `Pending` until one arrives.
     ///
     /// At most one ACCEPT is outstanding per listener: the first call
     /// pre-allocates the new socket's data ring and sends it; later calls
-    /// return `EAGAIN` until the backend answers (when a connection has
+    /// are `Pending` until the backend answers (when a connection has
     /// been accepted in dom0). PV Calls does not report the peer address.
-    pub fn accept(&mut self, id: SocketId) -> Result<SocketId, Errno> {
+    pub fn accept(&mut self, id: SocketId) -> Poll<Result<SocketId, Errno>> {
         self.poll_cmd();
         let s = self.user_socket(id)?;
-        let State::Listener(l) = &mut s.state else { return Err(Errno::EINVAL) };
+        let State::Listener(l) = &mut s.state else { return Poll::Ready(Err(Errno::EINVAL)) };
         if let Some(new) = l.ready.take() {
             if let Some(n) = self.sockets.get_mut(&new) {
                 n.user_open = true;
             }
-            return Ok(SocketId(new));
+            return Poll::Ready(Ok(SocketId(new)));
         }
         if let Some(e) = l.error.take() {
-            return Err(e);
+            return Poll::Ready(Err(e));
         }
-        if l.accept.is_some() {
-            return Err(Errno::EAGAIN);
+        if l.accept.is_none()
+            && let Poll::Ready(Err(e)) = self.arm_accept(id)
+        {
+            return Poll::Ready(Err(e));
         }
-        self.arm_accept(id)?;
-        Err(Errno::EAGAIN)
+        Poll::Pending
     }
 
-    /// Sends an ACCEPT for listener `id` with a fresh data ring.
-    fn arm_accept(&mut self, id: SocketId) -> Result<(), Errno> {
+    /// Sends an ACCEPT for listener `id` with a fresh data ring (`Pending`:
+    /// no free command slot, nothing sent).
+    fn arm_accept(&mut self, id: SocketId) -> Poll<Result<(), Errno>> {
         if self.cmd.free_slots() == 0 {
-            return Err(Errno::EAGAIN);
+            return Poll::Pending;
         }
         let ring = self.new_ring()?;
         let id_new = self.alloc_id();
         let req =
             Request::Accept { id: id.0, id_new, ring_ref: ring.intf_ref(), evtchn: ring.port };
         let req_id = match self.submit(&[req]) {
-            Ok(ids) => ids[0],
-            Err(e) => {
+            Poll::Ready(Ok(ids)) => ids[0],
+            other => {
                 self.free_ring(*ring);
-                return Err(e);
+                return other.map_ok(drop);
             }
         };
         if let Some(Socket { state: State::Listener(l), .. }) = self.sockets.get_mut(&id.0) {
             l.accept = Some(PendingAccept { req: req_id, id_new, ring });
         }
-        Ok(())
+        Poll::Ready(Ok(()))
     }
 
-    /// `connect()`: sends CONNECT with a new data ring and returns
-    /// `EINPROGRESS`; `EALREADY` while it is in flight; then `Ok(())` once
+    /// `connect()`: sends CONNECT with a new data ring; `Pending` while it
+    /// is in flight (or while no command slot is free); then `Ok(())` once
     /// (later calls `EISCONN`) or the connection error (the socket can then
-    /// connect again). Note that the Linux backend runs CONNECT inline: no
-    /// other command of this guest is processed until it finishes.
-    pub fn connect(&mut self, id: SocketId, addr: SocketAddrV4) -> Result<(), Errno> {
+    /// connect again). The address of a connect in flight cannot change.
+    /// Note that the Linux backend runs CONNECT inline: no other command of
+    /// this guest is processed until it finishes.
+    pub fn connect(&mut self, id: SocketId, addr: SocketAddrV4) -> Poll<Result<(), Errno>> {
         self.poll_cmd();
         self.user_socket(id)?;
         if let Some(r) = self.take_result(id, PVCALLS_CONNECT) {
-            return r;
+            return Poll::Ready(r);
         }
         match self.user_socket(id)?.state {
             State::Fresh => {}
-            State::Connecting(..) => return Err(Errno::EALREADY),
-            State::Connected(_) => return Err(Errno::EISCONN),
-            _ => return Err(Errno::EINVAL),
+            State::Connecting(..) => return Poll::Pending,
+            State::Connected(_) => return Poll::Ready(Err(Errno::EISCONN)),
+            _ => return Poll::Ready(Err(Errno::EINVAL)),
         }
         let need = if self.send_socket && !self.user_socket(id)?.socket_sent { 2 } else { 1 };
         if self.cmd.free_slots() < need {
-            return Err(Errno::EAGAIN);
+            return Poll::Pending;
         }
         let ring = self.new_ring()?;
         let req = Request::Connect { id: id.0, addr, ring_ref: ring.intf_ref(), evtchn: ring.port };
         match self.submit_with_socket(id, req) {
-            Ok(r) => {
+            Poll::Ready(Ok(r)) => {
                 self.user_socket(id)?.state = State::Connecting(r, ring);
-                Err(Errno::EINPROGRESS)
+                Poll::Pending
             }
-            Err(e) => {
+            other => {
                 self.free_ring(*ring);
-                Err(e)
+                other.map_ok(drop)
             }
         }
     }
 
-    /// `send()`: copies as much of `buf` as fits into `out` (`EAGAIN` if
-    /// full) and notifies the backend.
-    pub fn send(&mut self, id: SocketId, buf: &[u8]) -> Result<usize, Errno> {
+    /// `send()`: copies as much of `buf` as fits into `out` (`Pending` if
+    /// full, or while connecting) and notifies the backend.
+    pub fn send(&mut self, id: SocketId, buf: &[u8]) -> Poll<Result<usize, Errno>> {
         let gone = self.gone.is_some();
         let s = self.sockets.get_mut(&id.0).filter(|s| s.user_open).ok_or(Errno::EBADF)?;
         match &mut s.state {
-            State::Connected(ring) => {
-                if gone {
-                    return Err(Errno::ECONNABORTED);
-                }
-                ring.send(&mut self.platform, buf)
-            }
-            State::Connecting(..) => Err(Errno::EAGAIN),
-            State::Listener(_) => Err(Errno::ENOTCONN),
-            _ => Err(if gone { Errno::ECONNABORTED } else { Errno::ENOTCONN }),
+            State::Connected(_) if gone => Poll::Ready(Err(Errno::ECONNABORTED)),
+            State::Connected(ring) => ring.send(&mut self.platform, buf),
+            State::Connecting(..) => Poll::Pending,
+            State::Listener(_) => Poll::Ready(Err(Errno::ENOTCONN)),
+            _ => Poll::Ready(Err(if gone { Errno::ECONNABORTED } else { Errno::ENOTCONN })),
         }
     }
 
     /// `recv()`: copies available bytes of `in` into `buf`; `Ok(0)` at EOF
-    /// (after everything was read), `EAGAIN` if empty, or the error.
+    /// (after everything was read), `Pending` if empty (or while
+    /// connecting), or the error.
     ///
-    /// Before it reports `EAGAIN` it looks at the ring's event and sends the
-    /// answer due to the backend (see [`Options::answer_events`](crate::Options)):
+    /// Before it reports `Pending` it looks at the ring's event and sends
+    /// the answer due to the backend (see [`Options::answer_events`](crate::Options)):
     /// a caller that polls and reads in a loop without ever blocking must
     /// still hear of a reset the backend only learns from our event.
-    pub fn recv(&mut self, id: SocketId, buf: &mut [u8]) -> Result<usize, Errno> {
+    pub fn recv(&mut self, id: SocketId, buf: &mut [u8]) -> Poll<Result<usize, Errno>> {
         let gone = self.gone.is_some();
         let answer = self.answer_events;
         let s = self.sockets.get_mut(&id.0).filter(|s| s.user_open).ok_or(Errno::EBADF)?;
         match &mut s.state {
             State::Connected(ring) => match ring.recv(&mut self.platform, buf) {
-                Err(Errno::EAGAIN) if gone => Err(Errno::ECONNABORTED),
-                Err(Errno::EAGAIN) => {
+                Poll::Pending if gone => Poll::Ready(Err(Errno::ECONNABORTED)),
+                Poll::Pending => {
                     if self.platform.take_fired(ring.port) && answer {
                         ring.on_event();
                     }
                     ring.flush_notify(&mut self.platform);
-                    Err(Errno::EAGAIN)
+                    Poll::Pending
                 }
-                r => r,
+                ready => ready,
             },
-            State::Connecting(..) => Err(Errno::EAGAIN),
-            _ => Err(if gone { Errno::ECONNABORTED } else { Errno::ENOTCONN }),
+            State::Connecting(..) => Poll::Pending,
+            _ => Poll::Ready(Err(if gone { Errno::ECONNABORTED } else { Errno::ENOTCONN })),
         }
     }
 
@@ -294,23 +302,12 @@ impl<P: Platform> Frontend<P> {
             _ => None,
         };
         let r = match &mut s.state {
-            State::Connected(ring) => {
-                let mut r = ring.io.readiness(&ring.idx.mem);
-                if gone {
-                    r.error = r.error.or(Some(Errno::ECONNABORTED));
-                    r.writable = true;
-                    r.readable = true;
-                    r.rdhup = true;
-                    r.hup = true;
-                }
-                r
-            }
+            State::Connected(ring) => ring.readiness(gone),
             State::Listener(l) => {
                 let readable = l.ready.is_some() || l.error.is_some();
                 let arm = !readable && l.accept.is_none() && !gone;
                 if arm
-                    && let Err(e) = self.arm_accept(id)
-                    && !e.is_would_block()
+                    && let Poll::Ready(Err(e)) = self.arm_accept(id)
                     && let Some(Socket { state: State::Listener(l), .. }) =
                         self.sockets.get_mut(&id.0)
                 {
@@ -343,32 +340,6 @@ impl<P: Platform> Frontend<P> {
                 hup: gone,
             },
             _ => Readiness::default(),
-        }
-    }
-
-    /// Whether an ACCEPT is in flight for listener `id`.
-    pub fn accept_pending(&self, id: SocketId) -> bool {
-        matches!(
-            self.sockets.get(&id.0).map(|s| &s.state),
-            Some(State::Listener(Listener { accept: Some(_), .. }))
-        )
-    }
-
-    /// The local address a socket was bound to.
-    pub fn local_addr(&self, id: SocketId) -> Option<SocketAddrV4> {
-        match self.sockets.get(&id.0)?.state {
-            State::Bound(a) | State::Binding(_, a) | State::Listening(_, a) => Some(a),
-            State::Listener(ref l) => Some(l.addr),
-            _ => None,
-        }
-    }
-
-    /// Bytes waiting to be read on a connected socket.
-    pub fn available(&mut self, id: SocketId) -> Result<usize, Errno> {
-        let s = self.user_socket(id)?;
-        match &mut s.state {
-            State::Connected(ring) => ring.io.available(&ring.idx.mem),
-            _ => Err(Errno::ENOTCONN),
         }
     }
 

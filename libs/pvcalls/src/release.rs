@@ -6,6 +6,7 @@
 //! backend still maps stays active and its page is leaked, never reused.
 
 use alloc::vec::Vec;
+use core::task::Poll;
 
 use crate::Frontend;
 use crate::cmd::ReqId;
@@ -107,7 +108,9 @@ impl<P: Platform> Frontend<P> {
             if !matches!(s.state, State::ReleaseQueued(_)) {
                 continue;
             }
-            let Ok(ids) = self.submit(&[Request::Release { id, reuse: false }]) else { return };
+            let Poll::Ready(Ok(ids)) = self.submit(&[Request::Release { id, reuse: false }]) else {
+                return;
+            };
             if let Some(s) = self.sockets.get_mut(&id)
                 && let State::ReleaseQueued(r) = core::mem::replace(&mut s.state, State::Fresh)
             {

@@ -1,9 +1,10 @@
 //! Granted pages and event channels: allocation, teardown (leaking what the backend still maps) and accounting.
 
 use alloc::vec::Vec;
+use core::task::Poll;
 
 use crate::Errno;
-use crate::data::DataIo;
+use crate::data::{DataIo, Readiness};
 use crate::platform::{DomId, EndGrantError, GrantRef, PageBlock, Platform, Port, Resources};
 
 /// Counters of what the frontend holds.
@@ -159,6 +160,21 @@ impl<B: PageBlock> DataRing<B> {
         Ok(DataRing { idx, data, port, io, notify_due: false })
     }
 
+    /// Readiness of the connection on this ring; once the backend is
+    /// `gone`, everything is ready and the error is `ECONNABORTED` (unless
+    /// the ring reported one first).
+    pub fn readiness(&mut self, gone: bool) -> Readiness {
+        let mut r = self.io.readiness(&self.idx.mem);
+        if gone {
+            r.error = r.error.or(Some(Errno::ECONNABORTED));
+            r.writable = true;
+            r.readable = true;
+            r.rdhup = true;
+            r.hup = true;
+        }
+        r
+    }
+
     /// Grant of the indexes page (what CONNECT and ACCEPT carry).
     pub fn intf_ref(&self) -> GrantRef {
         self.idx.refs[0]
@@ -196,10 +212,10 @@ impl<B: PageBlock> DataRing<B> {
         &mut self,
         _p: &mut P,
         dst: &mut [u8],
-    ) -> Result<usize, Errno> {
+    ) -> Poll<Result<usize, Errno>> {
         let was_full = self.io.in_full(&self.idx.mem);
         let r = self.io.recv(&self.idx.mem, &self.data.mem, dst);
-        if was_full && matches!(r, Ok(n) if n > 0) {
+        if was_full && matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.notify_due = true;
         }
         r
@@ -223,9 +239,13 @@ impl<B: PageBlock> DataRing<B> {
         }
     }
 
-    pub fn send<P: Platform<Pages = B>>(&mut self, p: &mut P, src: &[u8]) -> Result<usize, Errno> {
+    pub fn send<P: Platform<Pages = B>>(
+        &mut self,
+        p: &mut P,
+        src: &[u8],
+    ) -> Poll<Result<usize, Errno>> {
         let r = self.io.send(&self.idx.mem, &self.data.mem, src);
-        if matches!(r, Ok(n) if n > 0) {
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.notify_due = false;
             p.notify(self.port);
         }

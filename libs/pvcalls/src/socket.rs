@@ -12,6 +12,15 @@ use crate::rings::DataRing;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SocketId(pub u64);
 
+/// The other end of a connection, as far as PV Calls tells the frontend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// Connected by `connect` to this address.
+    Addr(SocketAddrV4),
+    /// An accepted connection: PV Calls does not report who connected.
+    Unknown,
+}
+
 /// The ACCEPT outstanding on a listener, with the data ring it pre-allocated.
 #[derive(Debug)]
 pub(crate) struct PendingAccept<B> {
@@ -77,6 +86,9 @@ pub(crate) struct Socket<B> {
     pub socket_err: Option<Errno>,
     /// Outcome of the last BIND/LISTEN/CONNECT, until the user collects it.
     pub result: Option<(u32, Result<(), Errno>)>,
+    /// Who the connection is with, once it is one (a CONNECT in flight
+    /// when the backend went away leaves a ring but no connection).
+    pub peer: Option<Peer>,
 }
 
 impl<B> Socket<B> {
@@ -89,6 +101,7 @@ impl<B> Socket<B> {
             socket_req: None,
             socket_err: None,
             result: None,
+            peer: None,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use crate::cmd::ReqId;
 use crate::platform::{Platform, Port};
+use crate::rings::DataRing;
 use crate::socket::State;
 use crate::wire::Request;
 use crate::{Frontend, SocketId};
@@ -67,24 +68,7 @@ impl<P: Platform> Frontend<P> {
     /// yet handed out included), in id order.
     pub fn sockets(&self) -> impl Iterator<Item = SocketView> + '_ {
         self.sockets.iter().map(|(&id, s)| {
-            let (phase, ring) = match &s.state {
-                State::Fresh => (SocketPhase::Fresh, None),
-                State::Binding(..) => (SocketPhase::Binding, None),
-                State::Bound(_) => (SocketPhase::Bound, None),
-                State::Listening(..) => (SocketPhase::Listening, None),
-                State::Listener(l) => (
-                    SocketPhase::Listener {
-                        accept_in_flight: l.accept.is_some(),
-                        ready: l.ready.is_some(),
-                    },
-                    l.accept.as_ref().map(|a| &*a.ring),
-                ),
-                State::Connecting(_, r) => (SocketPhase::Connecting, Some(&**r)),
-                State::Connected(r) => (SocketPhase::Connected, Some(&**r)),
-                State::Draining(r, _) => (SocketPhase::Draining, Some(&**r)),
-                State::ReleaseQueued(r) => (SocketPhase::ReleaseQueued, r.as_deref()),
-                State::Releasing(_, r) => (SocketPhase::Releasing, r.as_deref()),
-            };
+            let (phase, ring) = phase_of(&s.state);
             SocketView {
                 id: SocketId(id),
                 phase,
@@ -100,5 +84,27 @@ impl<P: Platform> Frontend<P> {
     /// shutdown included), in `req_id` order.
     pub fn commands(&self) -> impl Iterator<Item = CommandView> + '_ {
         self.cmd.outstanding_requests().map(|(req_id, r)| CommandView { req_id, request: *r })
+    }
+}
+
+/// The phase of `state`, and the data ring it holds, if any.
+pub(crate) fn phase_of<B>(state: &State<B>) -> (SocketPhase, Option<&DataRing<B>>) {
+    match state {
+        State::Fresh => (SocketPhase::Fresh, None),
+        State::Binding(..) => (SocketPhase::Binding, None),
+        State::Bound(_) => (SocketPhase::Bound, None),
+        State::Listening(..) => (SocketPhase::Listening, None),
+        State::Listener(l) => (
+            SocketPhase::Listener {
+                accept_in_flight: l.accept.is_some(),
+                ready: l.ready.is_some(),
+            },
+            l.accept.as_ref().map(|a| &*a.ring),
+        ),
+        State::Connecting(_, r) => (SocketPhase::Connecting, Some(&**r)),
+        State::Connected(r) => (SocketPhase::Connected, Some(&**r)),
+        State::Draining(r, _) => (SocketPhase::Draining, Some(&**r)),
+        State::ReleaseQueued(r) => (SocketPhase::ReleaseQueued, r.as_deref()),
+        State::Releasing(_, r) => (SocketPhase::Releasing, r.as_deref()),
     }
 }

@@ -1,5 +1,7 @@
 //! Data ring I/O against a scripted backend: random chunking with wrap-around, EOF/error rules, hostile indexes.
 
+use std::task::Poll::{Pending, Ready};
+
 use proptest::prelude::*;
 use skiff_pvcalls::Errno;
 use skiff_pvcalls::data::DataIo;
@@ -37,14 +39,14 @@ fn eof_only_after_draining_and_sticky() {
     inr.producer().write_split(&idx, &data, b"tail bytes").unwrap();
     idx.store_u32(intf::IN_ERROR, (-107i32) as u32);
     let mut buf = [0u8; 4];
-    assert_eq!(io.recv(&idx, &data, &mut buf), Ok(4));
+    assert_eq!(io.recv(&idx, &data, &mut buf), Ready(Ok(4)));
     assert_eq!(&buf, b"tail");
     let mut rest = [0u8; 64];
-    assert_eq!(io.recv(&idx, &data, &mut rest), Ok(6));
-    assert_eq!(io.recv(&idx, &data, &mut rest), Ok(0), "EOF");
+    assert_eq!(io.recv(&idx, &data, &mut rest), Ready(Ok(6)));
+    assert_eq!(io.recv(&idx, &data, &mut rest), Ready(Ok(0)), "EOF");
     // A backend clearing the error does not resurrect the stream.
     idx.store_u32(intf::IN_ERROR, 0);
-    assert_eq!(io.recv(&idx, &data, &mut rest), Ok(0));
+    assert_eq!(io.recv(&idx, &data, &mut rest), Ready(Ok(0)));
     let r = io.readiness(&idx);
     assert!(r.readable && r.rdhup && !r.hup && r.error.is_none());
 }
@@ -53,20 +55,20 @@ fn eof_only_after_draining_and_sticky() {
 fn errors_are_mapped_and_out_error_stops_writes() {
     let (idx, data) = mems(1);
     let mut io = DataIo::new(1);
-    assert_eq!(io.recv(&idx, &data, &mut [0; 8]), Err(Errno::EAGAIN));
+    assert_eq!(io.recv(&idx, &data, &mut [0; 8]), Pending);
     idx.store_u32(intf::IN_ERROR, (-104i32) as u32);
-    assert_eq!(io.recv(&idx, &data, &mut [0; 8]), Err(Errno::ECONNRESET));
-    assert_eq!(io.send(&idx, &data, b"x"), Ok(1), "in_error alone does not stop writes");
+    assert_eq!(io.recv(&idx, &data, &mut [0; 8]), Ready(Err(Errno::ECONNRESET)));
+    assert_eq!(io.send(&idx, &data, b"x"), Ready(Ok(1)), "in_error alone does not stop writes");
     idx.store_u32(intf::OUT_ERROR, (-32i32) as u32);
-    assert_eq!(io.send(&idx, &data, b"x"), Err(Errno::EPIPE));
+    assert_eq!(io.send(&idx, &data, b"x"), Ready(Err(Errno::EPIPE)));
     let r = io.readiness(&idx);
     assert!(r.writable && r.error.is_some());
     let (idx2, data2) = mems(1);
     let mut io2 = DataIo::new(1);
     idx2.store_u32(intf::OUT_ERROR, (-524i32) as u32);
-    assert_eq!(io2.send(&idx2, &data2, b"x"), Err(Errno::EOPNOTSUPP));
+    assert_eq!(io2.send(&idx2, &data2, b"x"), Ready(Err(Errno::EOPNOTSUPP)));
     idx2.store_u32(intf::IN_ERROR, (-4000i32) as u32);
-    assert_eq!(io2.recv(&idx2, &data2, &mut [0; 1]), Err(Errno::EIO));
+    assert_eq!(io2.recv(&idx2, &data2, &mut [0; 1]), Ready(Err(Errno::EIO)));
 }
 
 #[test]
@@ -74,13 +76,13 @@ fn full_ring_would_block() {
     let (idx, data) = mems(1);
     let mut io = DataIo::new(1);
     let big = vec![5u8; 10_000];
-    assert_eq!(io.send(&idx, &data, &big), Ok(4096));
-    assert_eq!(io.send(&idx, &data, &big), Err(Errno::EAGAIN));
+    assert_eq!(io.send(&idx, &data, &big), Ready(Ok(4096)));
+    assert_eq!(io.send(&idx, &data, &big), Pending);
     assert!(!io.readiness(&idx).writable);
     let (_, out) = back_ends(1);
     let mut sink = vec![0u8; 100];
     out.consumer().read_split(&idx, &data, &mut sink).unwrap();
-    assert_eq!(io.send(&idx, &data, &big), Ok(100));
+    assert_eq!(io.send(&idx, &data, &big), Ready(Ok(100)));
     assert!(!io.out_drained(&idx));
 }
 
@@ -116,14 +118,16 @@ proptest! {
             fed += inr.producer().write_split(&idx, &data, &stream[fed..end]).unwrap();
             let mut buf = vec![0u8; b];
             match io.recv(&idx, &data, &mut buf) {
-                Ok(n) => { prop_assert!(n > 0 && n <= b); got_front.extend_from_slice(&buf[..n]); }
-                Err(e) => prop_assert_eq!(e, Errno::EAGAIN),
+                Ready(Ok(n)) => { prop_assert!(n > 0 && n <= b); got_front.extend_from_slice(&buf[..n]); }
+                Ready(Err(e)) => prop_assert!(false, "recv failed: {:?}", e),
+                Pending => {}
             }
             // Frontend -> backend.
             let end = (sent + b).min(total);
             match io.send(&idx, &data, &stream[sent..end]) {
-                Ok(n) => sent += n,
-                Err(e) => prop_assert!(e == Errno::EAGAIN || sent == total),
+                Ready(Ok(n)) => sent += n,
+                Ready(Err(e)) => prop_assert!(sent == total, "send failed: {:?}", e),
+                Pending => {}
             }
             let mut sink = vec![0u8; a];
             let n = out.consumer().read_split(&idx, &data, &mut sink).unwrap();
@@ -157,20 +161,20 @@ proptest! {
         let mut buf = vec![0u8; len];
         let used_in = in_prod.wrapping_sub(in_cons);
         match io.recv(&idx, &data, &mut buf) {
-            Ok(n) => {
+            Ready(Ok(n)) => {
                 prop_assert!(n <= len);
                 prop_assert!(n as u32 <= used_in || n == 0);
             }
-            Err(Errno::EIO) => {
+            Ready(Err(Errno::EIO)) => {
                 prop_assert!(used_in > size || in_err != 0 || len > 0);
                 if used_in > size && len > 0 {
-                    prop_assert_eq!(io.recv(&idx, &data, &mut buf), Err(Errno::EIO));
+                    prop_assert_eq!(io.recv(&idx, &data, &mut buf), Ready(Err(Errno::EIO)));
                 }
             }
-            Err(_) => {}
+            Ready(Err(_)) | Pending => {}
         }
         let mut io = DataIo::new(order);
-        if let Ok(n) = io.send(&idx, &data, &buf) {
+        if let Ready(Ok(n)) = io.send(&idx, &data, &buf) {
             prop_assert!(n <= len);
             let used_out = out_prod.wrapping_sub(out_cons);
             prop_assert!(used_out <= size);

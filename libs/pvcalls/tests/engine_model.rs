@@ -13,6 +13,7 @@
 mod model;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::task::Poll;
 
 use model::{EOF, Model, Req, St};
 use proptest::prelude::*;
@@ -153,9 +154,9 @@ impl Run {
             }
             Op::Accept(p) => {
                 let id = self.pick(p);
-                let got = self.fe.accept(sid(id)).map(|s| s.0);
+                let got = self.fe.accept(sid(id)).map_ok(|s| s.0);
                 prop_assert_eq!(got, self.m.accept(id), "accept {}", id);
-                if let Ok(new) = got {
+                if let Poll::Ready(Ok(new)) = got {
                     self.ids.push(new);
                 }
             }
@@ -181,7 +182,7 @@ impl Run {
                 let (want, bytes) = self.m.recv(id, buf.len());
                 let got = self.fe.recv(sid(id), &mut buf);
                 prop_assert_eq!(got, want, "recv {}", id);
-                if let Ok(k) = got {
+                if let Poll::Ready(Ok(k)) = got {
                     prop_assert_eq!(&buf[..k], &bytes[..], "the bytes received on {}", id);
                 }
             }

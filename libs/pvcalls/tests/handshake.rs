@@ -2,11 +2,14 @@
 
 mod common;
 
+use std::task::Poll::{Pending, Ready};
+
 use common::*;
 use skiff_pvcalls::handshake::{self, HandshakeError};
 use skiff_pvcalls::sim::{AgentConfig, GUEST_DOMID, SimConfig, SimWorld};
 use skiff_pvcalls::wire::AF_INET;
 use skiff_pvcalls::{Errno, Options, SocketId};
+use skiff_xen::xenbus::XenbusState;
 use skiff_xenstore::XsIo;
 
 fn try_connect(agent: AgentConfig, hs: handshake::Config) -> Result<Setup, HandshakeError> {
@@ -29,7 +32,7 @@ fn happy_path_publishes_ring_and_reaches_connected() {
     assert_eq!(s.xs.read_string(&format!("{fe_path}/version")).unwrap(), "1");
     assert_eq!(s.xs.read_u32(&format!("{fe_path}/ring-ref")).unwrap(), s.fe.cmd_ring_ref());
     assert_eq!(s.xs.read_u32(&format!("{fe_path}/port")).unwrap(), s.fe.cmd_port());
-    assert_eq!(handshake::backend_state(&mut s.xs, &s.info), Ok(4));
+    assert_eq!(handshake::backend_state(&mut s.xs, &s.info), Ok(XenbusState::Connected));
     assert_eq!(s.info.path, format!("/local/domain/0/backend/pvcalls/{GUEST_DOMID}/0"));
     assert_eq!((s.info.domid, s.info.max_page_order), (0, 4));
     assert_eq!(s.fe.ring_order(), 4, "default: the backend's maximum");
@@ -117,7 +120,10 @@ fn ring_order_outside_the_backend_range_is_refused() {
 fn backend_that_never_probes_times_out() {
     let hs = handshake::Config { timeout_ns: 50_000_000, ..Default::default() };
     let e = try_connect(agent_with(|a| a.probe = false), hs).err().unwrap();
-    assert_eq!(e, HandshakeError::TimedOut { want: 2, seen: 1 });
+    assert_eq!(
+        e,
+        HandshakeError::TimedOut { want: XenbusState::InitWait, seen: XenbusState::Initialising }
+    );
 }
 
 #[test]
@@ -128,11 +134,11 @@ fn backend_closing_fails_every_socket_and_nothing_hangs() {
     s.xs.transport_mut().close_backend();
     // The caller watches the backend state and reports it.
     let state = handshake::backend_state(&mut s.xs, &s.info).unwrap();
-    assert!(handshake::is_closed_state(state));
+    assert!(state.is_closed());
     handshake::backend_closing(&mut s.xs, &mut s.fe, &s.info, 1_000_000_000).unwrap();
 
     assert_eq!(block(&mut s.fe, |fe| fe.recv(c, &mut [0; 8])), Err(Errno::ECONNABORTED));
-    assert_eq!(s.fe.send(c, b"x"), Err(Errno::ECONNABORTED));
+    assert_eq!(s.fe.send(c, b"x"), Ready(Err(Errno::ECONNABORTED)));
     assert_eq!(block(&mut s.fe, |fe| fe.accept(l)), Err(Errno::ECONNABORTED));
     assert_eq!(s.fe.socket(AF_INET, 1, 0), Err(Errno::ENETDOWN));
     assert!(s.fe.poll(c).unwrap().error.is_some());
@@ -153,7 +159,7 @@ fn busy_sockets(s: &mut Setup) -> (SocketId, SocketId) {
     let l = tcp_socket(&mut s.fe);
     block(&mut s.fe, |fe| fe.bind(l, localhost(free_port()))).unwrap();
     block(&mut s.fe, |fe| fe.listen(l, 8)).unwrap();
-    assert_eq!(s.fe.accept(l), Err(Errno::EAGAIN));
+    assert_eq!(s.fe.accept(l), Pending);
     (c, l)
 }
 
@@ -175,12 +181,16 @@ fn toolstack_removal_closes_the_frontend_and_reclaims_everything() {
 
     // libxl's removal only writes xenstore; the backend still maps our rings.
     s.xs.transport_mut().toolstack_remove();
-    assert_eq!(handshake::backend_state(&mut s.xs, &s.info), Ok(5));
+    assert_eq!(handshake::backend_state(&mut s.xs, &s.info), Ok(XenbusState::Closing));
     assert!(s.world.backend().is_connected());
 
     handshake::backend_closing(&mut s.xs, &mut s.fe, &s.info, 1_000_000_000).unwrap();
     assert_eq!(s.xs.read_string(&fe_state).unwrap(), "6", "frontend Closed");
-    assert_eq!(handshake::backend_state(&mut s.xs, &s.info), Ok(6), "backend followed");
+    assert_eq!(
+        handshake::backend_state(&mut s.xs, &s.info),
+        Ok(XenbusState::Closed),
+        "backend followed"
+    );
     assert!(!s.world.backend().is_connected(), "backend disconnected (unmapped the rings)");
 
     assert_eq!(block(&mut s.fe, |fe| fe.recv(c, &mut [0; 8])), Err(Errno::ECONNABORTED));
@@ -218,7 +228,7 @@ fn a_backend_node_removed_before_closed_is_reported_and_its_rings_leaked() {
 
     let e = handshake::backend_closing(&mut s.xs, &mut s.fe, &s.info, 1_000_000_000).unwrap_err();
     assert_eq!(e, HandshakeError::BackendVanished);
-    assert_eq!(s.fe.send(c, b"x"), Err(Errno::ECONNABORTED));
+    assert_eq!(s.fe.send(c, b"x"), Ready(Err(Errno::ECONNABORTED)));
     s.fe.close(c).unwrap();
     assert_eq!(s.fe.resources().leaked_pages, 18, "the connection's and the command ring");
 }
@@ -228,8 +238,11 @@ fn a_backend_that_keeps_its_mappings_times_out_and_pages_are_leaked_not_reused()
     let (mut s, c, l) = deaf_backend_being_removed();
 
     let e = handshake::backend_closing(&mut s.xs, &mut s.fe, &s.info, 50_000_000).unwrap_err();
-    assert_eq!(e, HandshakeError::TimedOut { want: 6, seen: 5 });
-    assert_eq!(s.fe.send(c, b"x"), Err(Errno::ECONNABORTED), "sockets failed all the same");
+    assert_eq!(
+        e,
+        HandshakeError::TimedOut { want: XenbusState::Closed, seen: XenbusState::Closing }
+    );
+    assert_eq!(s.fe.send(c, b"x"), Ready(Err(Errno::ECONNABORTED)), "sockets failed all the same");
     s.fe.close(c).unwrap();
     s.fe.close(l).unwrap();
     let r = s.fe.resources();
@@ -332,6 +345,12 @@ fn a_backend_that_keeps_rewriting_its_state_still_times_out() {
     let w = FakeWorld::new();
     let cfg = handshake::Config { timeout_ns: 100_000_000, ..Default::default() };
     let r = handshake::connect(&mut xs, w.platform(), cfg).map(drop);
-    assert_eq!(r, Err(HandshakeError::TimedOut { want: 2, seen: 1 }));
+    assert_eq!(
+        r,
+        Err(HandshakeError::TimedOut {
+            want: XenbusState::InitWait,
+            seen: XenbusState::Initialising
+        })
+    );
     assert!(xs.transport().now_peek() < 200_000_000, "gave up at its deadline");
 }

@@ -4,11 +4,12 @@ mod common;
 
 use std::io::Write;
 use std::net::TcpListener;
+use std::task::Poll::{Pending, Ready};
 use std::thread;
 
 use common::*;
 use skiff_pvcalls::sim::{BackendConfig, SimConfig};
-use skiff_pvcalls::{Errno, Options, handshake};
+use skiff_pvcalls::{Options, handshake};
 
 /// A frontend with `answer_events` against a backend with the bug.
 fn masking_backend(answer_events: bool) -> Setup {
@@ -58,13 +59,13 @@ fn bulk_towards_the_guest_stalls_on_that_backend() {
     let mut idle_since = s.fe.now_ns();
     while got < total && s.fe.now_ns() - idle_since < 2_000_000_000 {
         match s.fe.recv(c, &mut buf) {
-            Ok(n) => {
+            Ready(Ok(n)) => {
                 assert!(n > 0, "EOF after {got} bytes");
                 got += n;
                 idle_since = s.fe.now_ns();
             }
-            Err(Errno::EAGAIN) => s.fe.wait(Some(s.fe.now_ns() + 20_000_000)),
-            Err(e) => panic!("recv: {e:?}"),
+            Pending => s.fe.wait(Some(s.fe.now_ns() + 20_000_000)),
+            Ready(Err(e)) => panic!("recv: {e:?}"),
         }
     }
     assert!(got < total, "all {total} bytes arrived: the model no longer stalls");

@@ -1,6 +1,7 @@
 //! The command ring and socket engine under a hostile scripted backend, with page tampering and resource limits.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::task::Poll;
 
 use arbitrary::Arbitrary;
 use skiff_pvcalls::sim::{Autopilot, FakeFrontend, FakeWorld, Limits, Poke, Shutdown, Step};
@@ -126,20 +127,20 @@ fn apply(w: &FakeWorld, fe: &mut FakeFrontend, made: &mut Vec<SocketId>, buf: &m
         Op::Bind(p, port) => drop(fe.bind(sock(p, made), addr(port))),
         Op::Listen(p, backlog) => drop(fe.listen(sock(p, made), u32::from(backlog))),
         Op::Accept(p) => {
-            if let Ok(s) = fe.accept(sock(p, made)) {
+            if let Poll::Ready(Ok(s)) = fe.accept(sock(p, made)) {
                 made.push(s);
             }
         }
         Op::Connect(p, port) => drop(fe.connect(sock(p, made), addr(port))),
         Op::Send(p, len) => {
             let len = usize::from(len).min(buf.len());
-            if let Ok(n) = fe.send(sock(p, made), &buf[..len]) {
+            if let Poll::Ready(Ok(n)) = fe.send(sock(p, made), &buf[..len]) {
                 assert!(n <= len, "send took {n} of {len} bytes");
             }
         }
         Op::Recv(p, len) => {
             let len = usize::from(len).min(buf.len());
-            if let Ok(n) = fe.recv(sock(p, made), &mut buf[..len]) {
+            if let Poll::Ready(Ok(n)) = fe.recv(sock(p, made), &mut buf[..len]) {
                 assert!(n <= len, "recv gave {n} bytes for a {len}-byte buffer");
             }
         }

@@ -1,9 +1,11 @@
 //! `send()` and `recv()` on fds: flags, blocking, timeouts and partial transfers.
 
+use core::task::Poll;
+
 use skiff_pvcalls::Errno;
 
 use super::consts::*;
-use super::{Fd, FdTable, would_block};
+use super::{Fd, FdTable};
 use crate::{Stack, block_on};
 
 impl<S: Stack> FdTable<S> {
@@ -25,9 +27,10 @@ impl<S: Stack> FdTable<S> {
         let mut sent = 0;
         while sent < buf.len() {
             match block_on(&self.stack, deadline, |fe| fe.send(e.id, &buf[sent..])) {
-                Ok(n) => sent += n,
-                Err(_) if sent > 0 => break,
-                Err(err) => return Err(would_block(err)),
+                Poll::Ready(Ok(n)) => sent += n,
+                _ if sent > 0 => break,
+                Poll::Ready(Err(err)) => return Err(err),
+                Poll::Pending => return Err(Errno::EAGAIN),
             }
             if deadline == crate::NON_BLOCKING {
                 break;
@@ -54,10 +57,11 @@ impl<S: Stack> FdTable<S> {
         let mut got = 0;
         loop {
             match block_on(&self.stack, deadline, |fe| fe.recv(e.id, &mut buf[got..])) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(_) if got > 0 => break,
-                Err(err) => return Err(would_block(err)),
+                Poll::Ready(Ok(0)) => break,
+                Poll::Ready(Ok(n)) => got += n,
+                _ if got > 0 => break,
+                Poll::Ready(Err(err)) => return Err(err),
+                Poll::Pending => return Err(Errno::EAGAIN),
             }
             if !wait_all || got == buf.len() {
                 break;

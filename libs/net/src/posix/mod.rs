@@ -19,12 +19,12 @@ mod io;
 mod poll;
 
 use alloc::vec::Vec;
-use core::net::SocketAddrV4;
+use core::task::Poll;
 use core::time::Duration;
 
-use skiff_pvcalls::{Errno, Frontend, SocketId};
+use skiff_pvcalls::{Errno, Peer, SocketId, SocketPhase};
 
-use crate::{NON_BLOCKING, SockAddr, Stack, block_on, deadline_after};
+use crate::{NON_BLOCKING, SockAddr, Stack, block, block_on, deadline_after};
 use consts::*;
 
 pub use poll::PollFd;
@@ -32,61 +32,20 @@ pub use poll::PollFd;
 /// A file descriptor.
 pub type Fd = i32;
 
-/// Connection state of an fd as far as this table knows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Conn {
-    /// Not connected (fresh, bound, or a failed connect).
-    Idle,
-    /// CONNECT sent to this address; its outcome not collected yet.
-    Connecting(SocketAddrV4),
-    /// Connected (to this address, if we connected).
-    Connected(Option<SocketAddrV4>),
-    /// Listening.
-    Listening,
-}
-
-/// One open fd.
+/// One open fd: the engine socket and the flags of the fd. Where the
+/// socket is (connecting, connected, listening, a connect's outcome not
+/// reported yet) is the engine's to know: the table asks it.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     id: SocketId,
     nonblocking: bool,
     rcvtimeo: Option<Duration>,
     sndtimeo: Option<Duration>,
-    conn: Conn,
-    /// A connect failure collected by `poll`, for `take_error`/`connect`.
-    so_error: Option<Errno>,
-    /// A non-blocking connect succeeded and `connect` has not said so yet.
-    connect_unreported: bool,
 }
 
 impl Entry {
-    fn new(id: SocketId, nonblocking: bool, conn: Conn) -> Self {
-        Entry {
-            id,
-            nonblocking,
-            rcvtimeo: None,
-            sndtimeo: None,
-            conn,
-            so_error: None,
-            connect_unreported: false,
-        }
-    }
-
-    /// Collects the outcome of a connect in flight, without blocking.
-    fn collect_connect<P: skiff_pvcalls::Platform>(&mut self, fe: &mut Frontend<P>) {
-        if let Conn::Connecting(addr) = self.conn {
-            match fe.connect(self.id, addr) {
-                Ok(()) | Err(Errno::EISCONN) => {
-                    self.conn = Conn::Connected(Some(addr));
-                    self.connect_unreported = true;
-                }
-                Err(e) if e.is_would_block() => {}
-                Err(e) => {
-                    self.conn = Conn::Idle;
-                    self.so_error = Some(e);
-                }
-            }
-        }
+    fn new(id: SocketId, nonblocking: bool) -> Self {
+        Entry { id, nonblocking, rcvtimeo: None, sndtimeo: None }
     }
 }
 
@@ -157,7 +116,7 @@ impl<S: Stack> FdTable<S> {
         let slot = self.free_slot()?;
         self.stack.open()?;
         let id = self.stack.with(|fe| fe.socket(domain, ty_u, protocol))?;
-        Ok(self.install(slot, Entry::new(id, ty & SOCK_NONBLOCK != 0, Conn::Idle)))
+        Ok(self.install(slot, Entry::new(id, ty & SOCK_NONBLOCK != 0)))
     }
 
     /// `bind(fd, addr)`: one round trip; blocks even on a non-blocking
@@ -165,7 +124,7 @@ impl<S: Stack> FdTable<S> {
     pub fn bind(&mut self, fd: Fd, addr: &SockAddr) -> Result<(), Errno> {
         let id = self.entry(fd)?.id;
         let addr = addr.addr();
-        block_on(&self.stack, None, |fe| fe.bind(id, addr))
+        block(&self.stack, |fe| fe.bind(id, addr))
     }
 
     /// `listen(fd, backlog)` on a bound socket (`EINVAL` if not bound:
@@ -173,9 +132,7 @@ impl<S: Stack> FdTable<S> {
     pub fn listen(&mut self, fd: Fd, backlog: i32) -> Result<(), Errno> {
         let id = self.entry(fd)?.id;
         let backlog = u32::try_from(backlog).unwrap_or(0);
-        block_on(&self.stack, None, |fe| fe.listen(id, backlog))?;
-        self.entry_mut(fd)?.conn = Conn::Listening;
-        Ok(())
+        block(&self.stack, |fe| fe.listen(id, backlog))
     }
 
     /// `accept(fd)`: [`accept4`](Self::accept4) without flags.
@@ -194,8 +151,8 @@ impl<S: Stack> FdTable<S> {
         let e = *self.entry(fd)?;
         let slot = self.free_slot()?;
         let deadline = self.read_deadline(&e, 0);
-        let id = block_on(&self.stack, deadline, |fe| fe.accept(e.id)).map_err(would_block)?;
-        let new = Entry::new(id, flags & SOCK_NONBLOCK != 0, Conn::Connected(None));
+        let id = or_eagain(block_on(&self.stack, deadline, |fe| fe.accept(e.id)))?;
+        let new = Entry::new(id, flags & SOCK_NONBLOCK != 0);
         Ok((self.install(slot, new), None))
     }
 
@@ -203,44 +160,25 @@ impl<S: Stack> FdTable<S> {
     /// the send timeout, then `EINPROGRESS`). Non-blocking: `EINPROGRESS`,
     /// then `EALREADY` while in flight; the next call after completion
     /// returns the outcome (also when `poll` saw it first), later calls
-    /// `EISCONN`, as on Linux.
+    /// `EISCONN`, as on Linux. While a connect is in flight the address
+    /// of the first call stands (the engine's connect state machine).
     pub fn connect(&mut self, fd: Fd, addr: &SockAddr) -> Result<(), Errno> {
-        let addr = addr.addr();
-        let stack = self.stack.clone();
-        let e = self.entry_mut(fd)?;
-        match e.conn {
-            Conn::Connected(_) if core::mem::take(&mut e.connect_unreported) => return Ok(()),
-            Conn::Connected(_) => return Err(Errno::EISCONN),
-            Conn::Listening => return Err(Errno::EINVAL),
-            Conn::Idle => {
-                if let Some(err) = e.so_error.take() {
-                    return Err(err);
-                }
-            }
-            Conn::Connecting(_) => {}
-        }
-        let nonblocking = e.nonblocking;
-        let deadline = if nonblocking { NON_BLOCKING } else { deadline_after(&stack, e.sndtimeo) };
-        let id = e.id;
-        let target = match e.conn {
-            Conn::Connecting(a) => a,
-            _ => addr,
-        };
-        e.conn = Conn::Connecting(target);
-        let r = block_on(&stack, deadline, |fe| fe.connect(id, target));
-        let e = self.entry_mut(fd)?;
-        match r {
-            Ok(()) => {
-                e.conn = Conn::Connected(Some(target));
-                Ok(())
-            }
-            Err(err) if err.is_would_block() => {
-                Err(if nonblocking { err } else { Errno::EINPROGRESS })
-            }
-            Err(err) => {
-                e.conn = Conn::Idle;
-                Err(err)
-            }
+        let e = *self.entry(fd)?;
+        // The engine's phase as it stands (asking takes no answer), before
+        // and after the call: what this call found and what it did.
+        let connecting =
+            |stack: &S| stack.with(|fe| fe.phase(e.id)) == Some(SocketPhase::Connecting);
+        let was_connecting = connecting(&self.stack);
+        let deadline =
+            if e.nonblocking { NON_BLOCKING } else { deadline_after(&self.stack, e.sndtimeo) };
+        match block_on(&self.stack, deadline, |fe| fe.connect(e.id, addr.addr())) {
+            Poll::Ready(r) => r,
+            Poll::Pending if !e.nonblocking => Err(Errno::EINPROGRESS),
+            // Not finished: already under way, just sent, or (PV Calls) not
+            // sent for want of a free command slot.
+            Poll::Pending if was_connecting => Err(Errno::EALREADY),
+            Poll::Pending if connecting(&self.stack) => Err(Errno::EINPROGRESS),
+            Poll::Pending => Err(Errno::EAGAIN),
         }
     }
 
@@ -308,42 +246,34 @@ impl<S: Stack> FdTable<S> {
     /// `SO_ERROR`: a failed non-blocking connect (cleared when read), or
     /// the connection's pending error (sticky in PV Calls).
     pub fn take_error(&mut self, fd: Fd) -> Result<Option<Errno>, Errno> {
-        let stack = self.stack.clone();
-        let e = self.entry_mut(fd)?;
-        let id = e.id;
-        stack.with(|fe| e.collect_connect(fe));
-        if let Some(err) = e.so_error.take() {
-            return Ok(Some(err));
-        }
-        if matches!(e.conn, Conn::Connected(_)) {
-            return Ok(stack.with(|fe| fe.poll(id))?.error);
-        }
-        Ok(None)
+        let id = self.entry(fd)?.id;
+        self.stack.with(|fe| fe.take_error(id))
     }
 
     /// `getsockname`: the address bound to, as given (PV Calls cannot
     /// report the port chosen for port 0). `EOPNOTSUPP` for connected
     /// sockets (their local address is dom0's business), `EINVAL` if unbound.
     pub fn getsockname(&self, fd: Fd) -> Result<SockAddr, Errno> {
-        let e = self.entry(fd)?;
-        let id = e.id;
-        if matches!(e.conn, Conn::Connected(_)) {
-            return Err(Errno::EOPNOTSUPP);
-        }
-        self.stack.with(|fe| fe.local_addr(id)).map(SockAddr::from).ok_or(Errno::EINVAL)
+        let id = self.entry(fd)?.id;
+        self.stack.with(|fe| match fe.peer(id) {
+            Some(_) => Err(Errno::EOPNOTSUPP),
+            None => fe.local_addr(id).map(SockAddr::from).ok_or(Errno::EINVAL),
+        })
     }
 
     /// `getpeername`: the address connected to; `ENOTCONN` if not
     /// connected, `EOPNOTSUPP` for accepted connections (PV Calls does not
     /// report the peer).
-    pub fn getpeername(&mut self, fd: Fd) -> Result<SockAddr, Errno> {
-        let stack = self.stack.clone();
-        let e = self.entry_mut(fd)?;
-        stack.with(|fe| e.collect_connect(fe));
-        match e.conn {
-            Conn::Connected(Some(a)) => Ok(a.into()),
-            Conn::Connected(None) => Err(Errno::EOPNOTSUPP),
-            _ => Err(Errno::ENOTCONN),
+    pub fn getpeername(&self, fd: Fd) -> Result<SockAddr, Errno> {
+        let id = self.entry(fd)?.id;
+        let peer = self.stack.with(|fe| {
+            fe.take_answers();
+            fe.peer(id)
+        });
+        match peer {
+            Some(Peer::Addr(a)) => Ok(a.into()),
+            Some(Peer::Unknown) => Err(Errno::EOPNOTSUPP),
+            None => Err(Errno::ENOTCONN),
         }
     }
 
@@ -386,7 +316,10 @@ pub(crate) fn slot_of(fd: Fd) -> Option<usize> {
     fd.checked_sub(FIRST_FD).and_then(|i| usize::try_from(i).ok())
 }
 
-/// "Would block" after a timeout or in non-blocking mode is `EAGAIN`.
-fn would_block(e: Errno) -> Errno {
-    if e.is_would_block() { Errno::EAGAIN } else { e }
+/// Still pending after a timeout or in non-blocking mode is `EAGAIN`.
+fn or_eagain<T>(p: Poll<Result<T, Errno>>) -> Result<T, Errno> {
+    match p {
+        Poll::Ready(r) => r,
+        Poll::Pending => Err(Errno::EAGAIN),
+    }
 }

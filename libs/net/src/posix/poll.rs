@@ -1,11 +1,12 @@
 //! `poll()` over many fds (connected sockets, listeners, connects in progress) with a timeout.
 
+use core::task::Poll;
 use core::time::Duration;
 
 use skiff_pvcalls::{Errno, Readiness};
 
 use super::consts::*;
-use super::{Conn, Fd, FdTable};
+use super::{Fd, FdTable};
 use crate::{NON_BLOCKING, Stack, block_on, deadline_after};
 
 /// One entry of [`FdTable::poll`]'s array (`struct pollfd`).
@@ -60,7 +61,7 @@ impl<S: Stack> FdTable<S> {
             0 => NON_BLOCKING,
             t => deadline_after(&self.stack, Some(Duration::from_millis(t as u64))),
         };
-        let table = &mut self.fds;
+        let table = &self.fds;
         let r = block_on(&self.stack, deadline, |fe| {
             let mut ready = 0;
             for p in fds.iter_mut() {
@@ -69,31 +70,24 @@ impl<S: Stack> FdTable<S> {
                     continue;
                 }
                 let slot = super::slot_of(p.fd);
-                let Some(e) = slot.and_then(|i| table.get_mut(i)).and_then(Option::as_mut) else {
+                let Some(e) = slot.and_then(|i| table.get(i)).and_then(Option::as_ref) else {
                     p.revents = POLLNVAL;
                     ready += 1;
                     continue;
                 };
                 p.revents = match fe.poll(e.id) {
-                    Ok(r) => {
-                        if matches!(e.conn, Conn::Connecting(_))
-                            && (r.writable || r.error.is_some())
-                        {
-                            e.collect_connect(fe);
-                        }
-                        revents(r, p.events)
-                    }
+                    Ok(r) => revents(r, p.events),
                     Err(_) => POLLNVAL,
                 };
                 if p.revents != 0 {
                     ready += 1;
                 }
             }
-            if ready > 0 { Ok(ready) } else { Err(Errno::EAGAIN) }
+            if ready > 0 { Poll::Ready(Ok(ready)) } else { Poll::Pending }
         });
         match r {
-            Err(e) if e.is_would_block() => Ok(0),
-            r => r,
+            Poll::Ready(r) => r,
+            Poll::Pending => Ok(0),
         }
     }
 }

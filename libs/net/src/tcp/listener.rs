@@ -51,7 +51,7 @@ impl<S: Stack> TcpListener<S> {
         let id = self.sock.id;
         let new = run(&self.sock.stack, self.nonblocking.get(), None, |fe| fe.accept(id))?;
         let sock = Owned::adopt(self.sock.stack.clone(), new);
-        Ok((TcpStream::from_owned(sock, None), None))
+        Ok((TcpStream::from_owned(sock), None))
     }
 
     /// An endless iterator of accepted connections.

@@ -3,6 +3,7 @@
 mod listener;
 mod stream;
 
+use core::task::Poll;
 use core::time::Duration;
 
 use skiff_pvcalls::{Errno, Frontend};
@@ -13,18 +14,20 @@ pub use stream::TcpStream;
 use crate::{Error, ErrorKind, NON_BLOCKING, Result, Stack, block_on, deadline_after};
 
 /// Runs an engine operation in a stream's mode: once if `nonblocking`
-/// ("would block" becomes [`ErrorKind::WouldBlock`]), else blocking until
-/// `timeout` ([`ErrorKind::TimedOut`] when it expires).
+/// (`Pending` becomes [`ErrorKind::WouldBlock`], `EAGAIN`), else blocking
+/// until `timeout` ([`ErrorKind::TimedOut`] when it expires).
 pub(crate) fn run<S: Stack, T>(
     stack: &S,
     nonblocking: bool,
     timeout: Option<Duration>,
-    op: impl FnMut(&mut Frontend<S::P>) -> core::result::Result<T, Errno>,
+    op: impl FnMut(&mut Frontend<S::P>) -> Poll<core::result::Result<T, Errno>>,
 ) -> Result<T> {
     let deadline = if nonblocking { NON_BLOCKING } else { deadline_after(stack, timeout) };
-    block_on(stack, deadline, op).map_err(|e| {
-        if e.is_would_block() && !nonblocking { Error::timed_out() } else { Error::from(e) }
-    })
+    match block_on(stack, deadline, op) {
+        Poll::Ready(r) => r.map_err(Error::from),
+        Poll::Pending if nonblocking => Err(Error::from(Errno::EAGAIN)),
+        Poll::Pending => Err(Error::timed_out()),
+    }
 }
 
 /// `std` rejects a zero timeout (it would mean "never block" and "block

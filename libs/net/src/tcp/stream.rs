@@ -1,10 +1,10 @@
 //! [`TcpStream`]: a connected TCP socket shaped like `std::net::TcpStream` (+ embedded-io traits).
 
 use core::cell::Cell;
-use core::net::{SocketAddr, SocketAddrV4};
+use core::net::SocketAddr;
 use core::time::Duration;
 
-use skiff_pvcalls::{Errno, SocketId};
+use skiff_pvcalls::{Errno, Peer, SocketId};
 
 use super::{check_timeout, run};
 use crate::handle::Owned;
@@ -19,7 +19,6 @@ use crate::{Error, ErrorKind, Result, Stack, deadline_after, to_v4};
 #[derive(Debug)]
 pub struct TcpStream<S: Stack> {
     sock: Owned<S>,
-    peer: Option<SocketAddrV4>,
     nonblocking: Cell<bool>,
     read_timeout: Cell<Option<Duration>>,
     write_timeout: Cell<Option<Duration>>,
@@ -60,13 +59,12 @@ impl<S: Stack> TcpStream<S> {
             Errno::ETIMEDOUT if timeout.is_some() => Error::timed_out(),
             e => Error::from(e),
         })?;
-        Ok(Self::from_owned(sock, Some(addr)))
+        Ok(Self::from_owned(sock))
     }
 
-    pub(crate) fn from_owned(sock: Owned<S>, peer: Option<SocketAddrV4>) -> Self {
+    pub(crate) fn from_owned(sock: Owned<S>) -> Self {
         TcpStream {
             sock,
-            peer,
             nonblocking: Cell::new(false),
             read_timeout: Cell::new(None),
             write_timeout: Cell::new(None),
@@ -179,11 +177,16 @@ impl<S: Stack> TcpStream<S> {
     /// [`ErrorKind::Unsupported`]: PV Calls does not tell the frontend
     /// who connected.
     pub fn peer_addr(&self) -> Result<SocketAddr> {
-        self.peer.map(SocketAddr::V4).ok_or(Error::new(
-            ErrorKind::Unsupported,
-            Some(Errno::EOPNOTSUPP),
-            "PV Calls does not report the peer address of accepted connections",
-        ))
+        let id = self.sock.id;
+        match self.sock.stack.with(|fe| fe.peer(id)) {
+            Some(Peer::Addr(a)) => Ok(SocketAddr::V4(a)),
+            Some(Peer::Unknown) => Err(Error::new(
+                ErrorKind::Unsupported,
+                Some(Errno::EOPNOTSUPP),
+                "PV Calls does not report the peer address of accepted connections",
+            )),
+            None => Err(Error::from(Errno::ENOTCONN)),
+        }
     }
 
     /// The pending socket error (reset, ...), if any, like `take_error`.

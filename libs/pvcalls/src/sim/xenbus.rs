@@ -5,6 +5,7 @@ use std::string::String;
 use std::sync::{Arc, Mutex};
 
 use skiff_ring::HostMem;
+use skiff_xen::xenbus::XenbusState;
 use skiff_xenstore::sim::SimXenstored;
 use skiff_xenstore::{Transport, XsError};
 
@@ -49,7 +50,7 @@ pub struct XenbusAgent {
     domu: u32,
     backend: Arc<Mutex<SimBackend>>,
     cfg: AgentConfig,
-    state: u32,
+    state: XenbusState,
     closing: bool,
 }
 
@@ -64,9 +65,9 @@ impl XenbusAgent {
         format!("/local/domain/0/backend/pvcalls/{}/0", self.domu)
     }
 
-    fn set_state(&mut self, xs: &mut SimXenstored, s: u32) {
+    fn set_state(&mut self, xs: &mut SimXenstored, s: XenbusState) {
         self.state = s;
-        let _ = xs.write(&format!("{}/state", self.backend_path()), format!("{s}").as_bytes());
+        let _ = xs.write(&format!("{}/state", self.backend_path()), s.as_str().as_bytes());
     }
 
     /// Creates the nodes libxl writes when the domain is built.
@@ -81,10 +82,10 @@ impl XenbusAgent {
         w(xs, format!("{be}/frontend"), &fe);
         w(xs, format!("{be}/frontend-id"), &format!("{}", self.domu));
         w(xs, format!("{be}/online"), "1");
-        w(xs, format!("{be}/state"), "1");
+        w(xs, format!("{be}/state"), XenbusState::Initialising.as_str());
         w(xs, format!("{fe}/backend"), &be);
         w(xs, format!("{fe}/backend-id"), "0");
-        w(xs, format!("{fe}/state"), "1");
+        w(xs, format!("{fe}/state"), XenbusState::Initialising.as_str());
     }
 
     /// Reacts to the frontend; returns whether it changed anything.
@@ -97,15 +98,18 @@ impl XenbusAgent {
         let read_u32 = |xs: &SimXenstored, p: &str| -> Option<u32> {
             core::str::from_utf8(xs.read(p)?).ok()?.trim().parse().ok()
         };
+        let read_state = |xs: &SimXenstored, p: &str| -> Option<XenbusState> {
+            XenbusState::parse(core::str::from_utf8(xs.read(p)?).ok()?)
+        };
         if self.closing {
-            if self.state != 6 {
-                self.set_state(xs, 6);
+            if self.state != XenbusState::Closed {
+                self.set_state(xs, XenbusState::Closed);
                 return true;
             }
             return false;
         }
         match self.state {
-            1 if self.cfg.probe => {
+            XenbusState::Initialising if self.cfg.probe => {
                 for (k, v) in [
                     ("versions", &self.cfg.versions),
                     ("max-page-order", &self.cfg.max_page_order),
@@ -115,12 +119,12 @@ impl XenbusAgent {
                         let _ = xs.write(&format!("{be}/{k}"), v.as_bytes());
                     }
                 }
-                self.set_state(xs, 2);
+                self.set_state(xs, XenbusState::InitWait);
                 true
             }
-            2 => {
-                let fs = read_u32(xs, &format!("{fe}/state"));
-                if !matches!(fs, Some(3) | Some(4)) {
+            XenbusState::InitWait => {
+                let fs = read_state(xs, &format!("{fe}/state"));
+                if !matches!(fs, Some(XenbusState::Initialised | XenbusState::Connected)) {
                     return false;
                 }
                 let (Some(port), Some(rref)) =
@@ -130,16 +134,16 @@ impl XenbusAgent {
                 };
                 let ok = self.backend.lock().map(|mut b| b.connect(rref, port).is_ok());
                 if ok.unwrap_or(false) {
-                    self.set_state(xs, 4);
+                    self.set_state(xs, XenbusState::Connected);
                 } else {
-                    self.set_state(xs, 5);
+                    self.set_state(xs, XenbusState::Closing);
                     self.closing = true;
                 }
                 true
             }
-            4 if !self.cfg.deaf_to_close => {
-                let fs = read_u32(xs, &format!("{fe}/state"));
-                if matches!(fs, Some(5) | Some(6)) {
+            XenbusState::Connected if !self.cfg.deaf_to_close => {
+                let fs = read_state(xs, &format!("{fe}/state"));
+                if fs.is_some_and(XenbusState::is_closed) {
                     self.close(xs);
                     return true;
                 }
@@ -156,7 +160,7 @@ impl XenbusAgent {
         if let Ok(mut b) = self.backend.lock() {
             b.disconnect();
         }
-        self.set_state(xs, 5);
+        self.set_state(xs, XenbusState::Closing);
         self.closing = true;
     }
 }
@@ -178,7 +182,8 @@ impl SimXs {
     /// A xenstore for domain `domu` with the toolstack's nodes in place.
     pub fn new(domu: u32, backend: Arc<Mutex<SimBackend>>, cfg: AgentConfig) -> Self {
         let mut daemon = SimXenstored::new(domu);
-        let agent = XenbusAgent { domu, backend, cfg, state: 1, closing: false };
+        let agent =
+            XenbusAgent { domu, backend, cfg, state: XenbusState::Initialising, closing: false };
         agent.toolstack(&mut daemon);
         SimXs { mem: HostMem::pages(1), daemon, agent, now_ns: 0 }
     }
@@ -200,11 +205,11 @@ impl SimXs {
     pub fn toolstack_remove(&mut self) {
         let be = self.agent.backend_path();
         let _ = self.daemon.write(&format!("{be}/online"), b"0");
-        let _ = self.daemon.write(&format!("{be}/state"), b"5");
+        let _ = self.daemon.write(&format!("{be}/state"), XenbusState::Closing.as_str().as_bytes());
     }
 
     /// The backend's xenbus state.
-    pub fn backend_state(&self) -> u32 {
+    pub fn backend_state(&self) -> XenbusState {
         self.agent.state
     }
 }

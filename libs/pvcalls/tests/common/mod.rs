@@ -2,6 +2,7 @@
 #![allow(dead_code, unused_imports)] // each test binary uses part of it
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::task::Poll;
 
 use skiff_pvcalls::handshake::{self, BackendInfo};
 use skiff_pvcalls::sim::{SimConfig, SimPlatform, SimWorld, SimXs};
@@ -31,17 +32,20 @@ pub fn setup_with(cfg: SimConfig, hs: handshake::Config) -> Setup {
 
 const TIMEOUT_NS: u64 = 20_000_000_000;
 
-/// Runs `op` until it stops asking to be called again, waiting in between.
-pub fn block<T>(fe: &mut Fe, mut op: impl FnMut(&mut Fe) -> Result<T, Errno>) -> Result<T, Errno> {
+/// Runs `op` until it is ready, waiting in between.
+pub fn block<T>(
+    fe: &mut Fe,
+    mut op: impl FnMut(&mut Fe) -> Poll<Result<T, Errno>>,
+) -> Result<T, Errno> {
     let deadline = fe.now_ns() + TIMEOUT_NS;
     loop {
         match op(fe) {
-            Err(e) if e.is_would_block() => {
+            Poll::Pending => {
                 let now = fe.now_ns();
-                assert!(now < deadline, "operation still blocked after the timeout ({e:?})");
+                assert!(now < deadline, "operation still pending after the timeout");
                 fe.wait(Some(now + 50_000_000));
             }
-            r => return r,
+            Poll::Ready(r) => return r,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! sockets) and virtual time does not move (no call waits).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::task::Poll::{self, Pending, Ready};
 
 use skiff_pvcalls::sim::pattern;
 use skiff_pvcalls::{Errno, Readiness, SocketPhase, SocketView};
@@ -280,37 +281,37 @@ impl Model {
         Ok(id)
     }
 
-    pub fn bind(&mut self, id: u64) -> Result<(), Errno> {
+    pub fn bind(&mut self, id: u64) -> Poll<Result<(), Errno>> {
         self.poll_cmd();
         self.user(id)?;
         if let Some(r) = self.take_result(id, PVCALLS_BIND) {
-            return r;
+            return Ready(r);
         }
         match self.user(id)?.st {
             St::Fresh => {}
-            St::Binding => return Err(Errno::EALREADY),
-            _ => return Err(Errno::EINVAL),
+            St::Binding => return Pending,
+            _ => return Ready(Err(Errno::EINVAL)),
         }
         self.submit_with_socket(id, PVCALLS_BIND);
         self.user(id)?.st = St::Binding;
-        Err(Errno::EINPROGRESS)
+        Pending
     }
 
-    pub fn listen(&mut self, id: u64) -> Result<(), Errno> {
+    pub fn listen(&mut self, id: u64) -> Poll<Result<(), Errno>> {
         self.poll_cmd();
         self.user(id)?;
         if let Some(r) = self.take_result(id, PVCALLS_LISTEN) {
-            return r;
+            return Ready(r);
         }
         match self.user(id)?.st {
             St::Bound => {}
-            St::Listening => return Err(Errno::EALREADY),
-            St::Listener => return Ok(()),
-            _ => return Err(Errno::EINVAL),
+            St::Listening => return Pending,
+            St::Listener => return Ready(Ok(())),
+            _ => return Ready(Err(Errno::EINVAL)),
         }
         self.send_req(PVCALLS_LISTEN, id);
         self.user(id)?.st = St::Listening;
-        Err(Errno::EINPROGRESS)
+        Pending
     }
 
     fn arm_accept(&mut self, id: u64) {
@@ -322,91 +323,92 @@ impl Model {
         }
     }
 
-    pub fn accept(&mut self, id: u64) -> Result<u64, Errno> {
+    pub fn accept(&mut self, id: u64) -> Poll<Result<u64, Errno>> {
         self.poll_cmd();
         let s = self.user(id)?;
         if s.st != St::Listener {
-            return Err(Errno::EINVAL);
+            return Ready(Err(Errno::EINVAL));
         }
         if let Some(new) = s.ready.take() {
             if let Some(n) = self.socks.get_mut(&new) {
                 n.user_open = true;
             }
-            return Ok(new);
+            return Ready(Ok(new));
         }
         if let Some(e) = s.l_error.take() {
-            return Err(e);
+            return Ready(Err(e));
         }
         if s.accept.is_none() {
             self.arm_accept(id);
         }
-        Err(Errno::EAGAIN)
+        Pending
     }
 
-    pub fn connect(&mut self, id: u64) -> Result<(), Errno> {
+    pub fn connect(&mut self, id: u64) -> Poll<Result<(), Errno>> {
         self.poll_cmd();
         self.user(id)?;
         if let Some(r) = self.take_result(id, PVCALLS_CONNECT) {
-            return r;
+            return Ready(r);
         }
         match self.user(id)?.st {
             St::Fresh => {}
-            St::Connecting => return Err(Errno::EALREADY),
-            St::Connected => return Err(Errno::EISCONN),
-            _ => return Err(Errno::EINVAL),
+            St::Connecting => return Pending,
+            St::Connected => return Ready(Err(Errno::EISCONN)),
+            _ => return Ready(Err(Errno::EINVAL)),
         }
         self.submit_with_socket(id, PVCALLS_CONNECT);
         self.user(id)?.st = St::Connecting;
-        Err(Errno::EINPROGRESS)
+        Pending
     }
 
     /// `send` of `len` bytes of `pattern(len, seed)`.
-    pub fn send(&mut self, id: u64, len: usize, seed: u64) -> Result<usize, Errno> {
+    pub fn send(&mut self, id: u64, len: usize, seed: u64) -> Poll<Result<usize, Errno>> {
         let s = self.user(id)?;
         match (s.st, s.conn.as_mut()) {
             (St::Connected, Some(c)) => {
                 if c.out_error != 0 {
-                    return Err(if c.out_error == EOF { Errno::EPIPE } else { map(c.out_error) });
+                    let e = if c.out_error == EOF { Errno::EPIPE } else { map(c.out_error) };
+                    return Ready(Err(e));
                 }
                 if len == 0 {
-                    return Ok(0);
+                    return Ready(Ok(0));
                 }
                 let n = len.min(c.size - c.outq.len());
                 if n == 0 {
-                    return Err(Errno::EAGAIN);
+                    return Pending;
                 }
                 c.outq.extend(&pattern(len, seed)[..n]);
-                Ok(n)
+                Ready(Ok(n))
             }
-            (St::Connecting, _) => Err(Errno::EAGAIN),
-            _ => Err(Errno::ENOTCONN),
+            (St::Connecting, _) => Pending,
+            _ => Ready(Err(Errno::ENOTCONN)),
         }
     }
 
     /// `recv` into `len` bytes: the result and the bytes it must give.
-    pub fn recv(&mut self, id: u64, len: usize) -> (Result<usize, Errno>, Vec<u8>) {
+    pub fn recv(&mut self, id: u64, len: usize) -> (Poll<Result<usize, Errno>>, Vec<u8>) {
         let s = match self.user(id) {
             Ok(s) => s,
-            Err(e) => return (Err(e), Vec::new()),
+            Err(e) => return (Ready(Err(e)), Vec::new()),
         };
         match (s.st, s.conn.as_mut()) {
             (St::Connected, Some(c)) => {
                 if len == 0 {
-                    return (Ok(0), Vec::new());
+                    return (Ready(Ok(0)), Vec::new());
                 }
                 if !c.inq.is_empty() {
                     let n = len.min(c.inq.len());
-                    return (Ok(n), c.inq.drain(..n).collect());
+                    return (Ready(Ok(n)), c.inq.drain(..n).collect());
                 }
                 let r = match c.in_error {
-                    0 => Err(Errno::EAGAIN),
-                    EOF => Ok(0),
-                    e => Err(map(e)),
+                    0 => Pending,
+                    EOF => Ready(Ok(0)),
+                    e => Ready(Err(map(e))),
                 };
                 (r, Vec::new())
             }
-            (St::Connecting, _) => (Err(Errno::EAGAIN), Vec::new()),
-            _ => (Err(Errno::ENOTCONN), Vec::new()),
+            (St::Connecting, _) => (Pending, Vec::new()),
+            _ => (Ready(Err(Errno::ENOTCONN)), Vec::new()),
         }
     }
 
