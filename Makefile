@@ -25,7 +25,7 @@ NAME ?= $(notdir $(BIN))
 # One Xen-in-QEMU rig at a time: test-xen and test-run must not overlap under -j.
 .NOTPARALLEL:
 
-.PHONY: all toolchain build images image apps test-embedded-image run test test-host test-fuzz test-images test-xen test-run test-xen-all fuzz bench check fmt clippy doc module-graph clean
+.PHONY: all toolchain build images image apps test-embedded-image run test test-host test-fuzz test-images test-xen test-run test-xen-all fuzz bench bench-host check fmt clippy doc module-graph clean
 
 all: build
 
@@ -129,6 +129,12 @@ test-xen-all: images apps test-embedded-image
 bench: images
 	tests/bench/run.sh
 
+## bench-host: the frontend's send/receive paths and ping-pong through the socket API against the
+##             simulated dom0, with loopback TCP, memcpy and an SPSC ring measured in the same run
+##             -> bench/results/host-<date>-<host>.md (tests/bench/host.sh, criterion)
+bench-host: toolchain
+	tests/bench/host.sh
+
 ## check: formatting, clippy -D warnings (host and kernel target, fuzz harnesses), docs, the kernel's module graph
 check: fmt clippy doc module-graph
 
@@ -140,6 +146,7 @@ clippy: toolchain
 	$(CARGO) clippy --locked $(HOST_CRATES) --all-features --all-targets -- -D warnings
 	$(CARGO) clippy --locked --target $(TARGET) $(KERNEL_CRATES) --examples -- -D warnings
 	$(CARGO) clippy --locked --target $(TARGET) $(HOST_CRATES) --no-default-features -- -D warnings
+	$(CARGO) clippy --locked -p skiff-hostbench --all-targets -- -D warnings
 	$(CARGO) clippy --manifest-path tests/fuzz/Cargo.toml --all-targets -- -D warnings
 
 doc: toolchain

@@ -16,14 +16,17 @@
 //! - RELEASE always answers 0; releasing a listener abandons its
 //!   outstanding ACCEPT/POLL (never answered).
 //! - Unknown commands: `-ENOTSUPP` (-524).
+//! - Sockets are host TCP sockets, or in-memory peers for addresses the
+//!   world's [`MemNet`] routes (see `memnet.rs`).
 //! - Data: `in` is refilled from the socket; when it is full, reading
 //!   resumes only after the frontend signals the ring's event channel. `out`
 //!   is flushed to the socket when the frontend signals (retried while the
 //!   socket is full). EOF sets `in_error = -ENOTCONN`, errors set
 //!   `in_error`/`out_error`, and the backend notifies after each change.
 
+use std::boxed::Box;
 use std::collections::{HashMap, VecDeque};
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +37,7 @@ use skiff_ring::{BackRing, ByteRing, SharedMem};
 use skiff_xen::pvcalls::{self as abi, data_ring_size, intf, req, rsp};
 
 use super::host::{Mapped, SimHost};
+use super::memnet::{MemNet, SimSocket};
 use crate::Errno;
 use crate::cmd::CMD_LAYOUT;
 use crate::platform::{DomId, GrantRef, Port};
@@ -124,7 +128,7 @@ struct CmdConn {
 }
 
 struct Active {
-    stream: TcpStream,
+    stream: Box<dyn SimSocket>,
     idx: Mapped,
     data: Mapped,
     port: Port,
@@ -165,6 +169,7 @@ pub struct SimBackend {
     stats: BackendStats,
     buf: Vec<u8>,
     stalled: bool,
+    net: MemNet,
 }
 
 impl core::fmt::Debug for SimBackend {
@@ -190,7 +195,14 @@ impl SimBackend {
             stats: BackendStats::default(),
             buf: vec![0u8; 64 * 1024],
             stalled: false,
+            net: MemNet::default(),
         }
+    }
+
+    /// Serves the addresses `net` routes in memory instead of over host TCP.
+    pub fn with_net(mut self, net: MemNet) -> Self {
+        self.net = net;
+        self
     }
 
     /// Counters.
@@ -230,11 +242,19 @@ impl SimBackend {
     /// Handles pending commands, connections and data once. Returns
     /// whether anything happened.
     pub fn step(&mut self) -> bool {
+        self.step_io().0
+    }
+
+    /// [`step`](Self::step), also telling whether a socket's data arrived
+    /// while nothing could move (the worker runs again: see
+    /// [`spawn_backend`](super::spawn_backend)).
+    pub fn step_io(&mut self) -> (bool, bool) {
         let mut progress = self.commands();
         progress |= self.listeners();
-        progress |= self.data();
+        let (moved, arrived) = self.data();
+        progress |= moved;
         progress |= self.flush_responses();
-        progress
+        (progress, arrived)
     }
 
     /// Whether the command ring has stopped for good
@@ -320,10 +340,7 @@ impl SimBackend {
                 if !addr_ok {
                     -Errno::EINVAL.0
                 } else {
-                    match TcpStream::connect_timeout(
-                        &SocketAddr::V4(addr),
-                        self.cfg.connect_timeout,
-                    ) {
+                    match self.open(addr) {
                         Err(e) => neg_errno(&e),
                         Ok(stream) => match self.map_active(stream, ring_ref, evtchn) {
                             Ok(a) => {
@@ -381,6 +398,18 @@ impl SimBackend {
         self.respond(req_id, cmd, ret, id);
     }
 
+    /// The inline connect of CONNECT: in memory if `net` routes `addr`,
+    /// else host TCP.
+    fn open(&self, addr: std::net::SocketAddrV4) -> std::io::Result<Box<dyn SimSocket>> {
+        if let Some(service) = self.net.service(addr) {
+            return Ok(service.connect(&self.host));
+        }
+        let s = TcpStream::connect_timeout(&SocketAddr::V4(addr), self.cfg.connect_timeout)?;
+        s.set_nonblocking(true)?;
+        let _ = s.set_nodelay(true);
+        Ok(Box::new(s))
+    }
+
     /// `pvcalls_back_bind`: creates the passive socket under `id`.
     fn bind(&mut self, id: u64, addr: std::net::SocketAddrV4) -> i32 {
         let std::collections::hash_map::Entry::Vacant(slot) = self.passive.entry(id) else {
@@ -419,7 +448,7 @@ impl SimBackend {
     /// Maps a data ring passed by CONNECT or ACCEPT.
     fn map_active(
         &mut self,
-        stream: TcpStream,
+        stream: Box<dyn SimSocket>,
         ring_ref: GrantRef,
         evtchn: Port,
     ) -> Result<Active, i32> {
@@ -435,8 +464,6 @@ impl SimBackend {
         if !self.host.bind_port(evtchn) {
             return Err(efault);
         }
-        stream.set_nonblocking(true).map_err(|e| neg_errno(&e))?;
-        let _ = stream.set_nodelay(true);
         Ok(Active {
             stream,
             idx,
@@ -452,6 +479,9 @@ impl SimBackend {
 
     fn listeners(&mut self) -> bool {
         let mut progress = false;
+        if !self.passive.values().any(|l| l.pending.is_some()) {
+            return false;
+        }
         let ids: Vec<u64> = self.passive.keys().copied().collect();
         for id in ids {
             let Some(l) = self.passive.get_mut(&id) else { continue };
@@ -472,6 +502,16 @@ impl SimBackend {
                     l.pending = None;
                     l.busy = self.cfg.busy_after_accept;
                     let Some(stream) = l.queued.pop_front() else { continue };
+                    let stream = match stream.set_nonblocking(true) {
+                        Ok(()) => {
+                            let _ = stream.set_nodelay(true);
+                            Box::new(stream)
+                        }
+                        Err(e) => {
+                            self.respond(req_id, abi::PVCALLS_ACCEPT, neg_errno(&e), id);
+                            continue;
+                        }
+                    };
                     let ret = match self.map_active(stream, ring_ref, evtchn) {
                         Ok(a) => {
                             self.active.insert(id_new, a);
@@ -486,8 +526,12 @@ impl SimBackend {
         progress
     }
 
-    fn data(&mut self) -> bool {
+    /// Moves data between every active socket and its ring. Returns
+    /// whether anything moved, and whether a socket's data arrived (which
+    /// runs the worker again even if nothing could move).
+    fn data(&mut self) -> (bool, bool) {
         let mut progress = false;
+        let mut arrived = false;
         let buf = &mut self.buf;
         let mask_bug = self.cfg.mask_after_empty_event;
         let reset_needs_event = self.cfg.reset_needs_event;
@@ -507,6 +551,10 @@ impl SimBackend {
             // out: frontend -> socket.
             let out = ByteRing::new(a.size as usize, a.size, intf::OUT_PROD, intf::OUT_CONS);
             if a.out_pending && a.idx.load_u32(intf::OUT_ERROR) == 0 {
+                // Read once, into the socket: what it does not take stays
+                // in `out` and is read again later, as in
+                // `pvcalls_conn_back_write` (cons read once, then advanced).
+                let cons = a.idx.load_u32(intf::OUT_CONS);
                 match out.consumer().peek_split(&a.idx, &a.data, &mut buf[..]) {
                     Ok(0) => {
                         a.out_pending = false;
@@ -515,10 +563,10 @@ impl SimBackend {
                             self.stats.masked_channels += 1;
                         }
                     }
-                    Ok(n) => match a.stream.write(&buf[..n]) {
+                    Ok(n) => match a.stream.send(&buf[..n]) {
                         Ok(w) => {
                             // Consume exactly what the socket took.
-                            let _ = out.consumer().read_split(&a.idx, &a.data, &mut buf[..w]);
+                            a.idx.store_u32(intf::OUT_CONS, cons.wrapping_add(w as u32));
                             // Linux clears the stuck write flag and sends
                             // the EOI once a write succeeds.
                             a.masked &= w == 0;
@@ -538,21 +586,27 @@ impl SimBackend {
                     }
                 }
             }
-            // in: socket -> frontend.
+            // in: socket -> frontend. Data that arrived in the socket runs
+            // the worker again (`sk_data_ready`), which refills a full `in`
+            // as soon as the frontend has read some, event or not.
+            if a.stream.data_ready() {
+                a.in_blocked = false;
+                arrived = true;
+            }
             let inr = ByteRing::new(0, a.size, intf::IN_PROD, intf::IN_CONS);
             if !a.in_blocked && a.reset.is_none() && a.idx.load_u32(intf::IN_ERROR) == 0 {
                 match inr.producer().space(&a.idx) {
                     Ok(0) => a.in_blocked = true,
                     Ok(space) => {
                         let n = (space as usize).min(buf.len());
-                        match a.stream.read(&mut buf[..n]) {
-                            Ok(0) => {
+                        match a.stream.recv(&mut buf[..], n) {
+                            Ok([]) => {
                                 a.idx.store_u32(intf::IN_ERROR, -Errno::ENOTCONN.0 as u32);
                                 notify = true;
                             }
-                            Ok(r) => {
-                                let _ = inr.producer().write_split(&a.idx, &a.data, &buf[..r]);
-                                self.stats.bytes_in += r as u64;
+                            Ok(got) => {
+                                let _ = inr.producer().write_split(&a.idx, &a.data, got);
+                                self.stats.bytes_in += got.len() as u64;
                                 notify = true;
                                 // Socket data runs the worker, which retries
                                 // `out` while the stuck flag is set.
@@ -582,6 +636,6 @@ impl SimBackend {
                 self.host.notify_front(a.port);
             }
         }
-        progress
+        (progress, arrived)
     }
 }

@@ -195,7 +195,7 @@ impl Platform for FakePlatform {
         if Self::over(self.limits.ports, self.host.stats().ports, 1) {
             return Err(PlatformError::Exhausted);
         }
-        Ok(self.host.alloc_port())
+        self.host.alloc_port().ok_or(PlatformError::Exhausted)
     }
 
     fn close_evtchn(&mut self, port: Port) {

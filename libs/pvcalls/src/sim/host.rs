@@ -1,7 +1,16 @@
 //! The simulated hypervisor: guest frames, a grant table and event channels shared by both simulated domains.
+//!
+//! Frames and grants are set up and torn down rarely and live under one
+//! lock. Event channels are on every data path, so they do not: each port
+//! is a slot of atomic flags (bound, pending on each side), and each side
+//! has an event generation it waits on by spinning briefly, then parking
+//! its thread until the other side's notify unparks it.
 
+use std::boxed::Box;
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
@@ -31,11 +40,85 @@ struct Grant {
     maps: u32,
 }
 
+/// Ports a [`SimHost`] has: the 2-level event channel ABI's limit for a
+/// 64-bit guest (`EVTCHN_2L_NR_CHANNELS`).
+pub const MAX_PORTS: u32 = 4096;
+
+/// One event channel: flags only, touched without the host's lock.
 #[derive(Debug, Default)]
 struct Channel {
-    bound: bool,
-    front_pending: bool,
-    back_pending: bool,
+    open: AtomicBool,
+    bound: AtomicBool,
+    front_pending: AtomicBool,
+    back_pending: AtomicBool,
+}
+
+impl Channel {
+    /// Sets a pending flag (a store only if it was clear, so a flag already
+    /// set costs no write to a line the other side reads).
+    fn raise(flag: &AtomicBool) {
+        if !flag.load(Ordering::Relaxed) {
+            flag.store(true, Ordering::Release);
+        }
+    }
+
+    /// Takes a pending flag.
+    fn take(flag: &AtomicBool) -> bool {
+        flag.load(Ordering::Relaxed) && flag.swap(false, Ordering::AcqRel)
+    }
+}
+
+/// Iterations a waiter spins on its generation before it parks (a few
+/// microseconds). Short: on a shared machine a spinning waiter takes the
+/// CPU its peer needs.
+const SPINS: u32 = 1 << 8;
+
+/// One side's wake-ups: a generation bumped by every event for that side,
+/// and the thread parked waiting for it.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Side {
+    generation: AtomicU64,
+    sleeping: AtomicBool,
+    thread: Mutex<Option<Thread>>,
+}
+
+impl Side {
+    /// An event for this side: bumps the generation and unparks a sleeper.
+    fn signal(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst)
+            && let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+        {
+            t.unpark();
+        }
+    }
+
+    /// Waits until the generation differs from `seen` or `timeout` passes.
+    fn wait(&self, seen: u64, timeout: Duration) -> u64 {
+        for _ in 0..SPINS {
+            let g = self.generation.load(Ordering::Acquire);
+            if g != seen {
+                return g;
+            }
+            std::hint::spin_loop();
+        }
+        let deadline = Instant::now() + timeout;
+        *self.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread::current());
+        loop {
+            // Store then load, both SeqCst, against signal's bump then
+            // load: one of the two sides sees the other.
+            self.sleeping.store(true, Ordering::SeqCst);
+            let g = self.generation.load(Ordering::SeqCst);
+            let now = Instant::now();
+            if g != seen || now >= deadline {
+                self.sleeping.store(false, Ordering::Relaxed);
+                return g;
+            }
+            thread::park_timeout(deadline - now);
+            self.sleeping.store(false, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Frames the frontend gave up for good, by whether the backend mapped
@@ -73,11 +156,9 @@ struct State {
     grants: HashMap<GrantRef, Grant>,
     free_refs: Vec<GrantRef>,
     next_ref: GrantRef,
-    channels: HashMap<Port, Channel>,
+    open_ports: usize,
     free_ports: Vec<Port>,
     next_port: Port,
-    front_gen: u64,
-    back_gen: u64,
     leaked_frames: usize,
     leaked_unmapped: usize,
     freed_while_granted: usize,
@@ -87,7 +168,9 @@ struct State {
 #[derive(Debug)]
 pub struct SimHost {
     state: Mutex<State>,
-    cond: Condvar,
+    channels: Box<[Channel]>,
+    front: Side,
+    back: Side,
     epoch: Instant,
 }
 
@@ -102,7 +185,13 @@ impl SimHost {
     pub fn new() -> Self {
         let state =
             State { next_gfn: 0x1000, next_ref: FIRST_REF, next_port: 1, ..State::default() };
-        SimHost { state: Mutex::new(state), cond: Condvar::new(), epoch: Instant::now() }
+        SimHost {
+            state: Mutex::new(state),
+            channels: (0..MAX_PORTS).map(|_| Channel::default()).collect(),
+            front: Side::default(),
+            back: Side::default(),
+            epoch: Instant::now(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -121,7 +210,7 @@ impl SimHost {
             frames: s.frames.len(),
             grants: s.grants.len(),
             mapped: s.grants.values().filter(|g| g.maps > 0).count(),
-            ports: s.channels.len(),
+            ports: s.open_ports,
             leaked_frames: s.leaked_frames,
             freed_while_granted: s.freed_while_granted,
         }
@@ -249,35 +338,53 @@ impl SimHost {
         }
     }
 
-    /// Allocates an unbound port for the backend to bind.
-    pub fn alloc_port(&self) -> Port {
+    fn channel(&self, port: Port) -> Option<&Channel> {
+        self.channels.get(port as usize)
+    }
+
+    /// Allocates an unbound port for the backend to bind; `None` once all
+    /// [`MAX_PORTS`] are open.
+    pub fn alloc_port(&self) -> Option<Port> {
         let mut s = self.lock();
         let p = match s.free_ports.pop() {
             Some(p) => p,
-            None => {
+            None if s.next_port < MAX_PORTS => {
                 let p = s.next_port;
                 s.next_port += 1;
                 p
             }
+            None => return None,
         };
-        s.channels.insert(p, Channel::default());
-        p
+        s.open_ports += 1;
+        let c = &self.channels[p as usize];
+        c.front_pending.store(false, Ordering::Relaxed);
+        c.back_pending.store(false, Ordering::Relaxed);
+        c.bound.store(false, Ordering::Relaxed);
+        c.open.store(true, Ordering::Release);
+        Some(p)
     }
 
     /// The frontend closes `port`.
     pub fn close_port(&self, port: Port) {
         let mut s = self.lock();
-        if s.channels.remove(&port).is_some() {
+        if let Some(c) = self.channel(port)
+            && c.open.swap(false, Ordering::AcqRel)
+        {
+            c.bound.store(false, Ordering::Release);
+            c.front_pending.store(false, Ordering::Relaxed);
+            c.back_pending.store(false, Ordering::Relaxed);
+            s.open_ports -= 1;
             s.free_ports.push(port);
         }
     }
 
     /// The backend binds the frontend's unbound `port`.
     pub fn bind_port(&self, port: Port) -> bool {
-        let mut s = self.lock();
-        match s.channels.get_mut(&port) {
-            Some(c) if !c.bound => {
-                c.bound = true;
+        let _s = self.lock();
+        match self.channel(port) {
+            Some(c) if c.open.load(Ordering::Acquire) && !c.bound.load(Ordering::Acquire) => {
+                c.back_pending.store(false, Ordering::Relaxed);
+                c.bound.store(true, Ordering::Release);
                 true
             }
             _ => false,
@@ -286,77 +393,75 @@ impl SimHost {
 
     /// The backend unbinds `port`.
     pub fn unbind_port(&self, port: Port) {
-        if let Some(c) = self.lock().channels.get_mut(&port) {
-            c.bound = false;
-            c.back_pending = false;
+        let _s = self.lock();
+        if let Some(c) = self.channel(port)
+            && c.open.load(Ordering::Acquire)
+        {
+            c.bound.store(false, Ordering::Release);
+            c.back_pending.store(false, Ordering::Relaxed);
         }
     }
 
     /// Whether `port` is bound by the backend.
     pub fn is_bound(&self, port: Port) -> bool {
-        self.lock().channels.get(&port).is_some_and(|c| c.bound)
+        self.channel(port).is_some_and(|c| c.bound.load(Ordering::Acquire))
     }
 
     /// The frontend signals `port` (delivered only if the backend bound it).
     pub fn notify_back(&self, port: Port) {
-        let mut s = self.lock();
-        if let Some(c) = s.channels.get_mut(&port)
-            && c.bound
+        if let Some(c) = self.channel(port)
+            && c.bound.load(Ordering::Acquire)
         {
-            c.back_pending = true;
-            s.back_gen += 1;
-            self.cond.notify_all();
+            Channel::raise(&c.back_pending);
+            self.back.signal();
         }
     }
 
     /// The backend signals `port`.
     pub fn notify_front(&self, port: Port) {
-        let mut s = self.lock();
-        if let Some(c) = s.channels.get_mut(&port) {
-            c.front_pending = true;
-            s.front_gen += 1;
-            self.cond.notify_all();
+        if let Some(c) = self.channel(port)
+            && c.open.load(Ordering::Acquire)
+        {
+            Channel::raise(&c.front_pending);
+            self.front.signal();
         }
+    }
+
+    /// Wakes the backend without an event (a socket's data arrived).
+    pub fn wake_back(&self) {
+        self.back.signal();
     }
 
     /// Takes the frontend-side fired flag of `port`.
     pub fn take_front(&self, port: Port) -> bool {
-        self.lock().channels.get_mut(&port).is_some_and(|c| core::mem::take(&mut c.front_pending))
+        self.channel(port).is_some_and(|c| Channel::take(&c.front_pending))
     }
 
     /// Takes the backend-side fired flag of `port`.
     pub fn take_back(&self, port: Port) -> bool {
-        self.lock().channels.get_mut(&port).is_some_and(|c| core::mem::take(&mut c.back_pending))
+        self.channel(port).is_some_and(|c| Channel::take(&c.back_pending))
     }
 
     /// The frontend's event generation.
     pub fn front_gen(&self) -> u64 {
-        self.lock().front_gen
+        self.front.generation.load(Ordering::Acquire)
+    }
+
+    /// The backend's event generation.
+    pub fn back_gen(&self) -> u64 {
+        self.back.generation.load(Ordering::Acquire)
     }
 
     /// Blocks until the frontend generation differs from `seen` or
     /// `timeout` passes; returns the current generation.
     pub fn wait_front(&self, seen: u64, timeout: Duration) -> u64 {
-        self.wait_gen(seen, timeout, |s| s.front_gen)
+        self.front.wait(seen, timeout)
     }
 
     /// Blocks until the backend generation differs from `seen` or
     /// `timeout` passes; returns the current generation.
     pub fn wait_back(&self, seen: u64, timeout: Duration) -> u64 {
-        self.wait_gen(seen, timeout, |s| s.back_gen)
-    }
-
-    fn wait_gen(&self, seen: u64, timeout: Duration, generation: impl Fn(&State) -> u64) -> u64 {
-        let deadline = Instant::now() + timeout;
-        let mut s = self.lock();
-        loop {
-            let g = generation(&s);
-            let now = Instant::now();
-            if g != seen || now >= deadline {
-                return g;
-            }
-            s = self.cond.wait_timeout(s, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
-        }
+        self.back.wait(seen, timeout)
     }
 }
 

@@ -7,6 +7,9 @@
 //!   thread by [`SimWorld`], serving real `std::net` sockets.
 //! - [`SimXs`]: a xenstore transport running [`SimXenstored`](skiff_xenstore::sim::SimXenstored)
 //!   and the backend's xenbus driver on the frontend's thread.
+//! - [`MemNet`]: addresses the backend serves with in-memory peers
+//!   ([`MemSink`], [`MemSource`], [`MemEcho`]) instead of host TCP, for
+//!   benchmarks.
 //!
 //! For deterministic, single-threaded runs (fuzzing, property tests):
 //!
@@ -23,6 +26,7 @@ mod clock;
 mod fake_platform;
 mod host;
 pub mod invariants;
+mod memnet;
 mod peers;
 mod platform;
 mod scripted;
@@ -40,7 +44,8 @@ use skiff_xenstore::Xenstore;
 pub use backend::{BACKEND_DOMID, BackendConfig, BackendStats, SimBackend};
 pub use clock::VirtualClock;
 pub use fake_platform::{FakePages, FakePlatform, Limits, Peer};
-pub use host::{Frame, HostStats, LeakRecord, Mapped, SimHost};
+pub use host::{Frame, HostStats, LeakRecord, MAX_PORTS, Mapped, SimHost};
+pub use memnet::{MemEcho, MemNet, MemService, MemSink, MemSource, SimSocket};
 pub use peers::{echo_server, free_port, localhost, pattern};
 pub use platform::{SimPages, SimPlatform};
 pub use scripted::{Answer, Autopilot, Inbound, ScriptStats, ScriptedBackend, Step};
@@ -61,6 +66,8 @@ pub struct SimConfig {
     pub backend: BackendConfig,
     /// The backend's xenbus behaviour.
     pub agent: AgentConfig,
+    /// Addresses served in memory (default: none, all host TCP).
+    pub net: MemNet,
 }
 
 /// A running simulated dom0: the machine and the backend thread. Dropping
@@ -75,18 +82,28 @@ pub struct SimWorld {
 
 /// Runs `backend` on a thread until `stop` is set: steps it, and sleeps on
 /// the backend's event generation (at most 1 ms, to poll host sockets).
+/// While an in-memory peer's data keeps arriving and nothing can move (its
+/// `in` ring is full), the worker runs again after a short pause instead of
+/// sleeping, as `sk_data_ready` runs Linux's worker on every arrival.
 pub fn spawn_backend(
     host: Arc<SimHost>,
     backend: Arc<Mutex<SimBackend>>,
     stop: Arc<AtomicBool>,
 ) -> JoinHandle<()> {
     thread::spawn(move || {
-        let mut seen = 0;
+        let mut seen = host.back_gen();
         while !stop.load(Ordering::Acquire) {
-            let busy = backend.lock().map(|mut b| b.step()).unwrap_or(false);
-            if !busy {
-                seen = host.wait_back(seen, Duration::from_millis(1));
+            let (busy, arrived) = backend.lock().map(|mut b| b.step_io()).unwrap_or_default();
+            if busy {
+                continue;
             }
+            if arrived {
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
+                continue;
+            }
+            seen = host.wait_back(seen, Duration::from_millis(1));
         }
     })
 }
@@ -96,7 +113,8 @@ impl SimWorld {
     /// the guest's platform.
     pub fn start(cfg: SimConfig) -> (SimWorld, Xenstore<SimXs>, SimPlatform) {
         let host = Arc::new(SimHost::new());
-        let backend = Arc::new(Mutex::new(SimBackend::new(host.clone(), cfg.backend)));
+        let backend =
+            Arc::new(Mutex::new(SimBackend::new(host.clone(), cfg.backend).with_net(cfg.net)));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = spawn_backend(host.clone(), backend.clone(), stop.clone());
         let xs = Xenstore::new(SimXs::new(GUEST_DOMID, backend.clone(), cfg.agent));

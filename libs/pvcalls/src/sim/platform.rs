@@ -118,7 +118,7 @@ impl Platform for SimPlatform {
     }
 
     fn alloc_evtchn(&mut self, _remote: DomId) -> Result<Port, PlatformError> {
-        Ok(self.host.alloc_port())
+        self.host.alloc_port().ok_or(PlatformError::Exhausted)
     }
 
     fn close_evtchn(&mut self, port: Port) {
