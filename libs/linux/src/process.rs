@@ -167,6 +167,7 @@ impl Process {
                 hosts: names::hosts_file(&config.hosts),
                 resolv: names::resolv_conf(),
                 exe: config.exe.clone(),
+                hostname: config.hostname.clone(),
             },
             hostname: config.hostname,
             fp_len: config.fp_len,

@@ -47,6 +47,8 @@ pub struct VfsContext {
     pub resolv: String,
     /// The program's path (`/proc/self/exe` links to it).
     pub exe: String,
+    /// The host name (`/etc/hostname`, as `uname` reports it).
+    pub hostname: String,
 }
 
 /// Most bytes of a path (`PATH_MAX`).
@@ -85,7 +87,7 @@ pub fn lookup(path: &str, ctx: &VfsContext) -> Result<Node, Errno> {
         "/" | "/etc" | "/dev" | "/proc" | "/proc/self" | "/sys" => Node::Dir,
         "/etc/hosts" => Node::Text(ctx.hosts.as_bytes().to_vec()),
         "/etc/resolv.conf" => Node::Text(ctx.resolv.as_bytes().to_vec()),
-        "/etc/hostname" => Node::Text(b"skiff\n".to_vec()),
+        "/etc/hostname" => Node::Text(alloc::format!("{}\n", ctx.hostname).into_bytes()),
         "/dev/null" => Node::Null,
         "/dev/zero" => Node::Zero,
         "/dev/urandom" | "/dev/random" => Node::Random,
@@ -117,9 +119,15 @@ mod tests {
         assert_eq!(normalize(b"/../../etc/../dev/null").unwrap(), "/dev/null");
         assert_eq!(normalize(b"/").unwrap(), "/");
         assert_eq!(normalize(b""), Err(Errno::ENOENT));
-        let ctx = VfsContext { hosts: "h".into(), resolv: "r".into(), exe: "/app".into() };
+        let ctx = VfsContext {
+            hosts: "h".into(),
+            resolv: "r".into(),
+            exe: "/app".into(),
+            hostname: "box".into(),
+        };
         assert_eq!(lookup("/etc/hosts", &ctx), Ok(Node::Text(b"h".to_vec())));
         assert_eq!(lookup("/etc/passwd", &ctx), Err(Errno::ENOENT));
+        assert_eq!(lookup("/etc/hostname", &ctx), Ok(Node::Text(b"box\n".to_vec())));
         assert_eq!(readlink("/proc/self/exe", &ctx).unwrap(), b"/app");
         assert_eq!(readlink("/etc/hosts", &ctx), Err(Errno::EINVAL));
         assert_eq!(readlink("/nope", &ctx), Err(Errno::ENOENT));

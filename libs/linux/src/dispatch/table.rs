@@ -39,7 +39,10 @@ pub const SUPPORTED: &[Support] = &[
     ),
     s(nr::mprotect, ""),
     s(nr::munmap, ""),
-    s(nr::brk, "grows only within the area reserved after the image"),
+    s(
+        nr::brk,
+        "never grows: no area is reserved after the image, so a caller gets the current break back (musl's malloc then uses mmap)",
+    ),
     s(nr::rt_sigaction, ""),
     s(nr::rt_sigprocmask, ""),
     s(nr::rt_sigreturn, ""),
