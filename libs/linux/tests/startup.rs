@@ -302,3 +302,20 @@ fn exit_group_and_last_thread_exit_end_the_process() {
     let mut h = H::new();
     assert_eq!(h.call(nr::exit, &[7]).0, Action::ExitProcess(7));
 }
+
+/// The README's copy of the syscall table is the one the code generates.
+#[test]
+fn readme_syscall_table_is_generated() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
+    let readme = std::fs::read_to_string(path).expect("README.md at the repository root");
+    let begin = "<!-- syscall-table begin -->\n";
+    let end = "<!-- syscall-table end -->";
+    let from = readme.find(begin).expect("begin marker in README.md") + begin.len();
+    let to = readme[from..].find(end).expect("end marker in README.md") + from;
+    assert_eq!(
+        &readme[from..to],
+        skiff_linux::dispatch::syscall_table_markdown(),
+        "README.md's syscall table is stale: paste the output of \
+         `cargo run -p skiff-linux --example syscall-table` between its markers"
+    );
+}
