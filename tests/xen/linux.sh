@@ -38,7 +38,7 @@ check_console linux 'killed by SIGABRT \(6\)' "stack overflow: then it aborted (
 check_console linux "skiff: exit code 134([^0-9]|$)" "stack overflow: exit code 134 (128 + SIGABRT)"
 reason=$(run_app faults "-- faults null")
 check_eq "null read crashes the domain" crash "$reason"
-check_console linux 'killed by SIGSEGV \(11\) \(thread 1\): read at address 0x0 \(nothing mapped there\)' \
+check_console linux 'killed by SIGSEGV \(11\) \(thread 1\): read at address 0x0 \(not allowed there\)' \
     "null read: SIGSEGV with the address"
 check_console linux "skiff: exit code 139([^0-9]|$)" "null read: exit code 139"
 reason=$(run_app faults "-- faults kernel 100000")
