@@ -35,7 +35,9 @@ check "c-poll-server (ET_EXEC): 1 connection echoes 8 MB (sha256)" apps echo 700
 check "c-poll-server: 300 concurrent connections echo 16 KiB each (sha256)" apps echo 7001 --conns 300 --bytes 16384
 stop c-poll-server
 
-serve tokio-echo 7002 "-- tokio-echo 7002" 'memory=160'
+# Each connection's digest runs on tokio's blocking pool: up to 300 threads at once, and a thread's
+# stack is memory the kernel commits when it is mapped (std's default is 2 MiB): RUST_MIN_STACK.
+serve tokio-echo 7002 "env.RUST_MIN_STACK=262144 -- tokio-echo 7002" 'memory=256'
 check "tokio-echo: 1 connection echoes 8 MB, digest from spawn_blocking" apps echo 7002 --conns 1 --bytes 8000000 --digest
 check "tokio-echo: 300 concurrent connections echo 16 KiB each, with digests" apps echo 7002 --conns 300 --bytes 16384 --digest
 stop tokio-echo
