@@ -5,6 +5,7 @@ mod common;
 use common::{H, err};
 use skiff_linux::Errno;
 use skiff_linux::abi::*;
+use skiff_linux::dispatch::Action;
 use skiff_linux::env::Notice;
 use skiff_linux::mem::sockaddr_in;
 use skiff_linux::sysno::nr;
@@ -281,6 +282,23 @@ fn closing_a_socket_wakes_its_waiter() {
     assert!(h.env.net.all().any(|(_, so)| so.closed));
 }
 
+/// A non-blocking listener on port 7: its fd and the fake engine's handle.
+fn listener_7(h: &mut H) -> (u64, skiff_linux::env::SocketHandle) {
+    let l = tcp(h, SOCK_NONBLOCK);
+    let a = sa(h, [0, 0, 0, 0], 7);
+    assert_eq!(h.sys(nr::bind, &[l, a, 16]), 0);
+    assert_eq!(h.sys(nr::listen, &[l, 128]), 0);
+    (l, h.env.net.listener_on(7).unwrap())
+}
+
+/// An epoll instance with `fd` registered edge-triggered for reading.
+fn epoll_et_on(h: &mut H, fd: u64) -> u64 {
+    let ep = h.sys(nr::epoll_create1, &[0]) as u64;
+    let ev = h.put_val(&EpollEvent { events: EPOLLIN | EPOLLET, data: 5 });
+    assert_eq!(h.sys(nr::epoll_ctl, &[ep, EPOLL_CTL_ADD as u64, fd, ev]), 0);
+    ep
+}
+
 /// tokio's shape: one thread waits in `epoll_wait` while another accepts.
 /// The waiter blocked while the listener was readable (its edge already
 /// reported); the acceptor drains the queue to `EAGAIN`, which re-arms the
@@ -290,15 +308,8 @@ fn closing_a_socket_wakes_its_waiter() {
 #[test]
 fn an_edge_rearmed_while_a_waiter_sleeps_wakes_it() {
     let mut h = H::new();
-    let main = h.tid;
-    let l = tcp(&mut h, SOCK_NONBLOCK);
-    let a = sa(&mut h, [0, 0, 0, 0], 7);
-    assert_eq!(h.sys(nr::bind, &[l, a, 16]), 0);
-    assert_eq!(h.sys(nr::listen, &[l, 128]), 0);
-    let handle = h.env.net.listener_on(7).unwrap();
-    let ep = h.sys(nr::epoll_create1, &[0]) as u64;
-    let ev = h.put_val(&EpollEvent { events: EPOLLIN | EPOLLET, data: 5 });
-    assert_eq!(h.sys(nr::epoll_ctl, &[ep, EPOLL_CTL_ADD as u64, l, ev]), 0);
+    let (l, handle) = listener_7(&mut h);
+    let ep = epoll_et_on(&mut h, l);
     let evs = h.buf(12 * 4);
     h.env.net.incoming(handle);
     assert_eq!(h.sys(nr::epoll_wait, &[ep, evs, 4, 0]), 1, "the first connection's edge");
@@ -306,90 +317,64 @@ fn an_edge_rearmed_while_a_waiter_sleeps_wakes_it() {
     // A second thread waits for more while the connection is still queued.
     let stack = h.buf(64) + 64;
     let flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD;
-    let skiff_linux::dispatch::Action::Spawn(t) = h.call(nr::clone, &[flags, stack, 0, 0, 0]).0
-    else {
+    let Action::Spawn(t) = h.call(nr::clone, &[flags, stack, 0, 0, 0]).0 else {
         panic!("clone did not spawn")
     };
     let (act, _) = h.call_on(t.tid, nr::epoll_wait, &[ep, evs, 4, u64::MAX]);
-    assert_eq!(act, skiff_linux::dispatch::Action::Block, "reported once, not again");
+    assert_eq!(act, Action::Block, "reported once, not again");
 
     // The acceptor takes it and drains the queue; then another client comes.
     assert!(h.sys(nr::accept4, &[l, 0, 0, 0]) > 0);
     assert_eq!(h.sys(nr::accept4, &[l, 0, 0, 0]), err(Errno::EAGAIN));
     h.env.net.incoming(handle);
     h.p.poll(&mut h.env);
-    assert!(
-        h.p.sched.ready().any(|r| r == t.tid),
-        "the waiter wakes for the re-armed edge (ready: {:?}, main {main})",
-        h.p.sched.ready().collect::<Vec<_>>()
-    );
+    assert!(h.p.sched.ready().any(|r| r == t.tid), "the waiter wakes for the re-armed edge");
     let (act, n) = h.call_on(t.tid, nr::epoll_wait, &[ep, evs, 4, u64::MAX]);
-    assert_eq!((act, n), (skiff_linux::dispatch::Action::Return, 1), "the new edge is reported");
+    assert_eq!((act, n), (Action::Return, 1), "the new edge is reported");
 }
 
-/// A connection that arrives between the looks of one `epoll_wait` (the
-/// engine takes in dom0's answers whenever it is asked about a socket) is
-/// either reported by that call or wakes it: never slept through.
+/// A connection that arrives between the looks of one wait (the engine
+/// takes in dom0's answers whenever it is asked about a socket), at the
+/// `n`-th look for `n` in 1..=4, is either reported by the call `wait`
+/// makes or wakes it: never slept through.
+fn arrival_is_not_slept_through(wait: impl Fn(&mut H, u64) -> (u64, Vec<u64>)) {
+    for n in 1..=4 {
+        let mut h = H::new();
+        let tid = h.tid;
+        let (l, handle) = listener_7(&mut h);
+        let (call, args) = wait(&mut h, l);
+        h.env.net.arrive_during_readiness = Some((n, handle));
+        let (act, r) = h.call(call, &args);
+        if act == Action::Block {
+            // The kernel looks again at every event; the arrival brings one.
+            for _ in 0..4 {
+                h.p.poll(&mut h.env);
+                if h.env.net.arrive_during_readiness.is_none() {
+                    break;
+                }
+            }
+            assert!(h.p.sched.ready().any(|t| t == tid), "arrival at look {n} slept through");
+            assert_eq!(h.sys(call, &args), 1);
+        } else {
+            assert_eq!(r, 1, "arrival at look {n}");
+        }
+        assert!(h.env.net.arrive_during_readiness.is_none(), "look {n} happened");
+    }
+}
+
 #[test]
 fn an_arrival_during_epoll_wait_is_not_slept_through() {
-    for n in 1..=4 {
-        let mut h = H::new();
-        let tid = h.tid;
-        let l = tcp(&mut h, SOCK_NONBLOCK);
-        let a = sa(&mut h, [0, 0, 0, 0], 7);
-        assert_eq!(h.sys(nr::bind, &[l, a, 16]), 0);
-        assert_eq!(h.sys(nr::listen, &[l, 128]), 0);
-        let handle = h.env.net.listener_on(7).unwrap();
-        let ep = h.sys(nr::epoll_create1, &[0]) as u64;
-        let ev = h.put_val(&EpollEvent { events: EPOLLIN | EPOLLET, data: 5 });
-        assert_eq!(h.sys(nr::epoll_ctl, &[ep, EPOLL_CTL_ADD as u64, l, ev]), 0);
+    arrival_is_not_slept_through(|h, l| {
+        let ep = epoll_et_on(h, l);
         let evs = h.buf(12 * 4);
-        h.env.net.arrive_during_readiness = Some((n, handle));
-        let (act, r) = h.call(nr::epoll_wait, &[ep, evs, 4, u64::MAX]);
-        if act == skiff_linux::dispatch::Action::Block {
-            // The kernel looks again at every event; the arrival brings one.
-            for _ in 0..4 {
-                h.p.poll(&mut h.env);
-                if h.env.net.arrive_during_readiness.is_none() {
-                    break;
-                }
-            }
-            assert!(h.p.sched.ready().any(|t| t == tid), "arrival at look {n} slept through");
-            assert_eq!(h.sys(nr::epoll_wait, &[ep, evs, 4, u64::MAX]), 1);
-        } else {
-            assert_eq!(r, 1, "arrival at look {n}");
-        }
-        assert!(h.env.net.arrive_during_readiness.is_none(), "look {n} happened");
-    }
+        (nr::epoll_wait, vec![ep, evs, 4, u64::MAX])
+    });
 }
 
-/// The same for `poll`.
 #[test]
 fn an_arrival_during_poll_is_not_slept_through() {
-    for n in 1..=4 {
-        let mut h = H::new();
-        let tid = h.tid;
-        let l = tcp(&mut h, SOCK_NONBLOCK);
-        let a = sa(&mut h, [0, 0, 0, 0], 7);
-        assert_eq!(h.sys(nr::bind, &[l, a, 16]), 0);
-        assert_eq!(h.sys(nr::listen, &[l, 128]), 0);
-        let handle = h.env.net.listener_on(7).unwrap();
+    arrival_is_not_slept_through(|h, l| {
         let pfd = h.put_val(&PollFd { fd: l as i32, events: EPOLLIN as i16, revents: 0 });
-        h.env.net.arrive_during_readiness = Some((n, handle));
-        let (act, r) = h.call(nr::poll, &[pfd, 1, u64::MAX]);
-        if act == skiff_linux::dispatch::Action::Block {
-            // The kernel looks again at every event; the arrival brings one.
-            for _ in 0..4 {
-                h.p.poll(&mut h.env);
-                if h.env.net.arrive_during_readiness.is_none() {
-                    break;
-                }
-            }
-            assert!(h.p.sched.ready().any(|t| t == tid), "arrival at look {n} slept through");
-            assert_eq!(h.sys(nr::poll, &[pfd, 1, u64::MAX]), 1);
-        } else {
-            assert_eq!(r, 1, "arrival at look {n}");
-        }
-        assert!(h.env.net.arrive_during_readiness.is_none(), "look {n} happened");
-    }
+        (nr::poll, vec![pfd, 1, u64::MAX])
+    });
 }
