@@ -25,7 +25,7 @@ NAME ?= $(notdir $(BIN))
 # One Xen-in-QEMU rig at a time: test-xen and test-run must not overlap under -j.
 .NOTPARALLEL:
 
-.PHONY: all toolchain build images image apps test-embedded-image run test test-host test-fuzz test-images test-xen test-run test-xen-all fuzz bench bench-host check fmt clippy doc module-graph clean
+.PHONY: all toolchain build images image apps test-embedded-image run test test-host test-fuzz test-images test-xen test-run test-xen-all fuzz soak miri bench bench-host check fmt clippy doc module-graph clean
 
 all: build
 
@@ -121,8 +121,23 @@ test-embedded-image: apps
 test-run: images
 	tests/run-httpd.sh
 
+# Every rig case but the soak (make soak).
+ALL_CASES = $(filter-out soak,$(basename $(notdir $(wildcard tests/xen/*.sh))))
+
 test-xen-all: images apps test-embedded-image
-	tests/rig/run.sh $(RIG_FLAGS)
+	tests/rig/run.sh $(RIG_FLAGS) $(ALL_CASES)
+
+# Connect-echo-close cycles `make soak` runs against echo.
+SOAK_CYCLES ?= 100000
+
+## soak: SOAK_CYCLES (100000) connect-echo-close cycles against echo under real Xen, then every
+##       count back to baseline (tests/xen/soak.sh); up to two hours under emulation
+soak: images
+	RIG_CASE_TIMEOUT=7200 SOAK_CYCLES=$(SOAK_CYCLES) tests/rig/run.sh $(RIG_FLAGS) --timeout 7500 soak
+
+## miri: the pure crates' unit tests under Miri on the pinned nightly (tests/miri.sh)
+miri:
+	tests/miri.sh
 
 ## bench: boot time, throughput against dom0 baselines from the same boot, image sizes
 ##        -> bench/results/<date>-<host>.md (tests/bench/run.sh)

@@ -18,7 +18,7 @@
 # --forward: dom0 gets a NIC (e1000, 10.0.2.15/24 via 10.0.2.2, QEMU user net with restrict=on) and
 #   host 127.0.0.1:HOSTPORT is forwarded to dom0 port DOM0PORT.
 # Environment: SKIFF_CACHE (cache root, default <repo>/.cache), SKIFF_IMAGES (default
-#   <repo>/target/images), SKIFF_XL_CONFIGS (default <repo>/xl-configs), RIG_CASE_TIMEOUT (600),
+#   <repo>/target/images), SKIFF_XL_CONFIGS (default <repo>/xl-configs), RIG_CASE_TIMEOUT (600), SOAK_CYCLES (for tests/xen/soak.sh),
 #   RIG_TSC_MODE (tsc_mode every guest is created with, default native; empty: the xl config's),
 #   RIG_ACCEL (QEMU -accel value, default tcg), RIG_XEN_ARGS and RIG_DOM0_ARGS (appended to Xen's and
 #   to dom0's command line, e.g. RIG_DOM0_ARGS="init_on_free=1 slub_debug=FZPU" when hunting corruption;
@@ -133,6 +133,8 @@ chmod 755 "$root/init"
     echo "RIG_NET=$([ "${#forwards[@]}" -gt 0 ] && echo 1 || echo 0)"
     echo "RIG_CASE_TIMEOUT=${RIG_CASE_TIMEOUT:-600}"
     echo "RIG_TSC_MODE=${RIG_TSC_MODE-native}"
+    # Read by the soak case (tests/xen/soak.sh).
+    [ -z "${SOAK_CYCLES:-}" ] || echo "export SOAK_CYCLES=$SOAK_CYCLES"
 } >"$root/skiff/rig.env"
 find "$root" -type d -exec chmod 755 {} +
 (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$stage/run.cpio.gz"

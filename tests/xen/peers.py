@@ -23,6 +23,8 @@ line starting with "ok" and exits 0, or prints what went wrong and exits 1.
   peers.py rounds PORT --bytes B --chunk C   the client guest's algorithm from dom0: rounds of C bytes
                                              written then read back in full from an echo server; rate
   peers.py serve-http PORT                   an HTTP server for GET /bytes/N in dom0 (bench baseline)
+  peers.py churn PORT --cycles N --conns W --bytes B
+                                             N connect-echo-close cycles by W workers, B bytes each
 
 nettest-peer, in the order tests/guests/nettest.rs expects: connection 1 waits for the guest's b"G",
 sends NETTEST_FIRST, waits for b"A" and closes; then connections 2 and 3 open, NETTEST_THIRD goes out
@@ -257,6 +259,45 @@ def http_get(port, paths, timeout):
         out.append(http_read_response(f))
     s.close()
     return out
+
+
+def cmd_churn(a):
+    """--cycles connect-echo-close cycles over --conns workers: each sends --bytes, reads the echo
+    back in full and checks it, then closes. Fails at the first cycle that goes wrong."""
+    lock = threading.Lock()
+    state = {"next": 0, "errors": []}
+    data = pattern(a.bytes, "churn")
+
+    def worker(_):
+        while True:
+            with lock:
+                if state["errors"] or state["next"] >= a.cycles:
+                    return
+                n = state["next"]
+                state["next"] += 1
+            try:
+                with connect(a.port, a.timeout) as s:
+                    s.sendall(data)
+                    got = bytearray()
+                    while len(got) < a.bytes:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            raise EOFError(f"EOF after {len(got)} of {a.bytes} bytes")
+                        got += chunk
+                    if bytes(got) != data:
+                        raise ValueError("the echo differs from what was sent")
+            except (OSError, EOFError, ValueError) as e:
+                with lock:
+                    state["errors"].append(f"cycle {n}: {e!r}")
+                return
+
+    start = time.monotonic()
+    run_concurrently(worker, a.conns)
+    secs = time.monotonic() - start
+    if state["errors"]:
+        fail(f"churn: {state['errors'][0]} (after {state['next']} cycles started)")
+    print(f"ok churn cycles={a.cycles} workers={a.conns} bytes={a.bytes} secs={secs:.1f} "
+          f"rate={a.cycles / secs:.1f}/s", flush=True)
 
 
 def run_concurrently(worker, n):
@@ -497,7 +538,7 @@ def cmd_nettest_peer(a):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("cmd", choices=["echo", "halfclose", "reset", "resets", "http", "refused", "serve", "nettest-peer",
-                                   "fetch", "rounds", "serve-http"])
+                                   "fetch", "rounds", "serve-http", "churn"])
     p.add_argument("port", type=int)
     p.add_argument("--conns", type=int, default=1)
     p.add_argument("--bytes", type=int, default=1000)
@@ -505,6 +546,7 @@ def main():
     p.add_argument("--once", action="store_true")
     p.add_argument("--chunk", type=int, default=16384)
     p.add_argument("--bursts", type=int, default=1)
+    p.add_argument("--cycles", type=int, default=1000)
     a = p.parse_args()
     try:
         globals()["cmd_" + a.cmd.replace("-", "_")](a)
