@@ -16,6 +16,7 @@ ECHO_BYTES=${BENCH_ECHO_BYTES:-4000000}
 ECHO_CONNS=${BENCH_ECHO_CONNS:-4}
 SYSCALLS=${BENCH_SYSCALLS:-200000}
 MEM_MAX=${BENCH_MEM_MAX:-64}
+RUNS=${BENCH_RUNS:-3}
 
 now() { date +%s.%N; }
 secs() { awk -v a="$2" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; }
@@ -32,11 +33,12 @@ wait_port() {
     return 1
 }
 
-# milestone NAME KEY TEXT: the "X ms" of console line TEXT of domain NAME as BENCH KEY (ms).
+# Keys of figures measured in each run end in "_$run".
+# milestone NAME KEY TEXT: the "X ms" of console line TEXT of domain NAME as BENCH KEY_<run> (ms).
 milestone() {
     local ms
     ms=$(grep -a -o "$3 [0-9.]* ms" "$(skiff_console_file "$1")" | grep -o '[0-9.]*' | tail -1)
-    if [ -n "$ms" ]; then bench "$2" "$ms" ms; else fail "$1: console says '$3 ... ms'"; fi
+    if [ -n "$ms" ]; then bench "$2_$run" "$ms" ms; else fail "$1: console says '$3 ... ms'"; fi
 }
 
 # boot_app APP PORT WORDS [XL-OVERRIDE...]: boots target/apps/APP on the linux image; BENCH lines for
@@ -47,7 +49,7 @@ boot_app() {
     t0=$(now)
     if skiff_create linux 'on_reboot="destroy"' "ramdisk=\"target/apps/$app\"" "extra=\"$words\"" "$@" \
         && wait_port "$port" 120 linux; then
-        bench "boot_${app}_xl_create_to_connect" "$(secs "$t0" "$(now)")" s
+        bench "boot_${app}_xl_create_to_connect_$run" "$(secs "$t0" "$(now)")" s
         pass "$app accepts on $port"
     else
         fail "$app accepts on $port"
@@ -73,7 +75,7 @@ dom0_start() {
     "$bin/$1" "$2" >"$RIG_TMP/dom0-$1.log" 2>&1 &
     dom0_pid=$!
     if wait_port "$2" 60; then
-        bench "boot_$1_dom0_start_to_connect" "$(secs "$t0" "$(now)")" s
+        bench "boot_$1_dom0_start_to_connect_$run" "$(secs "$t0" "$(now)")" s
         pass "$1 in dom0 accepts on $2"
     else
         fail "$1 in dom0 accepts on $2: $(cat "$RIG_TMP/dom0-$1.log")"
@@ -82,66 +84,71 @@ dom0_start() {
 
 # echo_pair KEY PORT: 16 KiB round trips and concurrent echo through the server on PORT.
 echo_pair() {
-    measure "rounds_$1_mbps" python3 "$peers" rounds "$2" --bytes "$BIG" --chunk 16384
-    measure "echo_$1_mbps" python3 "$apps" echo "$2" --conns "$ECHO_CONNS" --bytes "$ECHO_BYTES"
+    measure "rounds_$1_mbps_$run" python3 "$peers" rounds "$2" --bytes "$BIG" --chunk 16384
+    measure "echo_$1_mbps_$run" python3 "$apps" echo "$2" --conns "$ECHO_CONNS" --bytes "$ECHO_BYTES"
 }
 
 # fetch_pair KEY PORT: downloads over HTTP from the server on PORT, 1 and 50 connections.
 fetch_pair() {
-    measure "fetch1_$1_mbps" python3 "$peers" fetch "$2" --conns 1 --bytes "$BIG"
-    measure "fetch50_$1_mbps" python3 "$peers" fetch "$2" --conns 50 --bytes 200000
+    measure "fetch1_$1_mbps_$run" python3 "$peers" fetch "$2" --conns 1 --bytes "$BIG"
+    measure "fetch50_$1_mbps_$run" python3 "$peers" fetch "$2" --conns 50 --bytes 200000
+}
+
+# syscalls SIDE FILE: BENCH syscall_<name>_<side>_ns_<run> from syscall-loop's lines in FILE.
+syscalls() {
+    local line name ns n=0
+    while read -r line; do
+        name=$(sed -n 's/.*syscall-loop: \([a-z_]*\): .*/\1/p' <<<"$line")
+        ns=$(sed -n 's/.*(\([0-9.]*\) ns\/call).*/\1/p' <<<"$line")
+        [ -n "$name" ] && [ -n "$ns" ] && bench "syscall_${name}_$1_ns_$run" "$ns" ns && n=$((n + 1))
+    done <<<"$(grep -a 'syscall-loop: .* ns/call' "$2" | tr -d '\r')" # dom0 has no /dev/fd for <(...)
+    check_eq "syscall-loop $1: two loops timed" 2 "$n"
 }
 
 bench echo_conns "$ECHO_CONNS" connections
 bench echo_bytes "$ECHO_BYTES" bytes
 
-# The same binaries as dom0 processes.
-for app in std-echo tokio-echo; do
-    port=$([ "$app" = std-echo ] && echo 7100 || echo 7102)
-    dom0_start "$app" "$port"
-    echo_pair "${app//-/_}_dom0" "$port"
+# Every figure RUNS times, each side once per run in turn ("KEY_<run>" lines; run.sh reports medians).
+for run in $(seq "$RUNS"); do
+    # The same binaries as dom0 processes.
+    for app in std-echo tokio-echo; do
+        port=$([ "$app" = std-echo ] && echo 7100 || echo 7102)
+        dom0_start "$app" "$port"
+        echo_pair "${app//-/_}_dom0" "$port"
+        kill "$dom0_pid" 2>/dev/null
+    done
+    dom0_start axum-server 8100
+    fetch_pair axum_server_dom0 8100
     kill "$dom0_pid" 2>/dev/null
+
+    # On Skiff's linux image (memory as in the rig's linuxnet case, room for the 16 MB bodies).
+    if boot_app std-echo 7000 "-- std-echo 7000" 'memory=160'; then echo_pair std_echo_skiff 7000; fi
+    stop_guest linux
+    if boot_app tokio-echo 7002 "-- tokio-echo 7002" 'memory=160'; then echo_pair tokio_echo_skiff 7002; fi
+    stop_guest linux
+    if boot_app axum-server 8000 "-- axum-server 8000" 'memory=160'; then fetch_pair axum_server_skiff 8000; fi
+    stop_guest linux
+
+    # The no_std echo guest (examples/echo.rs), the same clients.
+    t0=$(now)
+    if skiff_create echo 'on_reboot="destroy"' && wait_port 7 120 echo; then
+        bench "boot_echo_xl_create_to_connect_$run" "$(secs "$t0" "$(now)")" s
+        skiff_wait_console echo 'PVH entry to application main in' 10 || true
+        milestone echo boot_echo_entry_to_main 'PVH entry to application main in'
+        echo_pair echo_nostd 7
+    else
+        fail "echo guest accepts on 7"
+    fi
+    stop_guest echo
+
+    # Syscall cost: the same loop in dom0 and on Skiff, ns per call.
+    "$bin/syscall-loop" "$SYSCALLS" >"$RIG_TMP/syscall-loop.out" 2>&1
+    syscalls dom0 "$RIG_TMP/syscall-loop.out"
+    reason=$(skiff_run linux 600 'ramdisk="target/apps/syscall-loop"' "extra=\"-- syscall-loop $SYSCALLS\"")
+    check_eq "syscall-loop on Skiff exits 0" poweroff "$reason"
+    syscalls skiff "$(skiff_console_file linux)"
+    milestone linux boot_syscall_loop_entry_to_first_instruction 'first instruction of the program'
 done
-dom0_start axum-server 8100
-fetch_pair axum_server_dom0 8100
-kill "$dom0_pid" 2>/dev/null
-
-# On Skiff's linux image (memory as in the rig's linuxnet case, room for the 16 MB bodies).
-if boot_app std-echo 7000 "-- std-echo 7000" 'memory=160'; then echo_pair std_echo_skiff 7000; fi
-stop_guest linux
-if boot_app tokio-echo 7002 "-- tokio-echo 7002" 'memory=160'; then echo_pair tokio_echo_skiff 7002; fi
-stop_guest linux
-if boot_app axum-server 8000 "-- axum-server 8000" 'memory=160'; then fetch_pair axum_server_skiff 8000; fi
-stop_guest linux
-
-# The no_std echo guest (examples/echo.rs), the same clients.
-t0=$(now)
-if skiff_create echo 'on_reboot="destroy"' && wait_port 7 120 echo; then
-    bench boot_echo_xl_create_to_connect "$(secs "$t0" "$(now)")" s
-    skiff_wait_console echo 'PVH entry to application main in' 10 || true
-    milestone echo boot_echo_entry_to_main 'PVH entry to application main in'
-    echo_pair echo_nostd 7
-else
-    fail "echo guest accepts on 7"
-fi
-stop_guest echo
-
-# Syscall cost: the same loop in dom0 and on Skiff, ns per call.
-syscalls() { # SIDE FILE: BENCH syscall_<name>_<side>_ns from syscall-loop's lines in FILE
-    local line name ns n=0
-    while read -r line; do
-        name=$(sed -n 's/.*syscall-loop: \([a-z_]*\): .*/\1/p' <<<"$line")
-        ns=$(sed -n 's/.*(\([0-9.]*\) ns\/call).*/\1/p' <<<"$line")
-        [ -n "$name" ] && [ -n "$ns" ] && bench "syscall_${name}_$1_ns" "$ns" ns && n=$((n + 1))
-    done <<<"$(grep -a 'syscall-loop: .* ns/call' "$2" | tr -d '\r')" # dom0 has no /dev/fd for <(...)
-    check_eq "syscall-loop $1: two loops timed" 2 "$n"
-}
-"$bin/syscall-loop" "$SYSCALLS" >"$RIG_TMP/syscall-loop.out" 2>&1
-syscalls dom0 "$RIG_TMP/syscall-loop.out"
-reason=$(skiff_run linux 600 'ramdisk="target/apps/syscall-loop"' "extra=\"-- syscall-loop $SYSCALLS\"")
-check_eq "syscall-loop on Skiff exits 0" poweroff "$reason"
-syscalls skiff "$(skiff_console_file linux)"
-milestone linux boot_syscall_loop_entry_to_first_instruction 'first instruction of the program'
 
 # The least memory= (MiB) each server boots and serves one echo or request in: bisection between 0
 # (taken as too little) and MEM_MAX, each try a fresh boot on its own port.

@@ -17,8 +17,20 @@ rc=0
 RIG_CASE_TIMEOUT=${RIG_CASE_TIMEOUT:-1800} "$repo/tests/rig/run.sh" --retries 1 --timeout 3600 \
     "$here/bench.sh" "$here/linux.sh" 2>&1 | tee "$raw" || rc=$?
 
-# value KEY: the value of "BENCH KEY VALUE UNIT" (empty if missing).
-value() { awk -v k="$1" '$1 == "BENCH" && $2 == k { v = $3 } END { print v }' "$raw" | tr -d '\r'; }
+# runs KEY: the values of "BENCH KEY VALUE UNIT", or of KEY_1, KEY_2... (a figure measured in each
+# run), sorted, one a line.
+runs() {
+    awk -v k="$1" '$1 == "BENCH" && ($2 == k || (index($2, k "_") == 1 && substr($2, length(k) + 2) ~ /^[0-9]+$/)) {
+        print $3 + 0 }' "$raw" | sort -g
+}
+# value KEY: the median of runs KEY (empty if none).
+value() { runs "$1" | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+# cell KEY: the median, with the range when there are several runs: "4.3 (2.1-17.8)".
+cell() {
+    runs "$1" | awk '{ v[NR] = $1 } END { if (!NR) exit
+        m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        if (NR > 1) printf "%.5g (%.5g-%.5g)\n", m, v[1], v[NR]; else printf "%.5g\n", m }'
+}
 ratio() {
     local a b
     a=$(value "$1") b=$(value "$2")
@@ -28,12 +40,13 @@ ratio() {
         echo "n/a"
     fi
 }
-# row WHAT SKIFF BASE...: a table row "| WHAT | skiff | base | skiff/base |" for each BASE key.
+# row WHAT SKIFF BASE...: a table row "| WHAT | skiff | base | skiff/base |" for each BASE key (cells
+# and ratios of medians).
 row() {
     local what=$1 skiff=$2 b line
     shift 2
-    line="| $what | $(value "$skiff")"
-    for b in "$@"; do line+=" | $(value "$b") | $(ratio "$skiff" "$b")"; done
+    line="| $what | $(cell "$skiff")"
+    for b in "$@"; do line+=" | $(cell "$b") | $(ratio "$skiff" "$b")"; done
     echo "$line |"
 }
 stats() { # KEY_PREFIX: "min / mean / max over N" of KEY_PREFIX_1..N
@@ -83,7 +96,8 @@ stats() { # KEY_PREFIX: "min / mean / max over N" of KEY_PREFIX_1..N
     row "axum-server: HTTP download, 50 connections" fetch50_axum_server_skiff_mbps fetch50_axum_server_dom0_mbps fetch50_skiff_mbps
     echo
     echo "Syscall cost: \`syscall-loop\` (tests/apps), the same static binary on Skiff and in dom0;"
-    echo "each call made with \`syscall\` (no vDSO), timed by the program itself:"
+    echo "each call made with \`syscall\` (no vDSO), timed by the program itself. The rig's dom0 is a"
+    echo "64-bit PV domain: its system calls enter Xen before its kernel, so this baseline is not native Linux's:"
     echo
     echo "| system call | on Skiff (ns/call) | in dom0 (ns/call) | Skiff / dom0 |"
     echo "|---|---|---|---|"
@@ -98,10 +112,10 @@ stats() { # KEY_PREFIX: "min / mean / max over N" of KEY_PREFIX_1..N
     echo "|---|---|---|---|"
     for app in std-echo tokio-echo axum-server; do
         k=boot_$app
-        echo "| $app | $(value "${k}_entry_to_main") | $(value "${k}_entry_to_first_instruction") | $(value "${k}_entry_to_first_accept") |"
+        echo "| $app | $(cell "${k}_entry_to_main") | $(cell "${k}_entry_to_first_instruction") | $(cell "${k}_entry_to_first_accept") |"
     done
-    echo "| syscall-loop | | $(value boot_syscall_loop_entry_to_first_instruction) | |"
-    echo "| no_std \`echo\` | $(value boot_echo_entry_to_main) | | |"
+    echo "| syscall-loop | | $(cell boot_syscall_loop_entry_to_first_instruction) | |"
+    echo "| no_std \`echo\` | $(cell boot_echo_entry_to_main) | | |"
     echo
     echo "Boot as dom0 sees it: \`xl create\` (or, in dom0, starting the process) to the first connection"
     echo "that succeeds (s):"
