@@ -82,6 +82,12 @@ dom0_start() {
     fi
 }
 
+# stop_dom0: ends the process dom0_start started, and waits until it has gone (its port with it).
+stop_dom0() {
+    kill "$dom0_pid" 2>/dev/null
+    wait "$dom0_pid" 2>/dev/null
+}
+
 # echo_pair KEY PORT: 16 KiB round trips and concurrent echo through the server on PORT.
 echo_pair() {
     measure "rounds_$1_mbps_$run" python3 "$peers" rounds "$2" --bytes "$BIG" --chunk 16384
@@ -115,11 +121,11 @@ for run in $(seq "$RUNS"); do
         port=$([ "$app" = std-echo ] && echo 7100 || echo 7102)
         dom0_start "$app" "$port"
         echo_pair "${app//-/_}_dom0" "$port"
-        kill "$dom0_pid" 2>/dev/null
+        stop_dom0
     done
     dom0_start axum-server 8100
     fetch_pair axum_server_dom0 8100
-    kill "$dom0_pid" 2>/dev/null
+    stop_dom0
 
     # On Skiff's linux image (memory as in the rig's linuxnet case, room for the 16 MB bodies).
     if boot_app std-echo 7000 "-- std-echo 7000" 'memory=160'; then echo_pair std_echo_skiff 7000; fi
