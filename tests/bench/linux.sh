@@ -169,8 +169,9 @@ serves_in() { # APP PORT MIB
         fi >"$RIG_TMP/mem-$app-$mem.out" 2>&1 && ok=0
     fi
     xl shutdown linux >/dev/null 2>&1
-    skiff_shutdown_reason linux 30 >/dev/null 2>"$RIG_TMP/mem-$app-$mem.log"
-    echo "memory: $app with memory=$mem: $([ "$ok" = 0 ] && echo serves || echo fails)"
+    reason=$(skiff_shutdown_reason linux 30 2>"$RIG_TMP/mem-$app-$mem.log")
+    echo "memory: $app with memory=$mem: $([ "$ok" = 0 ] && echo serves || echo fails), domain: $reason;" \
+        "$(grep -a -m1 -E 'cannot run|panicked|memory|killed by' "$(skiff_console_file linux)" | tr -d '\r')"
     return "$ok"
 }
 base=20000
