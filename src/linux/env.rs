@@ -32,6 +32,8 @@ impl UserMem for KernelMem {
 #[derive(Debug, Default)]
 pub(crate) struct KernelEnv {
     seed: u64,
+    /// The program called accept before (the console told when it first did).
+    accepted_before: bool,
 }
 
 pub(crate) fn kprot(p: Prot) -> KProt {
@@ -89,6 +91,10 @@ impl Sockets for KernelEnv {
     }
 
     fn accept(&mut self, s: SocketHandle) -> Poll<Result<SocketHandle, Errno>> {
+        if !self.accepted_before {
+            self.accepted_before = true;
+            super::milestone::report("first accept");
+        }
         frontend::with(|fe| fe.accept(id(s)))?.map_ok(|n| SocketHandle(n.0))
     }
 

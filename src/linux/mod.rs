@@ -7,6 +7,7 @@
 
 mod env;
 mod load;
+mod milestone;
 mod report;
 mod run;
 

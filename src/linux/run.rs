@@ -141,6 +141,7 @@ pub fn start(p: Process, entry: u64, sp: u64) -> ! {
         _ => exit_with(123, format_args!("no memory for the first thread's kernel stack")),
     }
     *RT.lock() = Some(rt);
+    super::milestone::report("first instruction of the program");
     thread::start(first)
 }
 

@@ -9,21 +9,6 @@ peers=$(dirname "$0")/peers.py
 BIG=${BENCH_BYTES:-16000000}
 RUNS=${BENCH_RUNS:-3}
 
-bench() { echo "BENCH $*"; }
-# rate_of LINE: the MB/s figure of a peers.py "ok ... rate=X.XXXMB/s" line.
-rate_of() { sed -n 's/.*rate=\([0-9.]*\)MB\/s.*/\1/p' <<<"$1"; }
-# measure KEY CMD...: run a peers.py client, print its rate as BENCH KEY, fail the case if it fails.
-measure() {
-    local key=$1 out
-    shift
-    if out=$("$@" 2>&1) && [[ $out == ok* ]]; then
-        bench "$key" "$(rate_of "$out")" MB/s
-        pass "$key: $out"
-    else
-        fail "$key: $out"
-    fi
-}
-
 # Boot: the guest's own measurement (pvclock, PVH entry to main) and xl create to poweroff in dom0.
 for i in $(seq "$RUNS"); do
     t0=$(date +%s.%N)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make bench: boots the rig once with tests/bench/bench.sh, then writes bench/results/<date>-<host>.md
-# with the machine, the raw measurements, Skiff/dom0 ratios from the same boot, and image sizes.
+# make bench: boots the rig once with tests/bench/bench.sh and tests/bench/linux.sh, then writes
+# bench/results/<date>-<host>.md with the machine, the raw measurements, Skiff/dom0 ratios from the same
+# boot, and image and program sizes.
 # Absolute numbers are Xen inside QEMU TCG on a shared machine: compare ratios, not values.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -13,10 +14,23 @@ raw=$repo/target/bench/$stamp.log
 result=$out_dir/$stamp-$host.md
 
 rc=0
-"$repo/tests/rig/run.sh" --retries 1 "$here/bench.sh" 2>&1 | tee "$raw" || rc=$?
+RIG_CASE_TIMEOUT=${RIG_CASE_TIMEOUT:-1800} "$repo/tests/rig/run.sh" --retries 1 --timeout 3600 \
+    "$here/bench.sh" "$here/linux.sh" 2>&1 | tee "$raw" || rc=$?
 
-# value KEY: the value of "BENCH KEY VALUE UNIT" (empty if missing).
-value() { awk -v k="$1" '$1 == "BENCH" && $2 == k { v = $3 } END { print v }' "$raw" | tr -d '\r'; }
+# runs KEY: the values of "BENCH KEY VALUE UNIT", or of KEY_1, KEY_2... (a figure measured in each
+# run), sorted, one a line.
+runs() {
+    awk -v k="$1" '$1 == "BENCH" && ($2 == k || (index($2, k "_") == 1 && substr($2, length(k) + 2) ~ /^[0-9]+$/)) {
+        print $3 + 0 }' "$raw" | sort -g
+}
+# value KEY: the median of runs KEY (empty if none).
+value() { runs "$1" | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+# cell KEY: the median, with the range when there are several runs: "4.3 (2.1-17.8)".
+cell() {
+    runs "$1" | awk '{ v[NR] = $1 } END { if (!NR) exit
+        m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        if (NR > 1) printf "%.5g (%.5g-%.5g)\n", m, v[1], v[NR]; else printf "%.5g\n", m }'
+}
 ratio() {
     local a b
     a=$(value "$1") b=$(value "$2")
@@ -25,6 +39,15 @@ ratio() {
     else
         echo "n/a"
     fi
+}
+# row WHAT SKIFF BASE...: a table row "| WHAT | skiff | base | skiff/base |" for each BASE key (cells
+# and ratios of medians).
+row() {
+    local what=$1 skiff=$2 b line
+    shift 2
+    line="| $what | $(cell "$skiff")"
+    for b in "$@"; do line+=" | $(cell "$b") | $(ratio "$skiff" "$b")"; done
+    echo "$line |"
 }
 stats() { # KEY_PREFIX: "min / mean / max over N" of KEY_PREFIX_1..N
     awk -v p="$1_" '$1 == "BENCH" && index($2, p) == 1 { v = $3 + 0; n++; s += v
@@ -55,6 +78,74 @@ stats() { # KEY_PREFIX: "min / mean / max over N" of KEY_PREFIX_1..N
     echo
     echo "- PVH entry to application main, as the guest measured it (pvclock): $(stats boot_entry_to_main) ms"
     echo "- \`xl create\` to poweroff, measured in dom0: $(stats boot_xl_create_to_poweroff) s"
+    echo
+    echo "## Linux binaries (tests/bench/linux.sh)"
+    echo
+    echo "The programs of target/apps on Skiff's linux image (\`ramdisk=\`), against the same static"
+    echo "binaries run as dom0 processes in the same boot, and against the no_std guests (\`echo\`;"
+    echo "\`httpd\` from the table above), driven by the same dom0 clients (peers.py rounds and fetch,"
+    echo "apps.py echo with $(value echo_conns) connections of $(value echo_bytes) bytes each, sha256-checked)."
+    echo
+    echo "| measurement (MB/s) | on Skiff | same binary in dom0 | Skiff / dom0 | no_std guest | Skiff / no_std |"
+    echo "|---|---|---|---|---|---|"
+    for app in std_echo tokio_echo; do
+        row "${app//_/-}: echo round trips, 16 KiB rounds" "rounds_${app}_skiff_mbps" "rounds_${app}_dom0_mbps" rounds_echo_nostd_mbps
+        row "${app//_/-}: concurrent echo" "echo_${app}_skiff_mbps" "echo_${app}_dom0_mbps" echo_echo_nostd_mbps
+    done
+    row "axum-server: HTTP download, 1 connection" fetch1_axum_server_skiff_mbps fetch1_axum_server_dom0_mbps fetch1_skiff_mbps
+    row "axum-server: HTTP download, 50 connections" fetch50_axum_server_skiff_mbps fetch50_axum_server_dom0_mbps fetch50_skiff_mbps
+    echo
+    echo "Syscall cost: \`syscall-loop\` (tests/apps), the same static binary on Skiff and in dom0;"
+    echo "each call made with \`syscall\` (no vDSO), timed by the program itself. The rig's dom0 is a"
+    echo "64-bit PV domain: its system calls enter Xen before its kernel, so this baseline is not native Linux's:"
+    echo
+    echo "| system call | on Skiff (ns/call) | in dom0 (ns/call) | Skiff / dom0 |"
+    echo "|---|---|---|---|"
+    row getppid syscall_getppid_skiff_ns syscall_getppid_dom0_ns
+    row "clock_gettime (CLOCK_MONOTONIC)" syscall_clock_gettime_skiff_ns syscall_clock_gettime_dom0_ns
+    echo
+    echo "Boot, as the guest measured it (ms after PVH entry; \"first accept\" is the program's first"
+    echo "accept/accept4 call: std's blocking accept right after listen, tokio's once epoll reports the"
+    echo "first connection, which dom0 makes as soon as the port answers):"
+    echo
+    echo "| program | PVH entry to main | to first instruction | to first accept |"
+    echo "|---|---|---|---|"
+    for app in std-echo tokio-echo axum-server; do
+        k=boot_$app
+        echo "| $app | $(cell "${k}_entry_to_main") | $(cell "${k}_entry_to_first_instruction") | $(cell "${k}_entry_to_first_accept") |"
+    done
+    echo "| syscall-loop | | $(cell boot_syscall_loop_entry_to_first_instruction) | |"
+    echo "| no_std \`echo\` | $(cell boot_echo_entry_to_main) | | |"
+    echo
+    echo "Boot as dom0 sees it: \`xl create\` (or, in dom0, starting the process) to the first connection"
+    echo "that succeeds (s):"
+    echo
+    echo "| program | xl create on Skiff | process start in dom0 | Skiff / dom0 | no_std \`echo\` guest | Skiff / no_std |"
+    echo "|---|---|---|---|---|---|"
+    for app in std-echo tokio-echo axum-server; do
+        row "$app" "boot_${app}_xl_create_to_connect" "boot_${app}_dom0_start_to_connect" boot_echo_xl_create_to_connect
+    done
+    echo
+    echo "Least \`memory=\` (MiB) with which the program boots on Skiff and serves one echo (64 KiB) or"
+    echo "request (100 kB download), bisected in 1 MiB steps up to ${BENCH_MEM_MAX:-64} MiB (no baseline;"
+    echo "xl-configs/linux.cfg has 64, the no_std echo.cfg 96):"
+    echo
+    echo "| program | least memory= (MiB) |"
+    echo "|---|---|"
+    for app in std_echo tokio_echo axum_server; do echo "| ${app//_/-} | $(value "memory_${app}_mib") |"; done
+    echo
+    echo "Programs (target/apps, \`size\`; Skiff runs each on linux.elf, in the images table below):"
+    echo
+    echo "| program | file bytes | text | data | bss | linux.elf + program / no_std echo.elf |"
+    echo "|---|---|---|---|---|---|"
+    for name in std-echo tokio-echo axum-server c-poll-server syscall-loop; do
+        f=$repo/target/apps/$name
+        [ -f "$f" ] || continue
+        read -r text data bss _ < <(size "$f" | awk 'NR == 2')
+        echo "| $name | $(stat -c %s "$f") | $text | $data | $bss | $(awk -v a="$(stat -c %s "$f")" \
+            -v l="$(stat -c %s "$repo/target/images/linux.elf")" -v e="$(stat -c %s "$repo/target/images/echo.elf")" \
+            'BEGIN { printf "%.2f", (a + l) / e }') |"
+    done
     echo
     echo "Images (\`size\`):"
     echo

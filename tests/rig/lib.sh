@@ -26,6 +26,10 @@
 #   check_eq WHAT EXPECTED ACTUAL
 #   check_console NAME REGEX [WHAT]       console log of NAME matches REGEX
 #   check_no_console NAME REGEX [WHAT]    console log of NAME does not match REGEX
+# Benchmarks (make bench; tests/bench/*.sh):
+#   bench KEY VALUE UNIT                  one "BENCH KEY VALUE UNIT" line for tests/bench/run.sh
+#   measure KEY CMD...                    run a peers.py/apps.py client; its "ok ... rate=X MB/s" as BENCH
+#                                         KEY (a check passes), or a failed check with its output
 
 RIG_CASE=${RIG_CASE:-$(basename "$0" .sh)}
 SKIFF_ROOT=${SKIFF_ROOT:-/skiff}
@@ -71,6 +75,20 @@ skiff_dom0_blocked() {
 
 check_eq() {
     if [ "$2" = "$3" ]; then pass "$1"; else fail "$1 (expected '$2', got '$3')"; fi
+    return 0
+}
+
+bench() { echo "BENCH $*"; }
+
+measure() {
+    local key=$1 out
+    shift
+    if out=$("$@" 2>&1) && [[ $out == ok* ]]; then
+        bench "$key" "$(sed -n 's/.*rate=\([0-9.]*\)MB\/s.*/\1/p' <<<"$out")" MB/s
+        pass "$key: $out"
+    else
+        fail "$key: $out"
+    fi
     return 0
 }
 
