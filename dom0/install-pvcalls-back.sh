@@ -37,6 +37,17 @@
 #   eagain-spin      a send that finds the socket's send buffer full retries at once, in a loop,
 #                    until the peer reads: one busy kworker per slow client. Wait for the socket's
 #                    write-space callback instead.
+#   accept-race      an accepted socket inherits the listener's data-ready callback until the
+#                    backend sets its own, and tcp calls it without the callback lock: data that
+#                    arrives between the two stores runs the listener's callback on the new socket's
+#                    sock_mapping, which spins on a "lock" that is not one, holding the socket's bh
+#                    lock; the I/O worker then spins in lock_sock (soft lockups, RCU stall, dom0
+#                    wedged for good). The listener's callback ignores sockets that are not
+#                    listening, and a new socket reads what arrived before its callbacks were set.
+#   silent-reset     a reset (or any state change) only notifies the guest: nothing reads the socket,
+#                    so with nothing queued the guest never learns of the end, and a send waiting for
+#                    space (the write-space callback never comes) waits forever. Run the I/O worker to
+#                    read the end and retry the send, which then reports the error.
 #   wq-leak          every connection allocates a workqueue for its I/O worker that is never
 #                    destroyed: dom0 loses memory with each connection a guest closes.
 #   warn-reset       WARN_ON(ret > wanted) compares an int with an unsigned int and fires (with a
@@ -147,6 +158,9 @@ if [ "$patched" = 1 ]; then
         s/(\tmap->sock->sk->sk_state_change = pvcalls_sk_state_change;\n)/$1\tmap->saved_write_space = map->sock->sk->sk_write_space; \/* skiff: eagain-spin *\/\n\tmap->sock->sk->sk_write_space = pvcalls_sk_write_space;\n/;
         s/(\t\tmap->sock->sk->sk_data_ready = map->saved_data_ready;\n)/$1\t\tif (map->saved_write_space) \/* skiff: eagain-spin *\/\n\t\t\tmap->sock->sk->sk_write_space = map->saved_write_space;\n/'
     fix wq-leak 1 's/(\tflush_work\(&map->ioworker.register_work\);\n)/$1\tif (map->ioworker.wq) \/* skiff: wq-leak *\/\n\t\tdestroy_workqueue(map->ioworker.wq);\n/'
+    fix accept-race 2 's/\tif \(mappass == NULL\)\n\t\treturn;\n/\t\/* skiff: accept-race: an accepted socket inherits this callback until its own are set; its\n\t * sk_user_data may already be its sock_mapping, not a sockpass_mapping *\/\n\tif (mappass == NULL || sock->sk_state != TCP_LISTEN)\n\t\treturn;\n/;
+        s/(\twrite_unlock_bh\(&map->sock->sk->sk_callback_lock\);\n)(\n\treturn map;)/$1\t\/* skiff: accept-race: read what arrived before the callbacks were set *\/\n\tpvcalls_sk_data_ready(map->sock->sk);\n$2/'
+    fix silent-reset 1 's/(static void pvcalls_sk_state_change\(struct sock \*sock\)\n\{\n\tstruct sock_mapping \*map = sock->sk_user_data;\n\n\tif \(map == NULL\)\n\t\treturn;\n\n\tatomic_inc\(&map->read\);\n)/$1\t\/* skiff: silent-reset: let the worker read the end and retry a send that waits for space *\/\n\tatomic_inc(&map->write);\n\tatomic_inc(&map->io);\n\tqueue_work(map->ioworker.wq, &map->ioworker.register_work);\n/'
     fix warn-reset 1 's/\tWARN_ON\(ret > wanted\);/\tWARN_ON(ret > 0 && (unsigned int)ret > wanted); \/* skiff: warn-reset *\//'
 else
     say "building the source as it is (--unpatched)"
