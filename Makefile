@@ -85,7 +85,7 @@ run: images
 
 # Rig cases `make test` runs: every case in tests/xen/ but the platform
 # check cpucheck (`make test-xen CASES=cpucheck`, or `make test-xen-all`).
-CASES ?= hello shutdown crash selftest httpd client nettest detach echo resets linux linuxnet
+CASES ?= hello shutdown crash selftest httpd client nettest detach peergone echo resets linux linuxnet
 
 ## test: host unit tests, each fuzz target briefly, the images' PVH entry notes, the images under
 ##       real Xen in the rig, and `make run APP=httpd` reached with curl from this machine

@@ -25,6 +25,8 @@ line starting with "ok" and exits 0, or prints what went wrong and exits 1.
   peers.py serve-http PORT                   an HTTP server for GET /bytes/N in dom0 (bench baseline)
   peers.py churn PORT --cycles N --conns W --bytes B
                                              N connect-echo-close cycles by W workers, B bytes each
+  peers.py hold PORT                         accepts two connections, reads the first's line, never
+                                             reads the second, and waits to be killed (peergone)
 
 nettest-peer, in the order tests/guests/nettest.rs expects: connection 1 waits for the guest's b"G",
 sends NETTEST_FIRST, waits for b"A" and closes; then connections 2 and 3 open, NETTEST_THIRD goes out
@@ -259,6 +261,22 @@ def http_get(port, paths, timeout):
         out.append(http_read_response(f))
     s.close()
     return out
+
+
+def cmd_hold(a):
+    """Accepts two connections and holds them: reads the first one's "go" line, never reads the
+    second, and waits to be killed (the peergone case kills it)."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((HOST, a.port))
+    srv.listen(8)
+    print(f"ok serving hold on {a.port}", flush=True)
+    first, _ = srv.accept()
+    second, _ = srv.accept()
+    line = first.makefile("rb").readline()
+    print(f"hold: first connection said {line!r}; holding both", flush=True)
+    time.sleep(a.timeout)
+    fail(f"hold: not killed within {a.timeout}s ({second.fileno()} still open)")
 
 
 def cmd_churn(a):
@@ -538,7 +556,7 @@ def cmd_nettest_peer(a):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("cmd", choices=["echo", "halfclose", "reset", "resets", "http", "refused", "serve", "nettest-peer",
-                                   "fetch", "rounds", "serve-http", "churn"])
+                                   "fetch", "rounds", "serve-http", "churn", "hold"])
     p.add_argument("port", type=int)
     p.add_argument("--conns", type=int, default=1)
     p.add_argument("--bytes", type=int, default=1000)
