@@ -23,8 +23,9 @@ line starting with "ok" and exits 0, or prints what went wrong and exits 1.
   peers.py rounds PORT --bytes B --chunk C   the client guest's algorithm from dom0: rounds of C bytes
                                              written then read back in full from an echo server; rate
   peers.py serve-http PORT                   an HTTP server for GET /bytes/N in dom0 (bench baseline)
-  peers.py churn PORT --cycles N --conns W --bytes B
-                                             N connect-echo-close cycles by W workers, B bytes each
+  peers.py churn PORT --cycles N --conns W --bytes B [--progress P]
+                                             N connect-echo-close cycles by W workers, B bytes each;
+                                             a progress line on stderr every P cycles
   peers.py hold PORT                         accepts two connections, reads the first's line, never
                                              reads the second, and waits to be killed (peergone)
 
@@ -281,10 +282,12 @@ def cmd_hold(a):
 
 def cmd_churn(a):
     """--cycles connect-echo-close cycles over --conns workers: each sends --bytes, reads the echo
-    back in full and checks it, then closes. Fails at the first cycle that goes wrong."""
+    back in full and checks it, then closes. Fails at the first cycle that goes wrong. With
+    --progress N, says on stderr how far it got after every N cycles."""
     lock = threading.Lock()
-    state = {"next": 0, "errors": []}
+    state = {"next": 0, "done": 0, "errors": []}
     data = pattern(a.bytes, "churn")
+    start = time.monotonic()
 
     def worker(_):
         while True:
@@ -308,8 +311,14 @@ def cmd_churn(a):
                 with lock:
                     state["errors"].append(f"cycle {n}: {e!r}")
                 return
+            with lock:
+                state["done"] += 1
+                done = state["done"]
+            if a.progress and done % a.progress == 0:
+                secs = time.monotonic() - start
+                print(f"churn: {done} of {a.cycles} cycles done in {secs:.0f} s ({done / secs:.1f}/s)",
+                      file=sys.stderr, flush=True)
 
-    start = time.monotonic()
     run_concurrently(worker, a.conns)
     secs = time.monotonic() - start
     if state["errors"]:
@@ -565,6 +574,7 @@ def main():
     p.add_argument("--chunk", type=int, default=16384)
     p.add_argument("--bursts", type=int, default=1)
     p.add_argument("--cycles", type=int, default=1000)
+    p.add_argument("--progress", type=int, default=0)
     a = p.parse_args()
     try:
         globals()["cmd_" + a.cmd.replace("-", "_")](a)

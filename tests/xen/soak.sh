@@ -21,7 +21,8 @@ if ! skiff_create echo || ! skiff_wait_console echo 'echo: listening on 0.0.0.0:
 fi
 check "a first connection echoes 1 MB" python3 "$peers" echo 7 --conns 1 --bytes 1000000
 what="$cycles connect-echo-close cycles, 8 workers, 1000 bytes each"
-if out=$(python3 "$peers" churn 7 --cycles "$cycles" --conns 8 --bytes 1000 --timeout 60 2>&1) \
+# Progress lines go to the console (stderr) as the soak runs; the verdict is on stdout.
+if out=$(python3 "$peers" churn 7 --cycles "$cycles" --conns 8 --bytes 1000 --timeout 60 --progress 5000) \
     && [[ $out == ok* ]]; then
     pass "$what: $out"
 else
