@@ -109,9 +109,11 @@ fn peer_dies(ctx: &mut Ctx) -> Check {
 }
 
 /// The reader sees EOF or a reset; the writer's send fails (the peer is
-/// gone); both within the wait, never a hang.
+/// gone); both within the wait, never a hang. Says how long each took after
+/// the poll that saw the peer die.
 fn ends_reported(ctx: &mut Ctx) -> Check {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(30);
     let net = &mut ctx.net;
     let mut buf = [0u8; 64];
     let read_end = loop {
@@ -125,6 +127,7 @@ fn ends_reported(ctx: &mut Ctx) -> Check {
             Err(e) => break format!("{e}"),
         }
     };
+    let read_ms = start.elapsed().as_millis();
     let block = [0x5au8; 16384];
     let write_end = loop {
         match net.send(ctx.writer, &block, MSG_DONTWAIT) {
@@ -141,7 +144,8 @@ fn ends_reported(ctx: &mut Ctx) -> Check {
     ensure(matches!(write_end, Errno::ECONNRESET | Errno::EPIPE), || {
         format!("send gave {write_end}, expected ECONNRESET or EPIPE")
     })?;
-    Ok(format!("reader: {read_end}; writer: {write_end}"))
+    let write_ms = start.elapsed().as_millis();
+    Ok(format!("reader: {read_end} after {read_ms} ms; writer: {write_end} after {write_ms} ms"))
 }
 
 /// Closing both must give back their rings once released (the writer's
