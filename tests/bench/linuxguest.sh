@@ -15,6 +15,9 @@ BIG=${BENCH_BYTES:-16000000}
 ECHO_BYTES=${BENCH_ECHO_BYTES:-4000000}
 ECHO_CONNS=${BENCH_ECHO_CONNS:-4}
 RUNS=${BENCH_LG_RUNS:-${BENCH_RUNS:-3}}
+# Seconds a client waits on a silent server: a guest that died mid-transfer (an emulator fault) must
+# fail its figure well before the rig's stall detector (240 s without serial output) reboots the rig.
+T=60
 MEM=160 # what linux.sh gives Skiff's linux image, and lguest.cfg the Linux guest
 GUEST=10.200.0.2 DOM0=10.200.0.1
 
@@ -142,7 +145,7 @@ measure_re() {
 # latency KEY PORT: 64-byte request/response round trips, p50 and p99 (us) of one pingpong run.
 latency() {
     local out p50 p99
-    if out=$(SKIFF_PEER_HOST=$host python3 "$peers" pingpong "$2" --cycles 2000 --bytes 64 2>&1) && [[ $out == ok* ]] \
+    if out=$(SKIFF_PEER_HOST=$host python3 "$peers" pingpong "$2" --cycles 2000 --bytes 64 --timeout "$T" 2>&1) && [[ $out == ok* ]] \
         && p50=$(sed -n 's/.* p50=\([0-9]*\)us.*/\1/p' <<<"$out") && p99=$(sed -n 's/.* p99=\([0-9]*\)us.*/\1/p' <<<"$out") \
         && [ -n "$p50" ] && [ -n "$p99" ]; then
         bench "lg_lat64_p50_$1_us_$run" "$p50" us
@@ -157,14 +160,14 @@ mbps() { measure_re "$1" 'rate=\([0-9.]*\)MB/s' MB/s "${@:2}"; }
 # echo_figures APP SIDE PORT / fetch_figures SIDE PORT: the figures, keys lg_<what>_<app>_<side>_..._<run>.
 echo_figures() {
     local k=${1//-/_}_$2
-    mbps "lg_rounds_${k}_mbps_$run" python3 "$peers" rounds "$3" --bytes "$BIG" --chunk 16384
-    mbps "lg_echo_${k}_mbps_$run" python3 "$apps" echo "$3" --conns "$ECHO_CONNS" --bytes "$ECHO_BYTES"
+    mbps "lg_rounds_${k}_mbps_$run" python3 "$peers" rounds "$3" --bytes "$BIG" --chunk 16384 --timeout "$T"
+    mbps "lg_echo_${k}_mbps_$run" python3 "$apps" echo "$3" --conns "$ECHO_CONNS" --bytes "$ECHO_BYTES" --timeout "$T"
     latency "$k" "$3"
-    measure_re "lg_crc_${k}_per_s_$run" 'rate=\([0-9.]*\)/s' conn/s python3 "$peers" churn "$3" --cycles 300 --conns 4 --bytes 64
+    measure_re "lg_crc_${k}_per_s_$run" 'rate=\([0-9.]*\)/s' conn/s python3 "$peers" churn "$3" --cycles 300 --conns 4 --bytes 64 --timeout "$T"
 }
 fetch_figures() {
-    mbps "lg_fetch1_axum_server_$1_mbps_$run" python3 "$peers" fetch "$2" --conns 1 --bytes "$BIG"
-    mbps "lg_fetch50_axum_server_$1_mbps_$run" python3 "$peers" fetch "$2" --conns 50 --bytes 200000
+    mbps "lg_fetch1_axum_server_$1_mbps_$run" python3 "$peers" fetch "$2" --conns 1 --bytes "$BIG" --timeout "$T"
+    mbps "lg_fetch50_axum_server_$1_mbps_$run" python3 "$peers" fetch "$2" --conns 50 --bytes 200000 --timeout "$T"
 }
 
 echo "linuxguest: rig kernel $(uname -r)"
