@@ -15,11 +15,11 @@ host=$(hostname -s 2>/dev/null || hostname)
 raw=$repo/target/bench/$stamp.log
 result=$out_dir/$stamp-$host.md
 
-rc=0
+rc=0 from=""
 if [ "${1:-}" = --from ]; then
     [ -f "${2:-}" ] || { echo "bench: --from wants a rig log, got '${2:-}'" >&2; exit 2; }
     cp "$2" "$raw"
-    rc="not run here (results from $2)"
+    from=$2
 else
     RIG_CASE_TIMEOUT=${RIG_CASE_TIMEOUT:-3600} "$repo/tests/rig/run.sh" --retries 1 --timeout 7200 \
         "$here/bench.sh" "$here/linux.sh" "$here/linuxguest.sh" 2>&1 | tee "$raw" || rc=$?
@@ -70,7 +70,7 @@ stats() { # KEY_PREFIX: "min / mean / max over N" of KEY_PREFIX_1..N
     echo "$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)."
     echo "Rig: $(qemu-system-x86_64 --version | head -1) (TCG), $(grep -a -o 'xen_version *: [0-9.]*' "$raw" | head -1 | sed 's/ *: / /')."
     echo "Commit: \`$(git -C "$repo" rev-parse --short HEAD)\`$(git -C "$repo" diff --quiet HEAD -- . ':!bench' || echo ' (with local changes)')."
-    echo "Rig exit status: $rc. Raw log: \`${raw#"$repo"/}\`."
+    echo "Rig exit status: $([ -z "$from" ] && echo "$rc" || echo "not run here (results from $from)"). Raw log: \`${raw#"$repo"/}\`."
     echo
     echo "Everything runs under Xen inside QEMU TCG: absolute figures are slow and noisy."
     echo "Each Skiff figure has a baseline from the same boot (dom0 processes over dom0's"
