@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# make bench: boots the rig once with tests/bench/bench.sh and tests/bench/linux.sh, then writes
-# bench/results/<date>-<host>.md with the machine, the raw measurements, Skiff/dom0 ratios from the same
-# boot, and image and program sizes.
+# make bench: boots the rig once with tests/bench/bench.sh, linux.sh and linuxguest.sh, then writes
+# bench/results/<date>-<host>.md with the machine, the raw measurements, Skiff/dom0 and Skiff/Linux
+# guest ratios from the same boot, and image and program sizes.
 # Absolute numbers are Xen inside QEMU TCG on a shared machine: compare ratios, not values.
+# tests/bench/run.sh --from LOG: writes the results file from the output of an earlier rig run
+# (e.g. of one case alone: tests/rig/run.sh tests/bench/linuxguest.sh) without booting the rig.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -13,9 +15,15 @@ host=$(hostname -s 2>/dev/null || hostname)
 raw=$repo/target/bench/$stamp.log
 result=$out_dir/$stamp-$host.md
 
-rc=0
-RIG_CASE_TIMEOUT=${RIG_CASE_TIMEOUT:-1800} "$repo/tests/rig/run.sh" --retries 1 --timeout 3600 \
-    "$here/bench.sh" "$here/linux.sh" 2>&1 | tee "$raw" || rc=$?
+rc=0 from=""
+if [ "${1:-}" = --from ]; then
+    [ -f "${2:-}" ] || { echo "bench: --from wants a rig log, got '${2:-}'" >&2; exit 2; }
+    cp "$2" "$raw"
+    from=$2
+else
+    RIG_CASE_TIMEOUT=${RIG_CASE_TIMEOUT:-3600} "$repo/tests/rig/run.sh" --retries 1 --timeout 7200 \
+        "$here/bench.sh" "$here/linux.sh" "$here/linuxguest.sh" 2>&1 | tee "$raw" || rc=$?
+fi
 
 # runs KEY: the values of "BENCH KEY VALUE UNIT", or of KEY_1, KEY_2... (a figure measured in each
 # run), sorted, one a line.
@@ -62,7 +70,7 @@ stats() { # KEY_PREFIX: "min / mean / max over N" of KEY_PREFIX_1..N
     echo "$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)."
     echo "Rig: $(qemu-system-x86_64 --version | head -1) (TCG), $(grep -a -o 'xen_version *: [0-9.]*' "$raw" | head -1 | sed 's/ *: / /')."
     echo "Commit: \`$(git -C "$repo" rev-parse --short HEAD)\`$(git -C "$repo" diff --quiet HEAD -- . ':!bench' || echo ' (with local changes)')."
-    echo "Rig exit status: $rc. Raw log: \`${raw#"$repo"/}\`."
+    echo "Rig exit status: $([ -z "$from" ] && echo "$rc" || echo "not run here (results from $from)"). Raw log: \`${raw#"$repo"/}\`."
     echo
     echo "Everything runs under Xen inside QEMU TCG: absolute figures are slow and noisy."
     echo "Each Skiff figure has a baseline from the same boot (dom0 processes over dom0's"
@@ -133,6 +141,49 @@ stats() { # KEY_PREFIX: "min / mean / max over N" of KEY_PREFIX_1..N
     echo "| program | least memory= (MiB) |"
     echo "|---|---|"
     for app in std_echo tokio_echo axum_server; do echo "| ${app//_/-} | $(value "memory_${app}_mib") |"; done
+    echo
+    echo "## Skiff beside a Linux guest with netfront (tests/bench/linuxguest.sh)"
+    echo
+    echo "The same static binaries (target/apps) on Skiff's linux image, in a Linux PVH guest (the rig"
+    echo "dom0's Debian kernel $(grep -a -o 'rig kernel [^ ]*' "$raw" | head -1 | cut -d' ' -f3), a busybox"
+    echo "initramfs, \`xen-netfront\` on a dom0 bridge with \`xen-netback\`, 10.200.0.0/24) with the same"
+    echo "memory= (160 MiB) and one vCPU, and as dom0 processes; each in turn in every run of the same"
+    echo "boot, driven by the same dom0 clients (peers.py, apps.py). Medians (range) over the runs."
+    echo "Latency and boot: lower is better, so a ratio below 1 favours Skiff there."
+    echo
+    echo "| measurement | Skiff | Linux guest | Skiff / Linux guest | dom0 process | Skiff / dom0 |"
+    echo "|---|---|---|---|---|---|"
+    lg_row() { row "$1" "${2}_skiff_$3" "${2}_linux_$3" "${2}_dom0_$3"; }
+    for app in std_echo tokio_echo; do
+        lg_row "${app//_/-}: echo round trips, 16 KiB rounds (MB/s)" "lg_rounds_$app" mbps
+        lg_row "${app//_/-}: concurrent echo, $(value lg_echo_conns) x $(value lg_echo_bytes) bytes (MB/s)" "lg_echo_$app" mbps
+        lg_row "${app//_/-}: 64-byte request/response p50 (us)" "lg_lat64_p50_$app" us
+        lg_row "${app//_/-}: 64-byte request/response p99 (us)" "lg_lat64_p99_$app" us
+        lg_row "${app//_/-}: connect, 64-byte echo, close, 4 workers (per s)" "lg_crc_$app" per_s
+    done
+    lg_row "axum-server: HTTP download, 1 connection (MB/s)" lg_fetch1_axum_server mbps
+    lg_row "axum-server: HTTP download, 50 connections (MB/s)" lg_fetch50_axum_server mbps
+    for app in std_echo tokio_echo axum_server; do
+        lg_row "${app//_/-}: \`xl create\` (dom0: process start) to first connection (s)" "lg_boot_$app" to_connect
+        echo "$(row "${app//_/-}: \`xl create\` to the domain built and running (s)" \
+            "lg_boot_${app}_skiff_to_running" "lg_boot_${app}_linux_to_running") | |"
+    done
+    for app in std_echo tokio_echo axum_server; do
+        echo "$(row "${app//_/-}: least memory= serving one echo or request (MiB; Skiff: linux.sh)" \
+            "memory_${app}_mib" "lg_memory_${app}_linux_mib") | |"
+    done
+    echo
+    echo "Image sizes (bytes): Skiff boots linux.elf with the program as \`ramdisk=\`; the Linux guest"
+    echo "boots vmlinuz with a gzip'd initramfs holding busybox, xen-netfront.ko and the program:"
+    echo
+    echo "| program | Skiff: linux.elf + program | Linux guest: vmlinuz + initramfs | Skiff / Linux guest |"
+    echo "|---|---|---|---|"
+    for name in std-echo tokio-echo axum-server; do
+        k=$(value lg_size_kernel) i=$(value "lg_size_${name//-/_}_initramfs")
+        [ -f "$repo/target/apps/$name" ] && [ -n "$k" ] && [ -n "$i" ] || continue
+        s=$(($(stat -c %s "$repo/target/images/linux.elf") + $(stat -c %s "$repo/target/apps/$name")))
+        echo "| $name | $s | $((k + i)) | $(awk -v a="$s" -v b="$((k + i))" 'BEGIN { printf "%.3f", a / b }') |"
+    done
     echo
     echo "Programs (target/apps, \`size\`; Skiff runs each on linux.elf, in the images table below):"
     echo

@@ -141,12 +141,14 @@ work=$cache/work
 rm -rf "$work"
 mkdir -p "$work"
 
-# Dom0 kernel and the modules the rig uses (Xen drivers, a NIC for --forward).
+# Dom0 kernel and the modules the rig uses (Xen drivers, a NIC for --forward, and for make bench's
+# Linux guest netback, netfront and a bridge: tests/bench/linuxguest.sh).
 deb=$(fetch_deb "linux-image-$kver-unsigned")
 m=./lib/modules/$kver
 dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work" --wildcards "./boot/vmlinuz-$kver" "./boot/config-$kver" \
     "$m/modules.builtin" "$m/modules.builtin.modinfo" "$m/modules.order" "$m/kernel/drivers/xen/*" \
-    "$m/kernel/drivers/net/ethernet/intel/e1000/*"
+    "$m/kernel/drivers/net/ethernet/intel/e1000/*" "$m/kernel/drivers/net/xen-netback/*" \
+    "$m/kernel/drivers/net/xen-netfront.ko" "$m/kernel/net/bridge/*" "$m/kernel/net/802/*" "$m/kernel/net/llc/*"
 cp "$work/boot/vmlinuz-$kver" "$out/vmlinuz"
 say "dom0 kernel $kver ready"
 
@@ -161,7 +163,7 @@ if [ ! -s "$out/base.cpio.gz" ]; then
     mkdir -p "$cache/debootstrap-debs" "$cache/dom0-apt"
     say "debootstrap $suite from $mirror"
     debootstrap --variant=minbase --cache-dir="$cache/debootstrap-debs" \
-        --include=xen-utils-4.17,xenstore-utils,iproute2,kmod,python3,procps \
+        --include=xen-utils-4.17,xenstore-utils,iproute2,kmod,python3,procps,busybox-static,cpio \
         "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 \
         || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap failed (log: $work/debootstrap.log)"; }
     say "debootstrap done ($(du -sh "$root" | cut -f1))"
@@ -214,6 +216,9 @@ if [ ! -s "$out/base.cpio.gz" ]; then
     rm -rf "$root"/usr/share/{doc,man,info,locale,lintian,bug,bash-completion,zoneinfo} \
         "$root"/usr/lib/udev/hwdb.* "$root"/etc/udev/hwdb.* \
         "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/* "$root"/var/log/*
+    # The dom0 kernel again, as the kernel of make bench's Linux guest (its initramfs is built in dom0
+    # from busybox-static, xen-netfront.ko and the programs: tests/bench/linuxguest.sh).
+    install -D -m 0644 "$out/vmlinuz" "$root/boot/vmlinuz"
     echo dom0 >"$root/etc/hostname"
     printf '127.0.0.1\tlocalhost\n127.0.1.1\tdom0\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
     say "pack dom0 root ($(du -sh "$root" | cut -f1))"

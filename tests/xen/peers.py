@@ -22,6 +22,8 @@ line starting with "ok" and exits 0, or prints what went wrong and exits 1.
                                              checked); prints the aggregate rate (for make bench)
   peers.py rounds PORT --bytes B --chunk C   the client guest's algorithm from dom0: rounds of C bytes
                                              written then read back in full from an echo server; rate
+  peers.py pingpong PORT --cycles N --bytes B N round trips of B bytes on one connection to an echo
+                                             server, each echo checked; latency p50/p99 in microseconds
   peers.py serve-http PORT                   an HTTP server for GET /bytes/N in dom0 (bench baseline)
   peers.py churn PORT --cycles N --conns W --bytes B [--progress P]
                                              N connect-echo-close cycles by W workers, B bytes each;
@@ -33,9 +35,13 @@ nettest-peer, in the order tests/guests/nettest.rs expects: connection 1 waits f
 sends NETTEST_FIRST, waits for b"A" and closes; then connections 2 and 3 open, NETTEST_THIRD goes out
 on connection 3 only, and both must see EOF (the guest closes them) without receiving a byte; then
 connection 4 waits for the guest's b"R" and resets the connection (SO_LINGER 0).
+
+Clients connect to, and servers bind, 127.0.0.1 (where a Skiff guest's listeners live in dom0), or
+the address in the environment's SKIFF_PEER_HOST (make bench's Linux guest: 10.200.0.2).
 """
 import argparse
 import hashlib
+import os
 import selectors
 import socket
 import struct
@@ -43,7 +49,7 @@ import sys
 import threading
 import time
 
-HOST = "127.0.0.1"
+HOST = os.environ.get("SKIFF_PEER_HOST", "127.0.0.1")
 # What nettest-peer sends; tests/guests/nettest.rs (FIRST_DATA, THIRD_DATA) expects the same bytes.
 NETTEST_FIRST = b"nettest: first connection from dom0\n"
 NETTEST_THIRD = b"nettest: third connection from dom0\n"
@@ -480,6 +486,26 @@ def cmd_rounds(a):
     print(rate_line(f"rounds chunk={a.chunk} bytes={a.bytes}", a.bytes, secs), flush=True)
 
 
+def cmd_pingpong(a):
+    s = connect(a.port, a.timeout)
+    data = pattern(a.bytes, "pingpong")
+    lat = []
+    for i in range(a.cycles):
+        t = time.monotonic()
+        s.sendall(data)
+        if recv_exact(s, a.bytes) != data:
+            fail(f"pingpong: echo {i} differs")
+        lat.append(time.monotonic() - t)
+    s.close()
+    lat.sort()
+
+    def pct(p):
+        return lat[min(len(lat) - 1, int(len(lat) * p))] * 1e6
+
+    print(f"ok pingpong cycles={a.cycles} bytes={a.bytes} p50={pct(0.50):.0f}us p99={pct(0.99):.0f}us "
+          f"max={lat[-1] * 1e6:.0f}us", flush=True)
+
+
 def cmd_serve_http(a):
     import http.server
 
@@ -565,7 +591,7 @@ def cmd_nettest_peer(a):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("cmd", choices=["echo", "halfclose", "reset", "resets", "http", "refused", "serve", "nettest-peer",
-                                   "fetch", "rounds", "serve-http", "churn", "hold"])
+                                   "fetch", "rounds", "pingpong", "serve-http", "churn", "hold"])
     p.add_argument("port", type=int)
     p.add_argument("--conns", type=int, default=1)
     p.add_argument("--bytes", type=int, default=1000)
