@@ -18,7 +18,8 @@
 # --forward: dom0 gets a NIC (e1000, 10.0.2.15/24 via 10.0.2.2, QEMU user net with restrict=on) and
 #   host 127.0.0.1:HOSTPORT is forwarded to dom0 port DOM0PORT.
 # Environment: SKIFF_CACHE (cache root, default <repo>/.cache), SKIFF_IMAGES (default
-#   <repo>/target/images), SKIFF_XL_CONFIGS (default <repo>/xl-configs), RIG_CASE_TIMEOUT (600), SOAK_CYCLES (for tests/xen/soak.sh),
+#   <repo>/target/images), SKIFF_XL_CONFIGS (default <repo>/xl-configs), RIG_CASE_TIMEOUT (600),
+#   SOAK_CYCLES (for tests/xen/soak.sh),
 #   RIG_TSC_MODE (tsc_mode every guest is created with, default native; empty: the xl config's),
 #   RIG_ACCEL (QEMU -accel value, default tcg), RIG_XEN_ARGS and RIG_DOM0_ARGS (appended to Xen's and
 #   to dom0's command line, e.g. RIG_DOM0_ARGS="init_on_free=1 slub_debug=FZPU" when hunting corruption;

@@ -305,13 +305,7 @@ def cmd_churn(a):
             try:
                 with connect(a.port, a.timeout) as s:
                     s.sendall(data)
-                    got = bytearray()
-                    while len(got) < a.bytes:
-                        chunk = s.recv(65536)
-                        if not chunk:
-                            raise EOFError(f"EOF after {len(got)} of {a.bytes} bytes")
-                        got += chunk
-                    if bytes(got) != data:
+                    if recv_exact(s, a.bytes) != data:
                         raise ValueError("the echo differs from what was sent")
             except (OSError, EOFError, ValueError) as e:
                 with lock:
