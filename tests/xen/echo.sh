@@ -22,7 +22,7 @@ fi
 check "one connection echoes 1 MB" python3 "$peers" echo 7 --conns 1 --bytes 1000000
 check "200 concurrent connections echo 64 KiB each (sha256)" python3 "$peers" echo 7 --conns 200 --bytes 65536
 check "4 connections echo 8 MB each (sha256)" python3 "$peers" echo 7 --conns 4 --bytes 8000000
-# More clients than echo serves at once (max-conns=1000, and 96 MiB hold rings for about 960): the rest
+# More clients than echo serves at once (max-conns=1000; rings shrink as they fill its 96 MiB): the rest
 # wait in dom0's backlog while accepts pause, and are served as others finish.
 ulimit -n 4096
 check "1500 concurrent connections echo 4 KiB each (sha256)" \

@@ -5,6 +5,7 @@
 use skiff_pvcalls::platform::{DomId, GrantRef, Port};
 use skiff_pvcalls::{EndGrantError, PageBlock as PageBlockTrait, Platform, PlatformError};
 
+use crate::mm::frames;
 use crate::mm::pages::{self, PageBlock};
 use crate::time::Instant;
 use crate::xen::evtchn;
@@ -43,6 +44,11 @@ impl Platform for KernelPlatform {
             return Err(PlatformError::Exhausted);
         }
         PageBlock::alloc(order as u8).map_err(|_| PlatformError::Exhausted)
+    }
+
+    fn free_pages(&self) -> Option<usize> {
+        let s = frames::stats();
+        Some(((s.free_runs + s.uncarved) / 4096) as usize)
     }
 
     fn leak_pages(&mut self, block: PageBlock) {

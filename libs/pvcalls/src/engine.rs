@@ -30,7 +30,8 @@ use crate::wire::Request;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options {
     /// Data-ring order (`1 << order` data pages per socket). `None`: the
-    /// backend's `max-page-order` (capped at 9). Must be between 1 and the
+    /// backend's `max-page-order` (capped at 9), less for a new socket when
+    /// free pages are few (see [`RING_SHARE`]). Must be between 1 and the
     /// backend's maximum. When pages run short, new sockets get the largest
     /// smaller ring that can be allocated, down to order 1.
     pub ring_order: Option<u32>,
@@ -90,12 +91,24 @@ pub enum GoneReason {
     Stuck(Stuck),
 }
 
+/// With the ring order left to the frontend ([`Options::ring_order`] `None`),
+/// a new socket's data pages are at most this fraction (1 / `RING_SHARE`) of
+/// the pages the platform says are free, and its ring at least of order 1.
+/// Rings are then as large as the backend allows while memory is plentiful
+/// (order 4 takes 16 pages: 64 MiB free), and shrink as connections fill it:
+/// with `memory=64`, 1000 connections of a tokio server fit (each also
+/// costs the application several pages), where rings of order 4 (68 KiB
+/// each) would run out at about 600.
+pub const RING_SHARE: usize = 1024;
+
 /// The PV Calls frontend: command ring + socket table. See the module docs.
 #[derive(Debug)]
 pub struct Frontend<P: Platform> {
     pub(crate) platform: P,
     pub(crate) backend: DomId,
     pub(crate) order: u32,
+    /// `order` is the backend's maximum, to be lowered by free memory.
+    auto_order: bool,
     pub(crate) cmd_page: Option<GrantedBlock<P::Pages>>,
     pub(crate) cmd_port: Port,
     pub(crate) cmd: CmdClient,
@@ -147,6 +160,7 @@ impl<P: Platform> Frontend<P> {
             platform,
             backend,
             order,
+            auto_order: opts.ring_order.is_none(),
             cmd_page: Some(page),
             cmd_port,
             cmd,
@@ -433,16 +447,27 @@ impl<P: Platform> Frontend<P> {
     }
 
     /// Allocates a data ring for a new active socket: `1 << order` data
-    /// pages, or, when pages or grants run short, the largest smaller ring
-    /// (down to order 1) that can be had. A connection with a small ring is
-    /// slower; one refused for want of memory is lost.
+    /// pages (with the order left to the frontend, no more than free memory
+    /// allows, see [`RING_SHARE`]), or, when pages or grants run short, the
+    /// largest smaller ring (down to order 1) that can be had. A connection
+    /// with a small ring is slower; one refused for want of memory is lost.
     pub(crate) fn new_ring(&mut self) -> Result<Box<DataRing<P::Pages>>, Errno> {
-        let mut order = self.order;
+        let mut order = self.next_ring_order();
         loop {
             match DataRing::new(&mut self.platform, &mut self.acct, self.backend, order) {
                 Err(Errno::ENOMEM) if order > 1 => order -= 1,
                 r => return r.map(Box::new),
             }
+        }
+    }
+
+    /// The order the next new socket's data ring gets if its pages can be
+    /// had: [`Options::ring_order`], or with that left to the frontend, the
+    /// backend's maximum lowered by free memory (see [`RING_SHARE`]).
+    pub fn next_ring_order(&self) -> u32 {
+        match self.platform.free_pages() {
+            Some(free) if self.auto_order => self.order.min(share_order(free)),
+            _ => self.order,
         }
     }
 
@@ -465,4 +490,9 @@ impl<P: Platform> Frontend<P> {
 
     /// Command slots (`req_id`s) in all.
     pub const COMMAND_SLOTS: usize = NR_REQ_IDS;
+}
+
+/// The largest order `o >= 1` with `(1 << o) * RING_SHARE <= free`.
+fn share_order(free: usize) -> u32 {
+    (free / RING_SHARE).max(2).ilog2()
 }

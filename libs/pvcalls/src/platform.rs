@@ -64,6 +64,13 @@ pub trait Platform {
     /// Allocates `2^order` zeroed pages.
     fn alloc_pages(&mut self, order: u32) -> Result<Self::Pages, PlatformError>;
 
+    /// Pages still free for [`alloc_pages`](Self::alloc_pages) and the rest
+    /// of the system, if the platform knows: new data rings are sized by it
+    /// (see [`RING_SHARE`](crate::RING_SHARE)). The default: unknown.
+    fn free_pages(&self) -> Option<usize> {
+        None
+    }
+
     /// Gives up a block that a peer may still map: it must never be reused
     /// or freed. The default forgets it.
     fn leak_pages(&mut self, pages: Self::Pages) {

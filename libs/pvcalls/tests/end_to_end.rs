@@ -11,7 +11,7 @@ use std::thread;
 use common::*;
 use skiff_pvcalls::sim::{BackendConfig, SimConfig};
 use skiff_pvcalls::wire::{AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SOCK_STREAM};
-use skiff_pvcalls::{Errno, GoneReason, Options, SocketId, handshake};
+use skiff_pvcalls::{Errno, GoneReason, Options, RING_SHARE, SocketId, handshake};
 use skiff_xen::pvcalls::{PVCALLS_ACCEPT, PVCALLS_RELEASE, PVCALLS_SOCKET};
 
 /// Sends `data` and reads the echo back, interleaving both directions.
@@ -82,7 +82,12 @@ fn smallest_ring_order_wraps_correctly() {
 
 #[test]
 fn short_of_pages_new_connections_get_smaller_rings() {
-    let mut s = setup();
+    // An explicit order: only a failed allocation makes a ring smaller.
+    let hs = handshake::Config {
+        options: Options { ring_order: Some(4), ..Options::default() },
+        ..Default::default()
+    };
+    let mut s = setup_with(SimConfig::default(), hs);
     assert_eq!(s.fe.ring_order(), 4);
     let addr = echo_server();
     let live = s.world.host().stats().frames;
@@ -104,6 +109,41 @@ fn short_of_pages_new_connections_get_smaller_rings() {
     settle(&mut s.fe);
     assert_eq!(block(&mut s.fe, |fe| fe.connect(c, addr)), Ok(()), "connects once pages are back");
     assert_eq!(pages(&s.fe) - before, 9 + 17);
+}
+
+#[test]
+fn rings_shrink_as_free_pages_do() {
+    let mut s = setup();
+    let addr = echo_server();
+    let live = s.world.host().stats().frames;
+    // 16 * RING_SHARE pages free: room for the backend's largest ring.
+    s.fe.platform_mut().page_limit = Some(live + 16 * RING_SHARE);
+    let pages = |fe: &Fe| fe.resources().pages;
+    let mut sizes = Vec::new();
+    let mut socks = Vec::new();
+    for _ in 0..3 {
+        let before = pages(&s.fe);
+        socks.push(connect(&mut s.fe, addr).unwrap());
+        sizes.push(pages(&s.fe) - before);
+    }
+    // Order 4 (indexes page + 16); then fewer than 16 * RING_SHARE pages are free: order 3.
+    assert_eq!(sizes, [17, 9, 9]);
+    for (i, &sock) in socks.iter().enumerate() {
+        let data = pattern(200_000, i as u64);
+        assert!(echo_through(&mut s.fe, sock, &data) == data, "connection {i} echoes");
+    }
+    // Nearly nothing free: order 1, the smallest, while pages last.
+    let live = s.world.host().stats().frames;
+    s.fe.platform_mut().page_limit = Some(live + 3);
+    assert_eq!(s.fe.next_ring_order(), 1);
+    let before = pages(&s.fe);
+    socks.push(connect(&mut s.fe, addr).unwrap());
+    assert_eq!(pages(&s.fe) - before, 3);
+    let data = pattern(100_000, 9);
+    assert!(echo_through(&mut s.fe, socks[3], &data) == data, "the order-1 connection echoes");
+    // An unknown amount of free memory: the backend's maximum.
+    s.fe.platform_mut().page_limit = None;
+    assert_eq!(s.fe.next_ring_order(), 4);
 }
 
 #[test]

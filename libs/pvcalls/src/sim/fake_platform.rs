@@ -176,6 +176,10 @@ impl Platform for FakePlatform {
         Ok(FakePages { pages: SimPages::alloc(&self.host, order), tamper: self.tamper.clone() })
     }
 
+    fn free_pages(&self) -> Option<usize> {
+        self.limits.pages.map(|l| l.saturating_sub(self.host.stats().frames))
+    }
+
     fn leak_pages(&mut self, pages: FakePages) {
         pages.pages.leak();
     }

@@ -105,6 +105,10 @@ impl Platform for SimPlatform {
         Ok(SimPages::alloc(&self.host, order))
     }
 
+    fn free_pages(&self) -> Option<usize> {
+        self.page_limit.map(|limit| limit.saturating_sub(self.host.stats().frames))
+    }
+
     fn leak_pages(&mut self, pages: SimPages) {
         pages.leak();
     }
