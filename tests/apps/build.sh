@@ -2,7 +2,7 @@
 # Builds the Linux programs of tests/apps (static x86_64 ELF executables Skiff runs unmodified)
 # into target/apps/<name>, plus the loader's bad inputs, and prints their sizes:
 #   Rust (cargo --locked --release, x86_64-unknown-linux-musl, the toolchain rust-toolchain.toml pins):
-#     std-echo std-client tokio-echo axum-server axum-readme threads nosys faults syscall-loop
+#     std-echo std-client tokio-echo axum-server axum-readme threads nosys faults syscall-loop bulk
 #   C (musl-gcc -static): c-poll-server
 #   bad inputs: not-elf (text), dynamic-hello (the host compiler's dynamic executable, PT_INTERP),
 #     wrong-machine (a copy of std-echo whose ELF header says AArch64)
@@ -16,7 +16,7 @@ apps=tests/apps
 musl=x86_64-unknown-linux-musl
 build=target/apps-build
 out=target/apps
-rust_programs=(std-echo std-client tokio-echo axum-server axum-readme threads nosys faults syscall-loop)
+rust_programs=(std-echo std-client tokio-echo axum-server axum-readme threads nosys faults syscall-loop bulk)
 
 say() { echo "apps: $*" >&2; }
 die() {

@@ -123,6 +123,20 @@ if start axum-server 0; then
     stop axum-server
 fi
 
+# bulk's client is peers.py bulk; "to-guest" is to the program, here a process on this machine.
+if start bulk 0; then
+    for dir in to-guest from-guest; do
+        for streams in 1 8; do
+            what="$streams concurrent connections"
+            [ "$streams" = 1 ] && what="1 connection"
+            check "bulk: $what, 16 MB each $dir" \
+                python3 tests/xen/peers.py bulk "$port" --dir "$dir" --streams "$streams" --bytes 16000000 \
+                --timeout "$timeout"
+        done
+    done
+    stop bulk
+fi
+
 # axum's README example listens on 0.0.0.0:3000 and prints nothing: wait for the port instead.
 if python3 "$driver" wait 3000 --timeout 0 >/dev/null 2>&1; then
     bad "axum-readme: port 3000 is already in use on this machine; free it and run this again"

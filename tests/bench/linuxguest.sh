@@ -165,6 +165,18 @@ echo_figures() {
     latency "$k" "$3"
     measure_re "lg_crc_${k}_per_s_$run" 'rate=\([0-9.]*\)/s' conn/s python3 "$peers" churn "$3" --cycles 300 --conns 4 --bytes 64 --timeout "$T"
 }
+# bulk_figures SIDE PORT: bulk throughput each way (guest->dom0: the guest sends; dom0->guest: it
+# receives), on 1 stream of $BIG bytes and on 8 streams of $BIG/8 each.
+bulk_figures() {
+    local dir key streams
+    for dir in from-guest to-guest; do
+        key=lg_bulk$([ "$dir" = from-guest ] && echo out || echo in)
+        for streams in 1 8; do
+            mbps "${key}${streams}_bulk_$1_mbps_$run" python3 "$peers" bulk "$2" --dir "$dir" --streams "$streams" \
+                --bytes $((BIG / streams)) --timeout "$T"
+        done
+    done
+}
 fetch_figures() {
     mbps "lg_fetch1_axum_server_$1_mbps_$run" python3 "$peers" fetch "$2" --conns 1 --bytes "$BIG" --timeout "$T"
     mbps "lg_fetch50_axum_server_$1_mbps_$run" python3 "$peers" fetch "$2" --conns 50 --bytes 200000 --timeout "$T"
@@ -178,7 +190,7 @@ if ! setup_net; then
     exit 1
 fi
 pass "dom0 bridge xenbr0 with $DOM0/24"
-for app in std-echo tokio-echo axum-server; do
+for app in std-echo tokio-echo axum-server bulk; do
     if make_initramfs "$app"; then
         pass "initramfs for $app"
         bench "lg_size_${app//-/_}_initramfs" "$(stat -c %s "$RIG_TMP/lguest-$app.cpio.gz")" bytes
@@ -198,6 +210,8 @@ for run in $(seq "$RUNS"); do
         if start "$side" tokio-echo $((p + 1)); then echo_figures tokio-echo "$side" $((p + 1)); fi
         stop "$side"
         if start "$side" axum-server $((p + 2)); then fetch_figures "$side" $((p + 2)); fi
+        stop "$side"
+        if start "$side" bulk $((p + 3)); then bulk_figures "$side" $((p + 3)); fi
         stop "$side"
         p=$((p + 5))
     done
@@ -238,4 +252,38 @@ if [ "${BENCH_LG_MEMORY:-1}" = 1 ]; then
             fail "Linux guest $app serves with memory=$MEM"
         fi
     done
+fi
+
+# Most concurrent connections tokio-echo holds with memory=64, on Skiff and in the Linux guest (0 when
+# it does not come up with so little): apps.py conns opens them one by one, each echoing 64 bytes, up
+# to HELD_MAX, and counts those that all echo again at the end. HELD_MAX stays under tokio-echo's own
+# limit, RLIMIT_NOFILE's 1024 descriptors on either system: past it, accept fails with EMFILE and
+# tokio-echo retries (and logs) in a loop that starves the connections it holds.
+HELD_MAX=1000
+held_in_64() { # SIDE PORT
+    local side=$1 port=$2 dom out n=0
+    case $side in
+        skiff) host=127.0.0.1 dom=linux
+               skiff_create linux 'on_reboot="destroy"' 'ramdisk="target/apps/tokio-echo"' \
+                   "extra=\"-- tokio-echo $port\"" memory=64 ;;
+        linux) host=$GUEST dom=lguest
+               skiff_create lguest "ramdisk=\"$RIG_TMP/lguest-tokio-echo.cpio.gz\"" memory=64 \
+                   "extra=\"console=hvc0 quiet lg_ip=$GUEST/24 lg_app=tokio-echo lg_port=$port\"" ;;
+    esac
+    if wait_port "$host" "$port" 90 "$dom"; then
+        out=$(ulimit -n 8192 && SKIFF_PEER_HOST=$host python3 "$apps" conns "$port" --max "$HELD_MAX" --timeout 20 2>&1)
+        echo "held: tokio-echo on $side with memory=64: $out"
+        n=$(sed -n 's/^ok conns held=\([0-9]*\) .*/\1/p' <<<"$out")
+        if [ -z "$n" ]; then fail "tokio-echo on $side with memory=64 holds connections: $out"; n=0; fi
+    else
+        echo "held: tokio-echo on $side with memory=64 does not accept connections;" \
+            "$(grep -a -m1 -iE 'out of memory|panic|oom' "$(skiff_console_file "$dom")" | tr -d '\r' | guest_safe)"
+    fi
+    xl shutdown "$dom" >/dev/null 2>&1
+    skiff_shutdown_reason "$dom" 60 >/dev/null 2>&1
+    bench "lg_held64_tokio_echo_${side}" "$n" connections
+}
+if [ "${BENCH_LG_HELD:-1}" = 1 ]; then
+    held_in_64 skiff 7100
+    held_in_64 linux 7101
 fi

@@ -163,6 +163,10 @@ stats() { # KEY_PREFIX: "min / mean / max over N" of KEY_PREFIX_1..N
     done
     lg_row "axum-server: HTTP download, 1 connection (MB/s)" lg_fetch1_axum_server mbps
     lg_row "axum-server: HTTP download, 50 connections (MB/s)" lg_fetch50_axum_server mbps
+    for way in "out:guest to dom0" "in:dom0 to guest"; do
+        lg_row "bulk: ${way#*:}, 1 stream (MB/s)" "lg_bulk${way%%:*}1_bulk" mbps
+        lg_row "bulk: ${way#*:}, 8 streams (MB/s)" "lg_bulk${way%%:*}8_bulk" mbps
+    done
     for app in std_echo tokio_echo axum_server; do
         lg_row "${app//_/-}: \`xl create\` (dom0: process start) to first connection (s)" "lg_boot_$app" to_connect
         echo "$(row "${app//_/-}: \`xl create\` to the domain built and running (s)" \
@@ -172,6 +176,8 @@ stats() { # KEY_PREFIX: "min / mean / max over N" of KEY_PREFIX_1..N
         echo "$(row "${app//_/-}: least memory= serving one echo or request (MiB; Skiff: linux.sh)" \
             "memory_${app}_mib" "lg_memory_${app}_linux_mib") | |"
     done
+    echo "$(row "tokio-echo: most concurrent connections held with memory=64, of 1000 tried (0: does not come up)" \
+        lg_held64_tokio_echo_skiff lg_held64_tokio_echo_linux) | |"
     echo
     echo "Image sizes (bytes): Skiff boots linux.elf with the program as \`ramdisk=\`; the Linux guest"
     echo "boots vmlinuz with a gzip'd initramfs holding busybox, xen-netfront.ko and the program:"
@@ -189,7 +195,7 @@ stats() { # KEY_PREFIX: "min / mean / max over N" of KEY_PREFIX_1..N
     echo
     echo "| program | file bytes | text | data | bss | linux.elf + program / no_std echo.elf |"
     echo "|---|---|---|---|---|---|"
-    for name in std-echo tokio-echo axum-server c-poll-server syscall-loop; do
+    for name in std-echo tokio-echo axum-server bulk c-poll-server syscall-loop; do
         f=$repo/target/apps/$name
         [ -f "$f" ] || continue
         read -r text data bss _ < <(size "$f" | awk 'NR == 2')

@@ -13,6 +13,11 @@ wrong and exits 1 (client-peer prints "ok serving ..." first, once it listens).
                                               tokio-echo: the same, then each shuts its side down and
                                               expects the line "sha256 HEX B" the server computed on its
                                               blocking pool (HEX: of what this connection sent), then EOF
+  apps.py conns PORT --max N [--bytes B]     how many connections an echo server holds at once: opens
+                                              them one by one, each echoing B bytes (default 64) and
+                                              kept open, until one fails or N are held; then every held
+                                              connection echoes once more; prints "ok conns held=H ..."
+                                              (H >= 1) and what ended the ramp
   apps.py axum PORT --conns N                 axum-server: GET /json, POST /json (count, sum, sorted of
                                               random numbers), malformed JSON refused, GET /bytes/1048576,
                                               POST /upload of 1 MiB (length, sha256), 404, then N
@@ -47,7 +52,7 @@ import socket
 import sys
 import time
 
-from peers import HOST, connect, expected_bytes, fail, pattern, run_concurrently
+from peers import HOST, connect, expected_bytes, fail, pattern, recv_exact, run_concurrently
 
 # What the threads program does (tests/apps/threads/src/main.rs): the driver expects these
 # parameters and computes the results they must give.
@@ -180,6 +185,39 @@ class Http:
 
     def close(self):
         self.conn.close()
+
+
+def cmd_conns(a):
+    """Opens connections one at a time, each echoing --bytes of its own pattern, and keeps them: the
+    ramp ends at --max held or at the first connection that cannot connect or echo within --timeout.
+    Every held connection then echoes once more, so each one counted is still served."""
+    held, why = [], f"reached --max {a.max}"
+    start = time.monotonic()
+    while len(held) < a.max:
+        data = pattern(a.bytes, f"apps-conns-{len(held)}")
+        try:
+            s = connect(a.port, a.timeout)
+            s.sendall(data)
+            if recv_exact(s, a.bytes) != data:
+                fail(f"conns: connection {len(held)}: the echo differs from what was sent")
+        except (OSError, EOFError) as e:
+            why = f"connection {len(held) + 1}: {e!r}"
+            break
+        held.append((s, data))
+    ramp = time.monotonic() - start
+    if not held:
+        fail(f"conns: no connection held ({why})")
+    for i, (s, data) in enumerate(held):
+        try:
+            s.sendall(data)
+            if recv_exact(s, a.bytes) != data:
+                fail(f"conns: held connection {i}: the second echo differs from what was sent")
+        except (OSError, EOFError) as e:
+            fail(f"conns: held connection {i} of {len(held)} no longer echoes: {e!r}")
+    for s, _ in held:
+        s.close()
+    print(f"ok conns held={len(held)} max={a.max} bytes={a.bytes} ramp_secs={ramp:.1f}: each echoed twice;"
+          f" ramp ended: {why}", flush=True)
 
 
 def axum_round(h, rng, name, nbytes, upload):
@@ -384,7 +422,7 @@ def cmd_nosys(a):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("wait", "echo", "axum", "axum-readme", "client-peer"):
+    for name in ("wait", "echo", "conns", "axum", "axum-readme", "client-peer"):
         s = sub.add_parser(name)
         s.add_argument("port", type=int)
         s.add_argument("--timeout", type=float, default=300)
@@ -393,6 +431,8 @@ def main():
     sub.choices["echo"].add_argument("--conns", type=int, default=1)
     sub.choices["echo"].add_argument("--bytes", type=int, default=1000)
     sub.choices["echo"].add_argument("--digest", action="store_true")
+    sub.choices["conns"].add_argument("--max", type=int, required=True)
+    sub.choices["conns"].add_argument("--bytes", type=int, default=64)
     sub.choices["axum"].add_argument("--conns", type=int, default=16)
     sub.choices["axum-readme"].add_argument("--conns", type=int, default=16)
     for name in ("client-peer", "client-output"):

@@ -30,6 +30,10 @@ line starting with "ok" and exits 0, or prints what went wrong and exits 1.
                                              a progress line on stderr every P cycles
   peers.py hold PORT                         accepts two connections, reads the first's line, never
                                              reads the second, and waits to be killed (peergone)
+  peers.py bulk PORT --dir to-guest|from-guest --streams N --bytes B
+                                             tests/apps/bulk: N concurrent connections each send it B
+                                             bytes of its pattern (R; its count and checksum checked)
+                                             or get B bytes from it (S; checked byte for byte); rate
 
 nettest-peer, in the order tests/guests/nettest.rs expects: connection 1 waits for the guest's b"G",
 sends NETTEST_FIRST, waits for b"A" and closes; then connections 2 and 3 open, NETTEST_THIRD goes out
@@ -40,7 +44,9 @@ Clients connect to, and servers bind, 127.0.0.1 (where a Skiff guest's listeners
 the address in the environment's SKIFF_PEER_HOST (make bench's Linux guest: 10.200.0.2).
 """
 import argparse
+import array
 import hashlib
+import operator
 import os
 import selectors
 import socket
@@ -53,6 +59,10 @@ HOST = os.environ.get("SKIFF_PEER_HOST", "127.0.0.1")
 # What nettest-peer sends; tests/guests/nettest.rs (FIRST_DATA, THIRD_DATA) expects the same bytes.
 NETTEST_FIRST = b"nettest: first connection from dom0\n"
 NETTEST_THIRD = b"nettest: third connection from dom0\n"
+# tests/apps/bulk's pattern repeats every BULK_PERIOD bytes (see bulk_pattern); bulk sends and receives
+# BULK_CHUNK bytes at a time here.
+BULK_PERIOD = 65521
+BULK_CHUNK = 1 << 20
 
 
 def fail(msg):
@@ -500,6 +510,135 @@ def cmd_pingpong(a):
           f"max={lat[-1] * 1e6:.0f}us", flush=True)
 
 
+def bulk_pattern(n):
+    """The first n bytes of every tests/apps/bulk stream: byte i is (j * 7 + (j >> 8)) mod 256 with
+    j = i mod BULK_PERIOD (65521, a prime: the pattern repeats neither every 256 nor every 8 bytes)."""
+    period = bytes((j * 7 + (j >> 8)) & 0xFF for j in range(BULK_PERIOD))
+    return (period * (n // BULK_PERIOD + 1))[:n]
+
+
+def bulk_sums(data):
+    """(a, b, m) of tests/apps/bulk's checksum of data: its m little-endian u64 words w[k], the last
+    padded with zero bytes, a = sum w[k] and b = sum (m - k) * w[k], both mod 2**64 (bulk adds
+    a += w[k]; b += a word by word)."""
+    words = array.array("Q", bytes(data) + bytes(-len(data) % 8))
+    if sys.byteorder == "big":
+        words.byteswap()
+    m = len(words)
+    return sum(words) % 2**64, sum(map(operator.mul, words, range(m, 0, -1))) % 2**64, m
+
+
+def bulk_finish(a, b, n):
+    """The checksum of n bytes from their sums: b + (a rotated left by 32 bits) + n, mod 2**64."""
+    a %= 2**64
+    return (b + ((a << 32 | a >> 32) & (2**64 - 1)) + n) % 2**64
+
+
+def bulk_checksum(data):
+    """tests/apps/bulk's checksum of data, what its R reply carries."""
+    a, b, _ = bulk_sums(data)
+    return bulk_finish(a, b, len(data))
+
+
+def bulk_pattern_checksum(n):
+    """bulk_checksum(bulk_pattern(n)) in time independent of n: the pattern's words repeat every
+    BULK_PERIOD words, and X followed by Y (mY words) has a = aX + aY and b = bX + mY * aX + bY."""
+    span = 8 * BULK_PERIOD
+    q, r = divmod(n, span)
+    pa, pb, pm = bulk_sums(bulk_pattern(span))
+    qa, qb = q * pa, q * pb + pm * pa * (q * (q - 1) // 2)  # q periods, one after another
+    ra, rb, rm = bulk_sums(bulk_pattern(r))
+    return bulk_finish(qa + ra, qb + rm * qa + rb, n)
+
+
+def cmd_bulk(a):
+    """--streams concurrent connections to tests/apps/bulk, each moving --bytes of its pattern in
+    direction --dir: to-guest sends them (command R) and checks the count and checksum bulk replies,
+    from-guest asks for them (command S) and compares what arrives, up to EOF, with the pattern. The
+    time runs from the first stream's command to the last stream's end (connections are open before)."""
+    if a.dir is None:
+        fail("bulk: give --dir to-guest or --dir from-guest")
+    n = a.bytes
+    # The stream from any offset o, BULK_CHUNK bytes at most: ext[o % BULK_PERIOD:].
+    ext = memoryview(bulk_pattern(BULK_PERIOD + BULK_CHUNK))
+    want_sum = bulk_pattern_checksum(n) if a.dir == "to-guest" else None
+    conns = [connect(a.port, a.timeout) for _ in range(a.streams)]
+    times = [None] * a.streams
+    done = [0] * a.streams
+    errors = []
+    deadline = time.monotonic() + a.timeout
+
+    def before_chunk(s):
+        """Sets s's timeout to what is left of --timeout, or raises if nothing is."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"not done within {a.timeout}s")
+        s.settimeout(left)
+
+    def to_guest(i, s):
+        s.sendall(b"R" + struct.pack("<Q", n))
+        while done[i] < n:
+            k = min(BULK_CHUNK, n - done[i])
+            at = done[i] % BULK_PERIOD
+            before_chunk(s)
+            s.sendall(ext[at:at + k])
+            done[i] += k
+        before_chunk(s)
+        count, checksum = struct.unpack("<QQ", recv_exact(s, 16))
+        end = time.monotonic()
+        if count != n:
+            raise ValueError(f"bulk received {count} of the {n} bytes sent")
+        if checksum != want_sum:
+            raise ValueError(f"bulk's checksum is {checksum:#018x}, what was sent has {want_sum:#018x}")
+        if s.recv(1):
+            raise ValueError("bytes after the 16-byte reply")
+        return end
+
+    def from_guest(i, s):
+        buf = bytearray(BULK_CHUNK)
+        view = memoryview(buf)
+        s.sendall(b"S" + struct.pack("<Q", n))
+        while True:
+            before_chunk(s)
+            fill = 0
+            while fill < BULK_CHUNK:
+                k = s.recv_into(view[fill:])
+                if not k:
+                    break
+                fill += k
+            if done[i] + fill > n:
+                raise ValueError(f"more than the {n} bytes asked for ({done[i] + fill} at least)")
+            at = done[i] % BULK_PERIOD
+            # bytearray == memoryview is one memcmp.
+            if (buf if fill == BULK_CHUNK else buf[:fill]) != ext[at:at + fill]:
+                d = next(j for j in range(fill) if buf[j] != ext[at + j])
+                raise ValueError(f"byte {done[i] + d} is {buf[d]:#04x}, the pattern's is {ext[at + d]:#04x}")
+            done[i] += fill
+            if fill < BULK_CHUNK:
+                break
+        end = time.monotonic()
+        if done[i] != n:
+            raise EOFError(f"EOF after {done[i]} of {n} bytes")
+        return end
+
+    def worker(i):
+        s = conns[i]
+        try:
+            with s:
+                start = time.monotonic()
+                end = (to_guest if a.dir == "to-guest" else from_guest)(i, s)
+                times[i] = (start, end)
+        except (OSError, EOFError, ValueError) as e:
+            errors.append(f"stream {i} after {done[i]} of {n} bytes: {e!r}")
+
+    run_concurrently(worker, a.streams)
+    if errors:
+        fail(f"bulk: {len(errors)} of {a.streams} streams {a.dir} failed: {errors[:3]}")
+    secs = max(t[1] for t in times) - min(t[0] for t in times)
+    print(rate_line(f"bulk dir={a.dir} streams={a.streams} bytes={n}", a.streams * n, max(secs, 1e-9),
+                    " verified"), flush=True)
+
+
 def cmd_serve_http(a):
     import http.server
 
@@ -585,7 +724,7 @@ def cmd_nettest_peer(a):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("cmd", choices=["echo", "halfclose", "reset", "resets", "http", "refused", "serve", "nettest-peer",
-                                   "fetch", "rounds", "pingpong", "serve-http", "churn", "hold"])
+                                   "fetch", "rounds", "pingpong", "serve-http", "churn", "hold", "bulk"])
     p.add_argument("port", type=int)
     p.add_argument("--conns", type=int, default=1)
     p.add_argument("--bytes", type=int, default=1000)
@@ -595,6 +734,8 @@ def main():
     p.add_argument("--bursts", type=int, default=1)
     p.add_argument("--cycles", type=int, default=1000)
     p.add_argument("--progress", type=int, default=0)
+    p.add_argument("--streams", type=int, default=1)
+    p.add_argument("--dir", choices=["to-guest", "from-guest"])
     a = p.parse_args()
     try:
         globals()["cmd_" + a.cmd.replace("-", "_")](a)
