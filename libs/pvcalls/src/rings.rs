@@ -197,26 +197,36 @@ impl<B: PageBlock> DataRing<B> {
         close_port(p, acct, self.port);
     }
 
-    /// Reads into `dst`. Consuming from a full `in` makes a notification
-    /// due (the backend stops reading while `in` is full and resumes on our
-    /// next event), sent by the next [`send`](Self::send) or
-    /// [`flush_notify`](Self::flush_notify), whichever comes first.
+    /// Reads into `dst`. Consuming from a full `in` calls for an event: the
+    /// backend stops reading its socket while `in` is full and resumes on
+    /// our next event.
     ///
-    /// Why not at once: Linux's `pvcalls-back` (up to at least 6.1) treats
-    /// every frontend event as "out has data"; an event that finds `out`
-    /// empty leaves the channel masked until a later write succeeds, and
-    /// the stream can stall. Deferring lets a recv-then-send (echo,
-    /// request/response) carry both in one event with `out` non-empty, and
-    /// consuming from a ring that was not full needs no event at all.
+    /// With `at_once`, the event goes out now, so that the backend refills
+    /// `in` while the application takes in the rest: a stream into the
+    /// guest is not stop-and-go. Without it (a backend without the
+    /// masked-channel fix, see [`Options::answer_events`](crate::Options)),
+    /// it is due, sent by the next [`send`](Self::send) or
+    /// [`flush_notify`](Self::flush_notify), whichever comes first: such a
+    /// backend treats every frontend event as "out has data", and an event
+    /// that finds `out` empty leaves the channel masked until a later write
+    /// succeeds, so the stream can stall; deferring lets a recv-then-send
+    /// (echo, request/response) carry both in one event with `out`
+    /// non-empty. Consuming from a ring that was not full needs no event.
     pub fn recv<P: Platform<Pages = B>>(
         &mut self,
-        _p: &mut P,
+        p: &mut P,
         dst: &mut [u8],
+        at_once: bool,
     ) -> Poll<Result<usize, Errno>> {
         let was_full = self.io.in_full(&self.idx.mem);
         let r = self.io.recv(&self.idx.mem, &self.data.mem, dst);
         if was_full && matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.notify_due = true;
+            if at_once {
+                self.notify_due = false;
+                p.notify(self.port);
+            } else {
+                self.notify_due = true;
+            }
         }
         r
     }

@@ -621,6 +621,46 @@ fn no_answer_goes_out_once_the_receiving_side_has_failed() {
     assert_eq!(s.fe.platform().notifications(), sent, "an answer went out");
 }
 
+/// Connects with rings of order 1 (4 KiB each way) to a host server that
+/// sends 10,000 bytes, waits until `in` is full, reads 100 bytes and says
+/// how many events the frontend sent for that read; then reads the rest.
+fn events_for_a_read_from_a_full_ring(answer_events: bool) -> u64 {
+    let hs = handshake::Config {
+        options: Options { ring_order: Some(1), answer_events, ..Options::default() },
+        ..Default::default()
+    };
+    let mut s = setup_with(SimConfig::default(), hs);
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let data = pattern(10_000, 3);
+    let sent = data.clone();
+    let server = thread::spawn(move || l.accept().unwrap().0.write_all(&sent).unwrap());
+    let c = connect(&mut s.fe, localhost(port)).unwrap();
+    let deadline = s.fe.now_ns() + 10_000_000_000;
+    while s.fe.available(c).unwrap() < 4096 {
+        assert!(s.fe.now_ns() < deadline, "in never filled");
+        let now = s.fe.now_ns();
+        s.fe.wait(Some(now + 10_000_000));
+    }
+    let before = s.fe.platform().notifications();
+    let mut first = [0u8; 100];
+    assert_eq!(s.fe.recv(c, &mut first), Ready(Ok(100)));
+    let events = s.fe.platform().notifications() - before;
+    let mut got = first.to_vec();
+    got.extend(recv_to_end(&mut s.fe, c).unwrap());
+    server.join().unwrap();
+    assert!(got == data, "the stream arrives whole");
+    events
+}
+
+#[test]
+fn a_read_from_a_full_ring_tells_the_backend_at_once() {
+    assert_eq!(events_for_a_read_from_a_full_ring(true), 1);
+    // For a backend without the masked-channel fix the event waits for the
+    // next send or block.
+    assert_eq!(events_for_a_read_from_a_full_ring(false), 0);
+}
+
 /// The event channel of `c`'s data ring.
 fn ring_port(fe: &Fe, c: SocketId) -> u32 {
     fe.sockets().find(|v| v.id == c).and_then(|v| v.port).expect("a socket with a ring")
