@@ -47,10 +47,7 @@
 #   silent-reset     a reset (or any state change) only notifies the guest: nothing reads the socket,
 #                    so with nothing queued the guest never learns of the end, and a send waiting for
 #                    space (the write-space callback never comes) waits forever. Run the I/O worker to
-#                    read the end and retry the send, which then reports the error; and say so in
-#                    xenstore (feature-state-change-read = 1), so that Skiff does not answer the
-#                    backend's events to have a reset read (each answer to a data event is a spurious
-#                    event to Linux, which then holds the channel's events back by jiffies).
+#                    read the end and retry the send, which then reports the error.
 #   wq-leak          every connection allocates a workqueue for its I/O worker that is never
 #                    destroyed: dom0 loses memory with each connection a guest closes.
 #   warn-reset       WARN_ON(ret > wanted) compares an int with an unsigned int and fires (with a
@@ -163,8 +160,7 @@ if [ "$patched" = 1 ]; then
     fix wq-leak 1 's/(\tflush_work\(&map->ioworker.register_work\);\n)/$1\tif (map->ioworker.wq) \/* skiff: wq-leak *\/\n\t\tdestroy_workqueue(map->ioworker.wq);\n/'
     fix accept-race 2 's/\tif \(mappass == NULL\)\n\t\treturn;\n/\t\/* skiff: accept-race: an accepted socket inherits this callback until its own are set; its\n\t * sk_user_data may already be its sock_mapping, not a sockpass_mapping *\/\n\tif (mappass == NULL || sock->sk_state != TCP_LISTEN)\n\t\treturn;\n/;
         s/(\twrite_unlock_bh\(&map->sock->sk->sk_callback_lock\);\n)(\n\treturn map;)/$1\t\/* skiff: accept-race: read what arrived before the callbacks were set *\/\n\tpvcalls_sk_data_ready(map->sock->sk);\n$2/'
-    fix silent-reset 2 's/(static void pvcalls_sk_state_change\(struct sock \*sock\)\n\{\n\tstruct sock_mapping \*map = sock->sk_user_data;\n\n\tif \(map == NULL\)\n\t\treturn;\n\n\tatomic_inc\(&map->read\);\n)/$1\t\/* skiff: silent-reset: let the worker read the end and retry a send that waits for space *\/\n\tatomic_inc(&map->write);\n\tatomic_inc(&map->io);\n\tqueue_work(map->ioworker.wq, &map->ioworker.register_work);\n/;
-        s/(\terr = xenbus_printf\(xbt, dev->nodename, "function-calls",\n\t\t\t    XENBUS_FUNCTIONS_CALLS\);\n\tif \(err\) \{\n[^}]*\}\n)/$1\n\t\/* skiff: silent-reset: say so, the frontend need not answer events to have a reset read *\/\n\terr = xenbus_printf(xbt, dev->nodename, "feature-state-change-read", "1");\n\tif (err)\n\t\tgoto abort;\n/'
+    fix silent-reset 1 's/(static void pvcalls_sk_state_change\(struct sock \*sock\)\n\{\n\tstruct sock_mapping \*map = sock->sk_user_data;\n\n\tif \(map == NULL\)\n\t\treturn;\n\n\tatomic_inc\(&map->read\);\n)/$1\t\/* skiff: silent-reset: let the worker read the end and retry a send that waits for space *\/\n\tatomic_inc(&map->write);\n\tatomic_inc(&map->io);\n\tqueue_work(map->ioworker.wq, &map->ioworker.register_work);\n/'
     fix warn-reset 1 's/\tWARN_ON\(ret > wanted\);/\tWARN_ON(ret > 0 && (unsigned int)ret > wanted); \/* skiff: warn-reset *\//'
 else
     say "building the source as it is (--unpatched)"

@@ -97,9 +97,7 @@ fn connect() -> State {
     }
     // `no-event-answers`: for a Linux 6.1 pvcalls-back without the
     // masked-channel fix (see `Options::answer_events`).
-    let masked_channel_bug = skiff_kernel::args().has_flag("no-event-answers");
-    cfg.options.answer_events = !masked_channel_bug;
-    cfg.options.defer_acks = masked_channel_bug;
+    cfg.options.answer_events = !skiff_kernel::args().has_flag("no-event-answers");
     let result =
         xenstore::with_connection(|xs| Ok(handshake::connect(xs, KernelPlatform::new(), cfg)));
     match result {

@@ -31,11 +31,6 @@ pub const FRONTEND_PATH: &str = "device/pvcalls/0";
 /// Token of the handshake's watch on the backend state.
 const WATCH_TOKEN: &str = "skiff-pvcalls";
 
-/// The backend node by which a backend says it reads its socket on every
-/// change of the socket's state (Skiff's `dom0/install-pvcalls-back.sh`
-/// writes it): events then need no answer (see [`Options::answer_events`]).
-pub const FEATURE_STATE_CHANGE_READ: &str = "feature-state-change-read";
-
 /// Default time to wait for each backend state change.
 pub const DEFAULT_TIMEOUT_NS: u64 = 10_000_000_000;
 
@@ -114,10 +109,6 @@ pub struct BackendInfo {
     pub domid: DomId,
     /// Its `max-page-order`.
     pub max_page_order: u32,
-    /// It says (`feature-state-change-read` = 1) that it reads its socket
-    /// on every change of the socket's state, so a reset needs no event of
-    /// ours to be seen (see [`Options::answer_events`]).
-    pub state_change_read: bool,
 }
 
 impl BackendInfo {
@@ -271,15 +262,9 @@ pub fn connect<T: Transport, P: Platform>(
     if max_page_order < 1 {
         return Err(HandshakeError::BadPageOrder(max_page_order));
     }
-    let rpath = format!("{bpath}/{FEATURE_STATE_CHANGE_READ}");
-    let state_change_read = xs.try_read(&rpath)?.is_some_and(|v| v.trim_ascii() == b"1");
-    let info = BackendInfo { path: bpath, domid, max_page_order, state_change_read };
-    let mut options = cfg.options;
-    if state_change_read {
-        options.answer_events = false;
-    }
+    let info = BackendInfo { path: bpath, domid, max_page_order };
 
-    let mut fe = Frontend::new(platform, domid, max_page_order, options).map_err(|e| {
+    let mut fe = Frontend::new(platform, domid, max_page_order, cfg.options).map_err(|e| {
         if e == Errno::EINVAL {
             HandshakeError::BadPageOrder(cfg.options.ring_order.unwrap_or(max_page_order))
         } else {

@@ -624,15 +624,12 @@ fn no_answer_goes_out_once_the_receiving_side_has_failed() {
 /// Connects with rings of order 1 (4 KiB each way) to a host server that
 /// sends 10,000 bytes, waits until `in` is full, reads 100 bytes and says
 /// how many events the frontend sent for that read; then reads the rest.
-fn events_for_a_read_from_a_full_ring(defer_acks: bool) -> u64 {
-    let options = Options {
-        ring_order: Some(1),
-        defer_acks,
-        answer_events: !defer_acks,
-        ..Options::default()
+fn events_for_a_read_from_a_full_ring(answer_events: bool) -> u64 {
+    let hs = handshake::Config {
+        options: Options { ring_order: Some(1), answer_events, ..Options::default() },
+        ..Default::default()
     };
-    let mut s =
-        setup_with(SimConfig::default(), handshake::Config { options, ..Default::default() });
+    let mut s = setup_with(SimConfig::default(), hs);
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let data = pattern(10_000, 3);
@@ -658,64 +655,10 @@ fn events_for_a_read_from_a_full_ring(defer_acks: bool) -> u64 {
 
 #[test]
 fn a_read_from_a_full_ring_tells_the_backend_at_once() {
-    assert_eq!(events_for_a_read_from_a_full_ring(false), 1);
+    assert_eq!(events_for_a_read_from_a_full_ring(true), 1);
     // For a backend without the masked-channel fix the event waits for the
     // next send or block.
-    assert_eq!(events_for_a_read_from_a_full_ring(true), 0);
-}
-
-/// A simulated dom0 whose backend reads a reset socket by itself and says
-/// so in xenstore (`feature-state-change-read`), as Skiff's patched one.
-fn setup_state_change_read() -> Setup {
-    let mut cfg = SimConfig::default();
-    cfg.agent.state_change_read = Some("1".into());
-    setup_with(cfg, Default::default())
-}
-
-/// Events the frontend sends over 200 request/response rounds of 64 bytes.
-fn events_for_200_rounds(s: &mut Setup) -> u64 {
-    let c = connect(&mut s.fe, echo_server()).unwrap();
-    let before = s.fe.platform().notifications();
-    for i in 0..200 {
-        let msg = pattern(64, i);
-        send_all(&mut s.fe, c, &msg);
-        assert!(recv_exact(&mut s.fe, c, 64) == msg, "round {i} echoes");
-    }
-    s.fe.platform().notifications() - before
-}
-
-#[test]
-fn a_backend_that_reads_on_state_change_gets_no_answers() {
-    // One event of ours per round, the one that carries the request: an
-    // answer to the backend's events would wake its worker for nothing
-    // (Linux counts that as spurious and backs the channel off).
-    assert_eq!(events_for_200_rounds(&mut setup_state_change_read()), 200);
-    // A backend that does not say so gets answers as well: up to one for
-    // each of its two events per round (the echo delivered, the request
-    // taken), fewer when they come together.
-    let with_answers = events_for_200_rounds(&mut setup());
-    assert!(with_answers > 200, "{with_answers} events: no answers went out");
-}
-
-#[test]
-fn without_answers_a_reset_still_reaches_a_caller_that_polls() {
-    let mut s = setup_state_change_read();
-    let (port, server) = resetting_server();
-    let c = connect(&mut s.fe, localhost(port)).unwrap();
-    send_all(&mut s.fe, c, b"unread data");
-    server.join().unwrap();
-    let deadline = s.fe.now_ns() + 10_000_000_000;
-    let e = loop {
-        let _ = s.fe.poll(c).unwrap();
-        match s.fe.recv(c, &mut [0u8; 64]) {
-            Pending => {}
-            Ready(r) => break r,
-        }
-        assert!(s.fe.now_ns() < deadline, "the reset never reached a busy poller");
-        let now = s.fe.now_ns();
-        s.fe.wait(Some(now + 10_000_000));
-    };
-    assert_eq!(e, Err(Errno::ECONNRESET));
+    assert_eq!(events_for_a_read_from_a_full_ring(false), 0);
 }
 
 /// The event channel of `c`'s data ring.

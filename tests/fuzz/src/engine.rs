@@ -16,7 +16,6 @@ pub struct Opts {
     max_order: u8,
     send_socket: bool,
     answer_events: bool,
-    defer_acks: bool,
     near_wrap: Option<u8>,
     linger_ms: u8,
 }
@@ -29,7 +28,6 @@ impl Opts {
             ring_order: None,
             send_socket: self.send_socket,
             answer_events: self.answer_events,
-            defer_acks: self.defer_acks,
             linger_ns: u64::from(self.linger_ms) * 1_000_000,
             command_timeout_ns: 50_000_000,
             connect_timeout_ns: 200_000_000,

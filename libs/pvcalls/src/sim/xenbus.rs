@@ -23,10 +23,6 @@ pub struct AgentConfig {
     pub function_calls: Option<String>,
     /// `max-page-order` (`None`: not written).
     pub max_page_order: Option<String>,
-    /// `feature-state-change-read` (`None`: not written, as Linux's own
-    /// backend; Skiff's patched one writes "1"). Say so only with
-    /// [`BackendConfig::reset_needs_event`](super::BackendConfig) off.
-    pub state_change_read: Option<String>,
     /// Whether the toolstack created the device at all.
     pub device: bool,
     /// Ignore the frontend going Closing/Closed (a backend that never
@@ -42,7 +38,6 @@ impl Default for AgentConfig {
             versions: Some("1".into()),
             function_calls: Some("1".into()),
             max_page_order: Some("4".into()),
-            state_change_read: None,
             device: true,
             deaf_to_close: false,
         }
@@ -119,7 +114,6 @@ impl XenbusAgent {
                     ("versions", &self.cfg.versions),
                     ("max-page-order", &self.cfg.max_page_order),
                     ("function-calls", &self.cfg.function_calls),
-                    (crate::handshake::FEATURE_STATE_CHANGE_READ, &self.cfg.state_change_read),
                 ] {
                     if let Some(v) = v {
                         let _ = xs.write(&format!("{be}/{k}"), v.as_bytes());
