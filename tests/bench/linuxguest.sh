@@ -79,6 +79,17 @@ EOF
     (cd "$d" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -9 >"$RIG_TMP/lguest-$1.cpio.gz"
 }
 
+# create_guest SIDE APP PORT MIB: xl create of the guest that runs APP listening on PORT with
+# memory=MIB (skiff: the linux image, domain linux; linux: the Linux guest, domain lguest).
+create_guest() {
+    case $1 in
+        skiff) skiff_create linux 'on_reboot="destroy"' "ramdisk=\"target/apps/$2\"" "extra=\"-- $2 $3\"" \
+                   "memory=$4" ;;
+        linux) skiff_create lguest "ramdisk=\"$RIG_TMP/lguest-$2.cpio.gz\"" "memory=$4" \
+                   "extra=\"console=hvc0 quiet lg_ip=$GUEST/24 lg_app=$2 lg_port=$3\"" ;;
+    esac
+}
+
 # start SIDE APP PORT: starts APP listening on PORT on SIDE (skiff: the linux image; linux: the Linux
 # guest; dom0: a process) and waits for the first connection; BENCH lg_boot_APP_SIDE_to_connect_RUN
 # (xl create, or the process's start, to that connection) and, for guests, ..._to_running_RUN (xl
@@ -89,13 +100,10 @@ start() {
     case $side in
         skiff)
             host=127.0.0.1 dom=linux
-            skiff_create linux 'on_reboot="destroy"' "ramdisk=\"target/apps/$app\"" "extra=\"-- $app $port\"" \
-                "memory=$MEM" || { fail "$app on Skiff: xl create"; return 1; } ;;
+            create_guest skiff "$app" "$port" "$MEM" || { fail "$app on Skiff: xl create"; return 1; } ;;
         linux)
             host=$GUEST dom=lguest
-            skiff_create lguest "ramdisk=\"$RIG_TMP/lguest-$app.cpio.gz\"" "memory=$MEM" \
-                "extra=\"console=hvc0 quiet lg_ip=$GUEST/24 lg_app=$app lg_port=$port\"" \
-                || { fail "$app in the Linux guest: xl create"; return 1; } ;;
+            create_guest linux "$app" "$port" "$MEM" || { fail "$app in the Linux guest: xl create"; return 1; } ;;
         dom0)
             host=127.0.0.1
             "$bin/$app" "$port" >"$RIG_TMP/lg-dom0-$app.log" 2>&1 &
@@ -223,9 +231,7 @@ done
 lg_serves_in() { # APP PORT MIB
     local app=$1 port=$2 mem=$3 ok=1 reason
     host=$GUEST
-    if skiff_create lguest "ramdisk=\"$RIG_TMP/lguest-$app.cpio.gz\"" "memory=$mem" \
-        "extra=\"console=hvc0 quiet lg_ip=$GUEST/24 lg_app=$app lg_port=$port\"" 2>/dev/null \
-        && wait_port "$GUEST" "$port" 90 lguest; then
+    if create_guest linux "$app" "$port" "$mem" 2>/dev/null && wait_port "$GUEST" "$port" 90 lguest; then
         if [ "$app" = axum-server ]; then
             SKIFF_PEER_HOST=$GUEST python3 "$peers" fetch "$port" --conns 1 --bytes 100000 --timeout 30
         else
@@ -263,14 +269,10 @@ HELD_MAX=1000
 held_in_64() { # SIDE PORT
     local side=$1 port=$2 dom out n=0
     case $side in
-        skiff) host=127.0.0.1 dom=linux
-               skiff_create linux 'on_reboot="destroy"' 'ramdisk="target/apps/tokio-echo"' \
-                   "extra=\"-- tokio-echo $port\"" memory=64 ;;
-        linux) host=$GUEST dom=lguest
-               skiff_create lguest "ramdisk=\"$RIG_TMP/lguest-tokio-echo.cpio.gz\"" memory=64 \
-                   "extra=\"console=hvc0 quiet lg_ip=$GUEST/24 lg_app=tokio-echo lg_port=$port\"" ;;
+        skiff) host=127.0.0.1 dom=linux ;;
+        linux) host=$GUEST dom=lguest ;;
     esac
-    if wait_port "$host" "$port" 90 "$dom"; then
+    if create_guest "$side" tokio-echo "$port" 64 && wait_port "$host" "$port" 90 "$dom"; then
         out=$(ulimit -n 8192 && SKIFF_PEER_HOST=$host python3 "$apps" conns "$port" --max "$HELD_MAX" --timeout 20 2>&1)
         echo "held: tokio-echo on $side with memory=64: $out"
         n=$(sed -n 's/^ok conns held=\([0-9]*\) .*/\1/p' <<<"$out")

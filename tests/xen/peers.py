@@ -534,14 +534,9 @@ def bulk_finish(a, b, n):
     return (b + ((a << 32 | a >> 32) & (2**64 - 1)) + n) % 2**64
 
 
-def bulk_checksum(data):
-    """tests/apps/bulk's checksum of data, what its R reply carries."""
-    a, b, _ = bulk_sums(data)
-    return bulk_finish(a, b, len(data))
-
-
 def bulk_pattern_checksum(n):
-    """bulk_checksum(bulk_pattern(n)) in time independent of n: the pattern's words repeat every
+    """tests/apps/bulk's checksum of bulk_pattern(n), what its R reply carries, in time independent of
+    n (bulk_finish of bulk_sums of the whole pattern, computed by periods): the words repeat every
     BULK_PERIOD words, and X followed by Y (mY words) has a = aX + aY and b = bX + mY * aX + bY."""
     span = 8 * BULK_PERIOD
     q, r = divmod(n, span)
