@@ -48,6 +48,13 @@
 #                    so with nothing queued the guest never learns of the end, and a send waiting for
 #                    space (the write-space callback never comes) waits forever. Run the I/O worker to
 #                    read the end and retry the send, which then reports the error.
+#   read-on          a read that leaves data queued (or, with lost-eof, takes the last data before
+#                    the FIN) marks a read pending but does not run the worker again: the rest waits
+#                    for the guest's next event, so a guest must answer every event to get it. Run
+#                    the worker again (it stops when `in` is full, to go on at the guest's event
+#                    for a read from a full ring), and say so in xenstore
+#                    (feature-unprompted-read = 1): Skiff then sends no answers, which Linux counts
+#                    as spurious events and holds the channel back for (lateeoi back-off).
 #   wq-leak          every connection allocates a workqueue for its I/O worker that is never
 #                    destroyed: dom0 loses memory with each connection a guest closes.
 #   warn-reset       WARN_ON(ret > wanted) compares an int with an unsigned int and fires (with a
@@ -161,6 +168,8 @@ if [ "$patched" = 1 ]; then
     fix accept-race 2 's/\tif \(mappass == NULL\)\n\t\treturn;\n/\t\/* skiff: accept-race: an accepted socket inherits this callback until its own are set; its\n\t * sk_user_data may already be its sock_mapping, not a sockpass_mapping *\/\n\tif (mappass == NULL || sock->sk_state != TCP_LISTEN)\n\t\treturn;\n/;
         s/(\twrite_unlock_bh\(&map->sock->sk->sk_callback_lock\);\n)(\n\treturn map;)/$1\t\/* skiff: accept-race: read what arrived before the callbacks were set *\/\n\tpvcalls_sk_data_ready(map->sock->sk);\n$2/'
     fix silent-reset 1 's/(static void pvcalls_sk_state_change\(struct sock \*sock\)\n\{\n\tstruct sock_mapping \*map = sock->sk_user_data;\n\n\tif \(map == NULL\)\n\t\treturn;\n\n\tatomic_inc\(&map->read\);\n)/$1\t\/* skiff: silent-reset: let the worker read the end and retry a send that waits for space *\/\n\tatomic_inc(&map->write);\n\tatomic_inc(&map->io);\n\tqueue_work(map->ioworker.wq, &map->ioworker.register_work);\n/'
+    fix read-on 2 's/(RCV_SHUTDOWN\)\)\)) (\/\* skiff: lost-eof \*\/)\n\t\tatomic_inc\(&map->read\);\n/$1 { $2\n\t\tatomic_inc(&map->read);\n\t\tatomic_inc(&map->io); \/* skiff: read-on: read again, not at the guest'"'"'s next event *\/\n\t}\n/;
+        s/(\terr = xenbus_printf\(xbt, dev->nodename, "function-calls",\n\t\t\t    XENBUS_FUNCTIONS_CALLS\);\n\tif \(err\) \{\n[^}]*\}\n)/$1\n\t\/* skiff: read-on: say so; the frontend need not answer events to have its socket read *\/\n\terr = xenbus_printf(xbt, dev->nodename, "feature-unprompted-read", "1");\n\tif (err)\n\t\tgoto abort;\n/'
     fix warn-reset 1 's/\tWARN_ON\(ret > wanted\);/\tWARN_ON(ret > 0 && (unsigned int)ret > wanted); \/* skiff: warn-reset *\//'
 else
     say "building the source as it is (--unpatched)"
