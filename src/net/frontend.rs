@@ -97,7 +97,9 @@ fn connect() -> State {
     }
     // `no-event-answers`: for a Linux 6.1 pvcalls-back without the
     // masked-channel fix (see `Options::answer_events`).
-    cfg.options.answer_events = !skiff_kernel::args().has_flag("no-event-answers");
+    let masked_channel_bug = skiff_kernel::args().has_flag("no-event-answers");
+    cfg.options.answer_events = !masked_channel_bug;
+    cfg.options.defer_acks = masked_channel_bug;
     let result =
         xenstore::with_connection(|xs| Ok(handshake::connect(xs, KernelPlatform::new(), cfg)));
     match result {
@@ -106,10 +108,11 @@ fn connect() -> State {
                 log::warn!("cannot watch the PV Calls backend state: {e}");
             }
             log::info!(
-                "PV Calls connected to {} (domain {}, max-page-order {}) in {} us",
+                "PV Calls connected to {} (domain {}, max-page-order {}, {}) in {} us",
                 info.path,
                 info.domid,
                 info.max_page_order,
+                if info.unprompted_read { "reads unprompted" } else { "events answered" },
                 started.elapsed().as_micros()
             );
             State::Up(Box::new(Up { fe, info, closed: false, stuck_reported: false }))

@@ -45,11 +45,32 @@ pub struct Options {
     /// Answer a backend event on a data ring with an event of ours, while
     /// nothing has failed on the ring: sent with the next send, before the
     /// next block, or before `recv` reports that nothing is there. Linux's
-    /// `pvcalls-back` reports a peer's reset only by notifying us; its I/O
-    /// worker reads the socket when our next event runs it. Without answers
-    /// a reset on an idle connection is never seen. Turn it off only for a
-    /// backend without the masked-channel fix (docs/pvcalls-back.md).
+    /// `pvcalls-back` leaves reading to our events: it reports a peer's
+    /// reset only by notifying us, and after a read that leaves data queued
+    /// (or takes the last data before the FIN) it marks a read pending
+    /// without doing it; its I/O worker reads when our next event runs it.
+    /// Without answers a reset on an idle connection is never seen, and a
+    /// stream can stop short of its end.
+    ///
+    /// The handshake turns it off for a backend that reads by itself and
+    /// says so
+    /// ([`FEATURE_UNPROMPTED_READ`](crate::handshake::FEATURE_UNPROMPTED_READ),
+    /// written by Skiff's `dom0/install-pvcalls-back.sh`): there an answer
+    /// to an event that delivered or took data finds the worker with
+    /// nothing to do, which Linux counts as a spurious event; after two in
+    /// a row it holds the channel's next event back by a growing number of
+    /// jiffies (the lateeoi back-off), about one round trip in a hundred
+    /// took 10 ms longer for it.
+    ///
+    /// Turn it off by hand (`no-event-answers`) only for a backend without
+    /// the masked-channel fix (docs/pvcalls-back.md), with
+    /// [`defer_acks`](Self::defer_acks).
     pub answer_events: bool,
+    /// Hold back the event that a read from a full `in` owes the backend
+    /// until the next send or block, instead of sending it at once: only for
+    /// a backend without the masked-channel fix, where an event that finds
+    /// `out` empty can stall the stream (see `DataRing::recv`).
+    pub defer_acks: bool,
     /// How long the backend may leave a command other than CONNECT, ACCEPT
     /// and POLL unanswered before the frontend calls it stuck (ns). The
     /// backend works through the command ring in order, so the time counts
@@ -72,6 +93,7 @@ impl Default for Options {
             send_socket: true,
             linger_ns: 30_000_000_000,
             answer_events: true,
+            defer_acks: false,
             command_timeout_ns: 10_000_000_000,
             connect_timeout_ns: 180_000_000_000,
             cmd_ring_start: 0,
@@ -124,6 +146,7 @@ pub struct Frontend<P: Platform> {
     pub(crate) draining: Vec<u64>,
     pub(crate) linger_ns: u64,
     pub(crate) answer_events: bool,
+    pub(crate) defer_acks: bool,
     pub(crate) watchdog: Watchdog,
 }
 
@@ -175,6 +198,7 @@ impl<P: Platform> Frontend<P> {
             draining: Vec::new(),
             linger_ns: opts.linger_ns,
             answer_events: opts.answer_events,
+            defer_acks: opts.defer_acks,
             watchdog: Watchdog::new(opts.command_timeout_ns, opts.connect_timeout_ns),
         })
     }

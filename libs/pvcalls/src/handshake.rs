@@ -31,6 +31,13 @@ pub const FRONTEND_PATH: &str = "device/pvcalls/0";
 /// Token of the handshake's watch on the backend state.
 const WATCH_TOKEN: &str = "skiff-pvcalls";
 
+/// The backend node by which a backend says it reads a socket whenever the
+/// socket has something for `in` and `in` has room, and on every change of
+/// the socket's state, without waiting for an event of ours (Skiff's
+/// `dom0/install-pvcalls-back.sh` writes it): its events then need no answer
+/// (see [`Options::answer_events`]).
+pub const FEATURE_UNPROMPTED_READ: &str = "feature-unprompted-read";
+
 /// Default time to wait for each backend state change.
 pub const DEFAULT_TIMEOUT_NS: u64 = 10_000_000_000;
 
@@ -109,6 +116,9 @@ pub struct BackendInfo {
     pub domid: DomId,
     /// Its `max-page-order`.
     pub max_page_order: u32,
+    /// It says (`feature-unprompted-read` = 1) that it reads its sockets
+    /// without waiting for an event of ours (see [`FEATURE_UNPROMPTED_READ`]).
+    pub unprompted_read: bool,
 }
 
 impl BackendInfo {
@@ -262,9 +272,15 @@ pub fn connect<T: Transport, P: Platform>(
     if max_page_order < 1 {
         return Err(HandshakeError::BadPageOrder(max_page_order));
     }
-    let info = BackendInfo { path: bpath, domid, max_page_order };
+    let rpath = format!("{bpath}/{FEATURE_UNPROMPTED_READ}");
+    let unprompted_read = xs.try_read(&rpath)?.is_some_and(|v| v.trim_ascii() == b"1");
+    let info = BackendInfo { path: bpath, domid, max_page_order, unprompted_read };
+    let mut options = cfg.options;
+    if unprompted_read {
+        options.answer_events = false;
+    }
 
-    let mut fe = Frontend::new(platform, domid, max_page_order, cfg.options).map_err(|e| {
+    let mut fe = Frontend::new(platform, domid, max_page_order, options).map_err(|e| {
         if e == Errno::EINVAL {
             HandshakeError::BadPageOrder(cfg.options.ring_order.unwrap_or(max_page_order))
         } else {

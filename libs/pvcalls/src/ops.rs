@@ -243,7 +243,7 @@ impl<P: Platform> Frontend<P> {
         let answer = self.answer_events;
         let s = self.sockets.get_mut(&id.0).filter(|s| s.user_open).ok_or(Errno::EBADF)?;
         match &mut s.state {
-            State::Connected(ring) => match ring.recv(&mut self.platform, buf, answer) {
+            State::Connected(ring) => match ring.recv(&mut self.platform, buf, !self.defer_acks) {
                 Poll::Pending if gone => Poll::Ready(Err(Errno::ECONNABORTED)),
                 Poll::Pending => {
                     if self.platform.take_fired(ring.port) && answer {

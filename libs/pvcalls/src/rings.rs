@@ -204,7 +204,7 @@ impl<B: PageBlock> DataRing<B> {
     /// With `at_once`, the event goes out now, so that the backend refills
     /// `in` while the application takes in the rest: a stream into the
     /// guest is not stop-and-go. Without it (a backend without the
-    /// masked-channel fix, see [`Options::answer_events`](crate::Options)),
+    /// masked-channel fix, see [`Options::defer_acks`](crate::Options)),
     /// it is due, sent by the next [`send`](Self::send) or
     /// [`flush_notify`](Self::flush_notify), whichever comes first: such a
     /// backend treats every frontend event as "out has data", and an event

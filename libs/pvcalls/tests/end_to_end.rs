@@ -11,7 +11,7 @@ use std::thread;
 use common::*;
 use skiff_pvcalls::sim::{BackendConfig, SimConfig};
 use skiff_pvcalls::wire::{AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SOCK_STREAM};
-use skiff_pvcalls::{Errno, GoneReason, Options, RING_SHARE, SocketId, handshake};
+use skiff_pvcalls::{Errno, GoneReason, Options, RING_SHARE, handshake};
 use skiff_xen::pvcalls::{PVCALLS_ACCEPT, PVCALLS_RELEASE, PVCALLS_SOCKET};
 
 /// Sends `data` and reads the echo back, interleaving both directions.
@@ -323,14 +323,7 @@ fn peer_half_close_gives_eof_after_draining_and_writes_still_work() {
 #[test]
 fn peer_reset_is_reported() {
     let mut s = setup();
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let server = thread::spawn(move || {
-        let (c, _) = l.accept().unwrap();
-        // Closing with unread data makes the host send RST.
-        c.peek(&mut [0u8; 1]).unwrap();
-        drop(c);
-    });
+    let (port, server) = resetting_server();
     let c = connect(&mut s.fe, localhost(port)).unwrap();
     send_all(&mut s.fe, c, b"unread data");
     server.join().unwrap();
@@ -557,113 +550,6 @@ fn open_close_500_connections_leaks_nothing() {
     let st = s.world.backend_stats();
     assert_eq!((st.active, st.passive), (0, 0));
     assert_eq!(s.fe.cmd_stats(), Default::default(), "no invalid response");
-}
-
-/// A host server that resets its one connection as soon as data arrives
-/// (closing with unread data sends RST); returns its port.
-fn resetting_server() -> (u16, thread::JoinHandle<()>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let server = thread::spawn(move || {
-        let (c, _) = l.accept().unwrap();
-        c.peek(&mut [0u8; 1]).unwrap();
-        drop(c);
-    });
-    (port, server)
-}
-
-#[test]
-fn a_reset_reaches_a_caller_that_polls_without_ever_blocking() {
-    // Linux's backend reads a reset socket only when our next event runs
-    // its worker (BackendConfig::reset_needs_event): the answer must go out
-    // even when the application never blocks or sends.
-    let cfg = SimConfig {
-        backend: BackendConfig { reset_needs_event: true, ..Default::default() },
-        ..Default::default()
-    };
-    let mut s = setup_with(cfg, Default::default());
-    let (port, server) = resetting_server();
-    let c = connect(&mut s.fe, localhost(port)).unwrap();
-    send_all(&mut s.fe, c, b"unread data");
-    server.join().unwrap();
-    let deadline = s.fe.now_ns() + 10_000_000_000;
-    let e = loop {
-        // What a poll()-driven server does: look, read, look again.
-        let _ = s.fe.poll(c).unwrap();
-        match s.fe.recv(c, &mut [0u8; 64]) {
-            Pending => {}
-            Ready(r) => break r,
-        }
-        assert!(s.fe.now_ns() < deadline, "the reset never reached a busy poller");
-        thread::yield_now();
-    };
-    assert_eq!(e, Err(Errno::ECONNRESET));
-}
-
-#[test]
-fn no_answer_goes_out_once_the_receiving_side_has_failed() {
-    let cfg = SimConfig {
-        backend: BackendConfig { reset_needs_event: true, ..Default::default() },
-        ..Default::default()
-    };
-    let mut s = setup_with(cfg, Default::default());
-    let (port, server) = resetting_server();
-    let c = connect(&mut s.fe, localhost(port)).unwrap();
-    send_all(&mut s.fe, c, b"unread data");
-    server.join().unwrap();
-    assert_eq!(recv_to_end(&mut s.fe, c).unwrap_err().1, Errno::ECONNRESET);
-    // The backend has finished reading this socket: events it sends now
-    // (a write that fails, say) are not answered.
-    let sent = s.fe.platform().notifications();
-    s.world.host().notify_front(ring_port(&s.fe, c));
-    let now = s.fe.now_ns();
-    s.fe.wait(Some(now + 10_000_000));
-    assert_eq!(s.fe.platform().notifications(), sent, "an answer went out");
-}
-
-/// Connects with rings of order 1 (4 KiB each way) to a host server that
-/// sends 10,000 bytes, waits until `in` is full, reads 100 bytes and says
-/// how many events the frontend sent for that read; then reads the rest.
-fn events_for_a_read_from_a_full_ring(answer_events: bool) -> u64 {
-    let hs = handshake::Config {
-        options: Options { ring_order: Some(1), answer_events, ..Options::default() },
-        ..Default::default()
-    };
-    let mut s = setup_with(SimConfig::default(), hs);
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let data = pattern(10_000, 3);
-    let sent = data.clone();
-    let server = thread::spawn(move || l.accept().unwrap().0.write_all(&sent).unwrap());
-    let c = connect(&mut s.fe, localhost(port)).unwrap();
-    let deadline = s.fe.now_ns() + 10_000_000_000;
-    while s.fe.available(c).unwrap() < 4096 {
-        assert!(s.fe.now_ns() < deadline, "in never filled");
-        let now = s.fe.now_ns();
-        s.fe.wait(Some(now + 10_000_000));
-    }
-    let before = s.fe.platform().notifications();
-    let mut first = [0u8; 100];
-    assert_eq!(s.fe.recv(c, &mut first), Ready(Ok(100)));
-    let events = s.fe.platform().notifications() - before;
-    let mut got = first.to_vec();
-    got.extend(recv_to_end(&mut s.fe, c).unwrap());
-    server.join().unwrap();
-    assert!(got == data, "the stream arrives whole");
-    events
-}
-
-#[test]
-fn a_read_from_a_full_ring_tells_the_backend_at_once() {
-    assert_eq!(events_for_a_read_from_a_full_ring(true), 1);
-    // For a backend without the masked-channel fix the event waits for the
-    // next send or block.
-    assert_eq!(events_for_a_read_from_a_full_ring(false), 0);
-}
-
-/// The event channel of `c`'s data ring.
-fn ring_port(fe: &Fe, c: SocketId) -> u32 {
-    fe.sockets().find(|v| v.id == c).and_then(|v| v.port).expect("a socket with a ring")
 }
 
 #[test]

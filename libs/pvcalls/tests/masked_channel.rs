@@ -11,14 +11,15 @@ use common::*;
 use skiff_pvcalls::sim::{BackendConfig, SimConfig};
 use skiff_pvcalls::{Options, handshake};
 
-/// A frontend with `answer_events` against a backend with the bug.
+/// A frontend with `answer_events` against a backend with the bug; without
+/// answers it also defers its acks, as `no-event-answers` sets it up.
 fn masking_backend(answer_events: bool) -> Setup {
     let cfg = SimConfig {
         backend: BackendConfig { mask_after_empty_event: true, ..BackendConfig::default() },
         ..SimConfig::default()
     };
     let hs = handshake::Config {
-        options: Options { answer_events, ..Options::default() },
+        options: Options { answer_events, defer_acks: !answer_events, ..Options::default() },
         ..Default::default()
     };
     setup_with(cfg, hs)

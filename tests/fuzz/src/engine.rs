@@ -16,6 +16,7 @@ pub struct Opts {
     max_order: u8,
     send_socket: bool,
     answer_events: bool,
+    defer_acks: bool,
     near_wrap: Option<u8>,
     linger_ms: u8,
 }
@@ -28,6 +29,7 @@ impl Opts {
             ring_order: None,
             send_socket: self.send_socket,
             answer_events: self.answer_events,
+            defer_acks: self.defer_acks,
             linger_ns: u64::from(self.linger_ms) * 1_000_000,
             command_timeout_ns: 50_000_000,
             connect_timeout_ns: 200_000_000,

@@ -76,6 +76,14 @@ pub struct BackendConfig {
     /// (and sets `in_error`) when the frontend's next event runs it. A
     /// failed write still sets `out_error` at once.
     pub reset_needs_event: bool,
+    /// Read a socket again only at the frontend's next event (or, on a
+    /// socket that reports arrivals, when new data arrives) after a read
+    /// that left something in it, data or the end of the stream, as Linux
+    /// does without Skiff's `read-on` fix:
+    /// `pvcalls_conn_back_read` then marks a read pending but does not run
+    /// the I/O worker again. (Needs a socket that can tell,
+    /// [`SimSocket::more_queued`]: host TCP.)
+    pub read_needs_event: bool,
     /// Stop working through the command ring on reaching a command with
     /// this number, for good, as a hung Linux backend does (its command
     /// thread waits in `flush_work`, see docs/pvcalls-back.md): that
@@ -92,6 +100,7 @@ impl Default for BackendConfig {
             mask_after_empty_event: false,
             busy_after_accept: false,
             reset_needs_event: false,
+            read_needs_event: false,
             stall_on: None,
         }
     }
@@ -535,6 +544,7 @@ impl SimBackend {
         let buf = &mut self.buf;
         let mask_bug = self.cfg.mask_after_empty_event;
         let reset_needs_event = self.cfg.reset_needs_event;
+        let read_needs_event = self.cfg.read_needs_event;
         for a in self.active.values_mut() {
             // A masked channel keeps its event pending until unmasked.
             let event = !a.masked && self.host.take_back(a.port);
@@ -611,6 +621,8 @@ impl SimBackend {
                                 // Socket data runs the worker, which retries
                                 // `out` while the stuck flag is set.
                                 a.out_pending |= a.masked;
+                                // The rest waits for an event.
+                                a.in_blocked |= read_needs_event && a.stream.more_queued();
                             }
                             Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                             Err(e) if e.kind() == ErrorKind::Interrupted => {}

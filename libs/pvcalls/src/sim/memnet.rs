@@ -50,6 +50,12 @@ pub trait SimSocket: Send {
     fn data_ready(&mut self) -> bool {
         false
     }
+
+    /// Whether a read would find something now (data or the end of the
+    /// stream), without taking it. A socket that cannot tell says no.
+    fn more_queued(&mut self) -> bool {
+        false
+    }
 }
 
 impl SimSocket for TcpStream {
@@ -60,6 +66,10 @@ impl SimSocket for TcpStream {
     fn recv<'a>(&'a mut self, scratch: &'a mut [u8], max: usize) -> io::Result<&'a [u8]> {
         let n = self.read(&mut scratch[..max])?;
         Ok(&scratch[..n])
+    }
+
+    fn more_queued(&mut self) -> bool {
+        self.peek(&mut [0u8]).is_ok()
     }
 }
 

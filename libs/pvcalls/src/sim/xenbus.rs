@@ -23,6 +23,11 @@ pub struct AgentConfig {
     pub function_calls: Option<String>,
     /// `max-page-order` (`None`: not written).
     pub max_page_order: Option<String>,
+    /// `feature-unprompted-read` (`None`: not written, as Linux's own
+    /// backend; Skiff's patched one writes "1"). Say so only with
+    /// [`BackendConfig::reset_needs_event`](super::BackendConfig) and
+    /// [`BackendConfig::read_needs_event`](super::BackendConfig) off.
+    pub unprompted_read: Option<String>,
     /// Whether the toolstack created the device at all.
     pub device: bool,
     /// Ignore the frontend going Closing/Closed (a backend that never
@@ -38,6 +43,7 @@ impl Default for AgentConfig {
             versions: Some("1".into()),
             function_calls: Some("1".into()),
             max_page_order: Some("4".into()),
+            unprompted_read: None,
             device: true,
             deaf_to_close: false,
         }
@@ -114,6 +120,7 @@ impl XenbusAgent {
                     ("versions", &self.cfg.versions),
                     ("max-page-order", &self.cfg.max_page_order),
                     ("function-calls", &self.cfg.function_calls),
+                    (crate::handshake::FEATURE_UNPROMPTED_READ, &self.cfg.unprompted_read),
                 ] {
                     if let Some(v) = v {
                         let _ = xs.write(&format!("{be}/{k}"), v.as_bytes());

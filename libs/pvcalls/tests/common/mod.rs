@@ -110,3 +110,21 @@ pub fn checksum(data: &[u8]) -> u64 {
     data.iter()
         .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
+
+/// The event channel of `c`'s data ring.
+pub fn ring_port(fe: &Fe, c: SocketId) -> u32 {
+    fe.sockets().find(|v| v.id == c).and_then(|v| v.port).expect("a socket with a ring")
+}
+
+/// A host server that resets its one connection as soon as data arrives
+/// (closing with unread data sends RST); returns its port.
+pub fn resetting_server() -> (u16, std::thread::JoinHandle<()>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (c, _) = l.accept().unwrap();
+        c.peek(&mut [0u8; 1]).unwrap();
+        drop(c);
+    });
+    (port, server)
+}
