@@ -56,6 +56,9 @@ pub struct DataIo {
     in_error: i32,
     out_error: i32,
     broken: bool,
+    /// The last read may have been from a ring the backend found full
+    /// ([`take_refill_owed`](Self::take_refill_owed)).
+    refill_owed: bool,
 }
 
 impl DataIo {
@@ -74,6 +77,7 @@ impl DataIo {
             in_error: 0,
             out_error: 0,
             broken: false,
+            refill_owed: false,
         }
     }
 
@@ -135,9 +139,12 @@ impl DataIo {
         }
         // Error first (acquire), then the indexes: see the module docs.
         self.refresh_errors(idx);
-        match self.rx.read_split(idx, data, dst) {
-            Ok(0) => {}
-            Ok(n) => return Poll::Ready(Ok(n)),
+        match self.rx.read_split_and_check_notify(idx, data, dst) {
+            Ok((0, _)) => {}
+            Ok((n, owed)) => {
+                self.refill_owed |= owed;
+                return Poll::Ready(Ok(n));
+            }
             Err(_) => {
                 self.broken = true;
                 return Poll::Ready(Err(Errno::EIO));
@@ -198,6 +205,15 @@ impl DataIo {
                 Err(Errno::EIO)
             }
         }
+    }
+
+    /// Whether a read since the last call took data from `in` while the
+    /// backend may have found it full: the backend then stops reading its
+    /// socket until our next event, which it is owed. Decided after the
+    /// read is published, so a backend that filled `in` while we read is
+    /// not missed.
+    pub fn take_refill_owed(&mut self) -> bool {
+        core::mem::take(&mut self.refill_owed)
     }
 
     /// Whether `in` is full (the backend has stopped reading its socket).

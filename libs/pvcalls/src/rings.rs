@@ -199,7 +199,9 @@ impl<B: PageBlock> DataRing<B> {
 
     /// Reads into `dst`. Consuming from a full `in` calls for an event: the
     /// backend stops reading its socket while `in` is full and resumes on
-    /// our next event.
+    /// our next event. Whether the ring was full is decided after the read
+    /// is published ([`DataIo::take_refill_owed`](crate::data::DataIo)):
+    /// the backend may fill it while we read.
     ///
     /// With `at_once`, the event goes out now, so that the backend refills
     /// `in` while the application takes in the rest: a stream into the
@@ -218,9 +220,8 @@ impl<B: PageBlock> DataRing<B> {
         dst: &mut [u8],
         at_once: bool,
     ) -> Poll<Result<usize, Errno>> {
-        let was_full = self.io.in_full(&self.idx.mem);
         let r = self.io.recv(&self.idx.mem, &self.data.mem, dst);
-        if was_full && matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+        if self.io.take_refill_owed() {
             if at_once {
                 self.notify_due = false;
                 p.notify(self.port);

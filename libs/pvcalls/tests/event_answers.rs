@@ -191,3 +191,27 @@ fn a_backend_that_reads_only_at_our_events_still_delivers_a_stream_and_its_end()
 fn without_answers_a_stream_and_its_end_still_arrive() {
     trickled_stream_arrives_whole(setup_unprompted_read());
 }
+
+#[test]
+fn without_answers_a_stream_into_the_guest_never_stalls_on_a_full_ring() {
+    // Rings of order 1 fill up over and over. The backend stops reading
+    // when it finds `in` full and goes on at our next event; it may find
+    // it full just as we take the data in, so whether we owe it the event
+    // is decided after our read is published, not before.
+    let mut cfg = SimConfig::default();
+    cfg.agent.unprompted_read = Some("1".into());
+    let options = Options { ring_order: Some(1), ..Options::default() };
+    let mut s = setup_with(cfg, handshake::Config { options, ..Default::default() });
+    for round in 0..4 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let data = pattern(2 << 20, round);
+        let sent = data.clone();
+        let server = thread::spawn(move || l.accept().unwrap().0.write_all(&sent).unwrap());
+        let c = connect(&mut s.fe, localhost(port)).unwrap();
+        let got = recv_to_end(&mut s.fe, c).expect("orderly EOF");
+        server.join().unwrap();
+        assert!(got == data, "round {round}: got {} of {} bytes", got.len(), data.len());
+        s.fe.close(c).unwrap();
+    }
+}

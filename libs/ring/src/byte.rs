@@ -241,6 +241,36 @@ impl Consumer {
         Ok(n)
     }
 
+    /// [`read_split`](Self::read_split) for a producer that stops when it
+    /// finds the ring full and goes on only when notified: also says
+    /// whether it is owed that notification. After `cons` is published
+    /// (with a full fence), `prod` is loaded again: if it is a whole ring
+    /// ahead of the old `cons`, the producer may have found the ring full
+    /// before it saw the new `cons`. A producer that fences between
+    /// publishing `prod` and loading `cons` either sees the new `cons` or is
+    /// seen here, so a stop is never missed; a notification the producer
+    /// did not need is possible.
+    pub fn read_split_and_check_notify<I, D>(
+        &self,
+        idx: &I,
+        data: &D,
+        dst: &mut [u8],
+    ) -> Result<(usize, bool), RingError>
+    where
+        I: SharedMem + ?Sized,
+        D: SharedMem + ?Sized,
+    {
+        let (ix, n) = self.copy(idx, data, dst)?;
+        if n == 0 {
+            return Ok((0, false));
+        }
+        fence(Ordering::SeqCst);
+        idx.store_u32(self.ring.cons, ix.cons.wrapping_add(n as u32));
+        fence(Ordering::SeqCst);
+        let prod = idx.load_u32(self.ring.prod);
+        Ok((n, prod.wrapping_sub(ix.cons) >= self.ring.size))
+    }
+
     /// Copies up to `dst.len()` available bytes without consuming them.
     pub fn peek<M: SharedMem + ?Sized>(&self, mem: &M, dst: &mut [u8]) -> Result<usize, RingError> {
         self.peek_split(mem, mem, dst)
@@ -318,6 +348,49 @@ mod tests {
         assert_eq!(c.read(&m, &mut rest), Ok(2048));
         assert!(rest[..1948].iter().all(|&b| b == 7));
         assert!(rest[1948..2048].iter().all(|&b| b == 9));
+    }
+
+    #[test]
+    fn a_read_says_when_the_producer_may_have_found_the_ring_full() {
+        let m = HostMem::pages(1);
+        let (p, c) = (OUT.producer(), OUT.consumer());
+        let mut buf = [0u8; 4096];
+        // Half full before and after: nothing owed.
+        assert_eq!(p.write(&m, &[1u8; 1024]), Ok(1024));
+        assert_eq!(c.read_split_and_check_notify(&m, &m, &mut buf[..10]), Ok((10, false)));
+        // Full when read.
+        assert_eq!(p.write(&m, &[2u8; 2048]), Ok(1034));
+        assert_eq!(c.read_split_and_check_notify(&m, &m, &mut buf[..10]), Ok((10, true)));
+        // Filled after this read took its indexes (the producer saw the old
+        // `cons`): a producer that copies between our loads and our store.
+        struct FillsOnStore<'a>(&'a HostMem, core::cell::Cell<bool>);
+        impl SharedMem for FillsOnStore<'_> {
+            fn size(&self) -> usize {
+                self.0.size()
+            }
+            fn load_u32(&self, off: usize) -> u32 {
+                self.0.load_u32(off)
+            }
+            fn store_u32(&self, off: usize, val: u32) {
+                if off == 3080 && !self.1.replace(true) {
+                    let _ = OUT.producer().write(self.0, &[3u8; 2048]);
+                }
+                self.0.store_u32(off, val);
+            }
+            fn read_bytes(&self, off: usize, dst: &mut [u8]) {
+                self.0.read_bytes(off, dst)
+            }
+            fn write_bytes(&self, off: usize, src: &[u8]) {
+                self.0.write_bytes(off, src)
+            }
+        }
+        assert_eq!(c.read(&m, &mut buf), Ok(2038));
+        assert_eq!(p.write(&m, &[4u8; 100]), Ok(100));
+        let racing = FillsOnStore(&m, core::cell::Cell::new(false));
+        assert_eq!(c.read_split_and_check_notify(&racing, &m, &mut buf[..50]), Ok((50, true)));
+        // Nothing read, nothing owed.
+        let empty = HostMem::pages(1);
+        assert_eq!(c.read_split_and_check_notify(&empty, &empty, &mut buf), Ok((0, false)));
     }
 
     #[test]
