@@ -55,6 +55,9 @@
 #                    for a read from a full ring), and say so in xenstore
 #                    (feature-unprompted-read = 1): Skiff then sends no answers, which Linux counts
 #                    as spurious events and holds the channel back for (lateeoi back-off).
+#   big-rings        xenbus_map_ring_valloc maps at most 16 pages, so a socket's ring is at most order 4
+#                    (32 KiB each way in flight). Offer order 5 and map each half of such a ring (`in`
+#                    and `out`, 16 pages each) on its own.
 #   wq-leak          every connection allocates a workqueue for its I/O worker that is never
 #                    destroyed: dom0 loses memory with each connection a guest closes.
 #   warn-reset       WARN_ON(ret > wanted) compares an int with an unsigned int and fires (with a
@@ -170,6 +173,11 @@ if [ "$patched" = 1 ]; then
     fix silent-reset 1 's/(static void pvcalls_sk_state_change\(struct sock \*sock\)\n\{\n\tstruct sock_mapping \*map = sock->sk_user_data;\n\n\tif \(map == NULL\)\n\t\treturn;\n\n\tatomic_inc\(&map->read\);\n)/$1\t\/* skiff: silent-reset: let the worker read the end and retry a send that waits for space *\/\n\tatomic_inc(&map->write);\n\tatomic_inc(&map->io);\n\tqueue_work(map->ioworker.wq, &map->ioworker.register_work);\n/'
     fix read-on 2 's/(RCV_SHUTDOWN\)\)\)) (\/\* skiff: lost-eof \*\/)\n\t\tatomic_inc\(&map->read\);\n/$1 { $2\n\t\tatomic_inc(&map->read);\n\t\tatomic_inc(&map->io); \/* skiff: read-on: read again, not at the guest'"'"'s next event *\/\n\t}\n/;
         s/(\terr = xenbus_printf\(xbt, dev->nodename, "function-calls",\n\t\t\t    XENBUS_FUNCTIONS_CALLS\);\n\tif \(err\) \{\n[^}]*\}\n)/$1\n\t\/* skiff: read-on: say so; the frontend need not answer events to have its socket read *\/\n\terr = xenbus_printf(xbt, dev->nodename, "feature-unprompted-read", "1");\n\tif (err)\n\t\tgoto abort;\n/'
+    fix big-rings 5 's/#define MAX_RING_ORDER XENBUS_MAX_RING_GRANT_ORDER\n/#define MAX_RING_ORDER (XENBUS_MAX_RING_GRANT_ORDER + 1) \/* skiff: big-rings: each half mapped on its own *\/\n/;
+        s/(\n\tvoid \*bytes;\n)/$1\tvoid *bytes_out; \/* skiff: big-rings: out, when mapped on its own *\/\n/;
+        s/(\tret = xenbus_map_ring_valloc\(fedata->dev, map->ring->ref,\n\t\t\t\t     \(1 << map->ring_order\), &page\);\n\tif \(ret < 0\)\n\t\tgoto out;\n\tmap->bytes = page;\n)/\t\/* skiff: big-rings: xenbus maps at most XENBUS_MAX_RING_GRANTS pages at a time *\/\n\tif (map->ring_order > XENBUS_MAX_RING_GRANT_ORDER) {\n\t\tunsigned int half = 1U << (map->ring_order - 1);\n\n\t\tret = xenbus_map_ring_valloc(fedata->dev, map->ring->ref, half, &page);\n\t\tif (ret < 0)\n\t\t\tgoto out;\n\t\tmap->bytes = page;\n\t\tret = xenbus_map_ring_valloc(fedata->dev, map->ring->ref + half, half, &page);\n\t\tif (ret < 0)\n\t\t\tgoto out;\n\t\tmap->bytes_out = page;\n\t} else {\n\t\tret = xenbus_map_ring_valloc(fedata->dev, map->ring->ref,\n\t\t\t\t\t     (1 << map->ring_order), &page);\n\t\tif (ret < 0)\n\t\t\tgoto out;\n\t\tmap->bytes = page;\n\t}\n/;
+        s/\tmap->data.out = map->bytes \+ XEN_FLEX_RING_SIZE\(map->ring_order\);\n/\tmap->data.out = map->bytes_out ? map->bytes_out : \/* skiff: big-rings *\/\n\t\tmap->bytes + XEN_FLEX_RING_SIZE(map->ring_order);\n/;
+        s/(\txenbus_unmap_ring_vfree\(dev, map->bytes\);\n)/$1\tif (map->bytes_out) \/* skiff: big-rings *\/\n\t\txenbus_unmap_ring_vfree(dev, map->bytes_out);\n/'
     fix warn-reset 1 's/\tWARN_ON\(ret > wanted\);/\tWARN_ON(ret > 0 && (unsigned int)ret > wanted); \/* skiff: warn-reset *\//'
 else
     say "building the source as it is (--unpatched)"

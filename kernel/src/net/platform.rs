@@ -51,6 +51,10 @@ impl Platform for KernelPlatform {
         Some(((s.free_runs + s.uncarved) / 4096) as usize)
     }
 
+    fn free_grants(&self) -> Option<usize> {
+        Some((grant::capacity() as usize).saturating_sub(grant::in_use()))
+    }
+
     fn leak_pages(&mut self, block: PageBlock) {
         pages::leak(block);
     }

@@ -123,6 +123,14 @@ pub enum GoneReason {
 /// each) would run out at about 600.
 pub const RING_SHARE: usize = 1024;
 
+/// Likewise for grant entries: with the ring order left to the frontend, a
+/// new socket's data pages are at most 1 / `GRANT_SHARE` of the grant
+/// entries the platform says are free. Skiff's kernel has 16,384: rings of
+/// order 5 (33 grants, the largest Skiff's patched backend maps) while half
+/// of them are free, then smaller ones, so some 1,200 connections fit where
+/// rings of order 5 alone would stop at about 490.
+pub const GRANT_SHARE: usize = 256;
+
 /// The PV Calls frontend: command ring + socket table. See the module docs.
 #[derive(Debug)]
 pub struct Frontend<P: Platform> {
@@ -472,7 +480,7 @@ impl<P: Platform> Frontend<P> {
 
     /// Allocates a data ring for a new active socket: `1 << order` data
     /// pages (with the order left to the frontend, no more than free memory
-    /// allows, see [`RING_SHARE`]), or, when pages or grants run short, the
+    /// and grants allow, see [`RING_SHARE`] and [`GRANT_SHARE`]), or, when pages or grants run short, the
     /// largest smaller ring (down to order 1) that can be had. A connection
     /// with a small ring is slower; one refused for want of memory is lost.
     pub(crate) fn new_ring(&mut self) -> Result<Box<DataRing<P::Pages>>, Errno> {
@@ -487,12 +495,16 @@ impl<P: Platform> Frontend<P> {
 
     /// The order the next new socket's data ring gets if its pages can be
     /// had: [`Options::ring_order`], or with that left to the frontend, the
-    /// backend's maximum lowered by free memory (see [`RING_SHARE`]).
+    /// backend's maximum lowered by free memory and free grant entries (see
+    /// [`RING_SHARE`] and [`GRANT_SHARE`]).
     pub fn next_ring_order(&self) -> u32 {
-        match self.platform.free_pages() {
-            Some(free) if self.auto_order => self.order.min(share_order(free)),
-            _ => self.order,
+        if !self.auto_order {
+            return self.order;
         }
+        let pages = self.platform.free_pages().map_or(self.order, |f| share_order(f, RING_SHARE));
+        let grants =
+            self.platform.free_grants().map_or(self.order, |f| share_order(f, GRANT_SHARE));
+        self.order.min(pages).min(grants)
     }
 
     /// Frees a data ring the backend does not map.
@@ -516,7 +528,7 @@ impl<P: Platform> Frontend<P> {
     pub const COMMAND_SLOTS: usize = NR_REQ_IDS;
 }
 
-/// The largest order `o >= 1` with `(1 << o) * RING_SHARE <= free`.
-fn share_order(free: usize) -> u32 {
-    (free / RING_SHARE).max(2).ilog2()
+/// The largest order `o >= 1` with `(1 << o) * share <= free`.
+fn share_order(free: usize, share: usize) -> u32 {
+    (free / share).max(2).ilog2()
 }

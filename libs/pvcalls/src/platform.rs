@@ -71,6 +71,13 @@ pub trait Platform {
         None
     }
 
+    /// Grant entries still free for [`grant`](Self::grant), if the platform
+    /// knows: new data rings are sized by them too (see
+    /// [`GRANT_SHARE`](crate::GRANT_SHARE)). The default: unknown.
+    fn free_grants(&self) -> Option<usize> {
+        None
+    }
+
     /// Gives up a block that a peer may still map: it must never be reused
     /// or freed. The default forgets it.
     fn leak_pages(&mut self, pages: Self::Pages) {

@@ -11,7 +11,7 @@ use std::thread;
 use common::*;
 use skiff_pvcalls::sim::{BackendConfig, SimConfig};
 use skiff_pvcalls::wire::{AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SOCK_STREAM};
-use skiff_pvcalls::{Errno, GoneReason, Options, RING_SHARE, handshake};
+use skiff_pvcalls::{Errno, GRANT_SHARE, GoneReason, Options, RING_SHARE, handshake};
 use skiff_xen::pvcalls::{PVCALLS_ACCEPT, PVCALLS_RELEASE, PVCALLS_SOCKET};
 
 /// Sends `data` and reads the echo back, interleaving both directions.
@@ -144,6 +144,41 @@ fn rings_shrink_as_free_pages_do() {
     // An unknown amount of free memory: the backend's maximum.
     s.fe.platform_mut().page_limit = None;
     assert_eq!(s.fe.next_ring_order(), 4);
+}
+
+#[test]
+fn rings_shrink_as_free_grants_do() {
+    // A backend that maps rings of order 5, as Skiff's patched one does.
+    let cfg = SimConfig {
+        backend: BackendConfig { max_ring_order: 5, ..Default::default() },
+        agent: skiff_pvcalls::sim::AgentConfig {
+            max_page_order: Some("5".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut s = setup_with(cfg, Default::default());
+    let addr = echo_server();
+    let live = s.world.host().stats().grants;
+    // 32 * GRANT_SHARE grants free: room for one ring of order 5.
+    s.fe.platform_mut().grant_limit = Some(live + 32 * GRANT_SHARE);
+    let grants = |fe: &Fe| fe.resources().grants;
+    let mut sizes = Vec::new();
+    let mut socks = Vec::new();
+    for _ in 0..2 {
+        let before = grants(&s.fe);
+        socks.push(connect(&mut s.fe, addr).unwrap());
+        sizes.push(grants(&s.fe) - before);
+    }
+    // Order 5 (indexes page + 32); then fewer than 32 * GRANT_SHARE are free: order 4.
+    assert_eq!(sizes, [33, 17]);
+    for (i, &sock) in socks.iter().enumerate() {
+        let data = pattern(300_000, i as u64);
+        assert!(echo_through(&mut s.fe, sock, &data) == data, "connection {i} echoes");
+    }
+    // No limit known: the backend's maximum.
+    s.fe.platform_mut().grant_limit = None;
+    assert_eq!(s.fe.next_ring_order(), 5);
 }
 
 #[test]

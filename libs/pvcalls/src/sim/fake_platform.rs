@@ -180,6 +180,10 @@ impl Platform for FakePlatform {
         self.limits.pages.map(|l| l.saturating_sub(self.host.stats().frames))
     }
 
+    fn free_grants(&self) -> Option<usize> {
+        self.limits.grants.map(|l| l.saturating_sub(self.host.stats().grants))
+    }
+
     fn leak_pages(&mut self, pages: FakePages) {
         pages.pages.leak();
     }

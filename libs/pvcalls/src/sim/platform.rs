@@ -71,6 +71,9 @@ pub struct SimPlatform {
     seen: u64,
     /// Fail allocations once this many pages are live (`None`: no limit).
     pub page_limit: Option<usize>,
+    /// Fail grants once this many are active on the host (`None`: no
+    /// limit).
+    pub grant_limit: Option<usize>,
     notifies: u64,
 }
 
@@ -78,7 +81,7 @@ impl SimPlatform {
     /// A platform on `host`.
     pub fn new(host: Arc<SimHost>) -> Self {
         let seen = host.front_gen();
-        SimPlatform { host, seen, page_limit: None, notifies: 0 }
+        SimPlatform { host, seen, page_limit: None, grant_limit: None, notifies: 0 }
     }
 
     /// The machine.
@@ -113,7 +116,14 @@ impl Platform for SimPlatform {
         pages.leak();
     }
 
+    fn free_grants(&self) -> Option<usize> {
+        self.grant_limit.map(|limit| limit.saturating_sub(self.host.stats().grants))
+    }
+
     fn grant(&mut self, domid: DomId, gfn: u64) -> Result<GrantRef, PlatformError> {
+        if self.grant_limit.is_some_and(|limit| self.host.stats().grants >= limit) {
+            return Err(PlatformError::Exhausted);
+        }
         self.host.grant(domid, gfn).ok_or(PlatformError::Refused)
     }
 
