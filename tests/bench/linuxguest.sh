@@ -36,10 +36,12 @@ wait_port() {
     return 1
 }
 
-# The private link: a bridge in dom0 that vif-bridge puts the guest's vif on.
+# The private link: a bridge in dom0 that vif-bridge puts the guest's vif on. The rig may run this
+# case again in the same boot (after an emulator fault), so a bridge already there is reused.
 setup_net() {
     modprobe xen-netback && modprobe bridge || return 1
-    ip link add xenbr0 type bridge && ip addr add "$DOM0/24" dev xenbr0 && ip link set xenbr0 up || return 1
+    ip link show xenbr0 >/dev/null 2>&1 || ip link add xenbr0 type bridge || return 1
+    ip addr replace "$DOM0/24" dev xenbr0 && ip link set xenbr0 up || return 1
     # ARP retries every 50 ms instead of 1 s, so "xl create to first connection" is not rounded up to
     # the next retry after the guest configures its address.
     sysctl -qw net.ipv4.neigh.xenbr0.retrans_time_ms=50 net.ipv4.neigh.xenbr0.mcast_solicit=100

@@ -3,8 +3,9 @@
 # bench/results/<date>-<host>.md with the machine, the raw measurements, Skiff/dom0 and Skiff/Linux
 # guest ratios from the same boot, and image and program sizes.
 # Absolute numbers are Xen inside QEMU TCG on a shared machine: compare ratios, not values.
-# tests/bench/run.sh --from LOG: writes the results file from the output of an earlier rig run
-# (e.g. of one case alone: tests/rig/run.sh tests/bench/linuxguest.sh) without booting the rig.
+# tests/bench/run.sh --from LOG [COMMIT]: writes the results file from the output of an earlier rig run
+# (e.g. of one case alone: tests/rig/run.sh tests/bench/linuxguest.sh) without booting the rig; COMMIT
+# names what was measured (default: the checkout's HEAD).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -15,14 +16,23 @@ host=$(hostname -s 2>/dev/null || hostname)
 raw=$repo/target/bench/$stamp.log
 result=$out_dir/$stamp-$host.md
 
-rc=0 from=""
+rc=0 from="" commit=""
 if [ "${1:-}" = --from ]; then
     [ -f "${2:-}" ] || { echo "bench: --from wants a rig log, got '${2:-}'" >&2; exit 2; }
     cp "$2" "$raw"
-    from=$2
+    from=$2 commit=${3:-}
 else
     RIG_CASE_TIMEOUT=${RIG_CASE_TIMEOUT:-3600} "$repo/tests/rig/run.sh" --retries 1 --timeout 7200 \
         "$here/bench.sh" "$here/linux.sh" "$here/linuxguest.sh" 2>&1 | tee "$raw" || rc=$?
+fi
+
+# A boot that hung is booted again and runs every case anew: the log then holds the figures of two
+# boots. Only the last boot's count, so that every ratio still compares runs of one boot.
+log=$raw boots=1
+if grep -aq '^rig: boot hung' "$raw"; then
+    boots=$(($(grep -ac '^rig: boot hung' "$raw") + 1))
+    raw=$log.last-boot
+    tail -n +"$(($(grep -an '^rig: boot hung' "$log" | tail -n 1 | cut -d: -f1) + 1))" "$log" >"$raw"
 fi
 
 # runs KEY: the values of "BENCH KEY VALUE UNIT", or of KEY_1, KEY_2... (a figure measured in each
@@ -69,8 +79,13 @@ stats() { # KEY_PREFIX: "min / mean / max over N" of KEY_PREFIX_1..N
     echo "Machine: \`$host\`, $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)),"
     echo "$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)."
     echo "Rig: $(qemu-system-x86_64 --version | head -1) (TCG), $(grep -a -o 'xen_version *: [0-9.]*' "$raw" | head -1 | sed 's/ *: / /')."
-    echo "Commit: \`$(git -C "$repo" rev-parse --short HEAD)\`$(git -C "$repo" diff --quiet HEAD -- . ':!bench' || echo ' (with local changes)')."
-    echo "Rig exit status: $([ -z "$from" ] && echo "$rc" || echo "not run here (results from $from)"). Raw log: \`${raw#"$repo"/}\`."
+    if [ -n "$commit" ]; then
+        echo "Commit: \`$(git -C "$repo" rev-parse --short "$commit")\`."
+    else
+        echo "Commit: \`$(git -C "$repo" rev-parse --short HEAD)\`$(git -C "$repo" diff --quiet HEAD -- . ':!bench' || echo ' (with local changes)')."
+    fi
+    echo "Rig exit status: $([ -z "$from" ] && echo "$rc" || echo "not run here (results from $from)"). Raw log: \`${log#"$repo"/}\`."
+    [ "$boots" = 1 ] || echo "The rig booted $boots times (a boot hung and was booted again): figures from the last boot only."
     echo
     echo "Everything runs under Xen inside QEMU TCG: absolute figures are slow and noisy."
     echo "Each Skiff figure has a baseline from the same boot (dom0 processes over dom0's"
@@ -186,6 +201,7 @@ stats() { # KEY_PREFIX: "min / mean / max over N" of KEY_PREFIX_1..N
     echo "|---|---|---|---|"
     for name in std-echo tokio-echo axum-server; do
         k=$(value lg_size_kernel) i=$(value "lg_size_${name//-/_}_initramfs")
+        k=${k%.*} i=${i%.*}
         [ -f "$repo/target/apps/$name" ] && [ -n "$k" ] && [ -n "$i" ] || continue
         s=$(($(stat -c %s "$repo/target/images/linux.elf") + $(stat -c %s "$repo/target/apps/$name")))
         echo "| $name | $s | $((k + i)) | $(awk -v a="$s" -v b="$((k + i))" 'BEGIN { printf "%.3f", a / b }') |"
