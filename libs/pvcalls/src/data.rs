@@ -22,7 +22,7 @@
 
 use core::task::Poll;
 
-use skiff_ring::{ByteRing, Consumer, Producer, SharedMem};
+use skiff_ring::{ByteRing, Consumer, Producer, SharedMem, Taken};
 use skiff_xen::pvcalls::{MAX_RING_ORDER, data_ring_size, intf};
 
 use crate::Errno;
@@ -56,9 +56,13 @@ pub struct DataIo {
     in_error: i32,
     out_error: i32,
     broken: bool,
-    /// The last read may have been from a ring the backend found full
-    /// ([`take_refill_owed`](Self::take_refill_owed)).
+    /// A read since the last call may have been from a ring the backend
+    /// found full ([`take_refill_owed`](Self::take_refill_owed)).
     refill_owed: bool,
+    /// `in_cons` before the first read not yet checked against `in_prod`
+    /// (reads that leave data queued are checked by the one that empties
+    /// the ring; see `recv`).
+    unchecked_since: Option<u32>,
 }
 
 impl DataIo {
@@ -78,6 +82,7 @@ impl DataIo {
             out_error: 0,
             broken: false,
             refill_owed: false,
+            unchecked_since: None,
         }
     }
 
@@ -139,11 +144,11 @@ impl DataIo {
         }
         // Error first (acquire), then the indexes: see the module docs.
         self.refresh_errors(idx);
-        match self.rx.read_split_and_check_notify(idx, data, dst) {
-            Ok((0, _)) => {}
-            Ok((n, owed)) => {
-                self.refill_owed |= owed;
-                return Poll::Ready(Ok(n));
+        match self.rx.read_split_counted(idx, data, dst) {
+            Ok(t) if t.n == 0 => {}
+            Ok(t) => {
+                self.note_refill(idx, t);
+                return Poll::Ready(Ok(t.n));
             }
             Err(_) => {
                 self.broken = true;
@@ -207,11 +212,33 @@ impl DataIo {
         }
     }
 
+    /// Whether the backend may have stopped reading its socket on finding
+    /// `in` full since our last event, after a read of `t`.
+    ///
+    /// The backend can fill `in` between our look at the indexes and our
+    /// new `in_cons`, and stop. A read that saw `in` full owes it an event
+    /// at once. Otherwise, the read that takes all it saw fences and looks
+    /// at `in_prod` again, against `in_cons` as it was before the first
+    /// read not yet checked: a backend stopped on any `in_cons` since then
+    /// is seen. Reads that leave data queued skip the look (a cache line
+    /// the backend is writing): the application reads on, and the read that
+    /// empties the ring looks for them.
+    fn note_refill<I: SharedMem + ?Sized>(&mut self, idx: &I, t: Taken) {
+        let since = *self.unchecked_since.get_or_insert(t.cons);
+        let owed = if t.queued as usize >= self.size() {
+            true
+        } else if t.n as u32 == t.queued {
+            self.rx.full_since(idx, since)
+        } else {
+            return;
+        };
+        self.unchecked_since = None;
+        self.refill_owed |= owed;
+    }
+
     /// Whether a read since the last call took data from `in` while the
     /// backend may have found it full: the backend then stops reading its
-    /// socket until our next event, which it is owed. Decided after the
-    /// read is published, so a backend that filled `in` while we read is
-    /// not missed.
+    /// socket until our next event, which it is owed (see `note_refill`).
     pub fn take_refill_owed(&mut self) -> bool {
         core::mem::take(&mut self.refill_owed)
     }

@@ -200,6 +200,17 @@ impl Producer {
     }
 }
 
+/// What one read of a [`Consumer`] took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Taken {
+    /// Bytes read and consumed.
+    pub n: usize,
+    /// Bytes that were queued when the read looked.
+    pub queued: u32,
+    /// `cons` before the read.
+    pub cons: u32,
+}
+
 /// The consuming end of a [`ByteRing`]: reads data and publishes `cons`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Consumer {
@@ -241,34 +252,37 @@ impl Consumer {
         Ok(n)
     }
 
-    /// [`read_split`](Self::read_split) for a producer that stops when it
-    /// finds the ring full and goes on only when notified: also says
-    /// whether it is owed that notification. After `cons` is published
-    /// (with a full fence), `prod` is loaded again: if it is a whole ring
-    /// ahead of the old `cons`, the producer may have found the ring full
-    /// before it saw the new `cons`. A producer that fences between
-    /// publishing `prod` and loading `cons` either sees the new `cons` or is
-    /// seen here, so a stop is never missed; a notification the producer
-    /// did not need is possible.
-    pub fn read_split_and_check_notify<I, D>(
+    /// [`read_split`](Self::read_split), saying also what was queued and
+    /// where `cons` stood before the read, for [`full_since`](Self::full_since).
+    pub fn read_split_counted<I, D>(
         &self,
         idx: &I,
         data: &D,
         dst: &mut [u8],
-    ) -> Result<(usize, bool), RingError>
+    ) -> Result<Taken, RingError>
     where
         I: SharedMem + ?Sized,
         D: SharedMem + ?Sized,
     {
         let (ix, n) = self.copy(idx, data, dst)?;
-        if n == 0 {
-            return Ok((0, false));
+        if n > 0 {
+            // mb: data is read before the slots are handed back to the producer.
+            fence(Ordering::SeqCst);
+            idx.store_u32(self.ring.cons, ix.cons.wrapping_add(n as u32));
         }
+        Ok(Taken { n, queued: ix.used, cons: ix.cons })
+    }
+
+    /// For a producer that stops when it finds the ring full and goes on
+    /// only when notified: whether it may have found the ring full relative
+    /// to `cons` or a later value of ours, so that it is owed the
+    /// notification. Fences after our published `cons`, then loads `prod`:
+    /// a producer that fences between publishing `prod` and loading `cons`
+    /// either saw our new `cons` or is seen here. A notification the
+    /// producer did not need is possible.
+    pub fn full_since<I: SharedMem + ?Sized>(&self, idx: &I, cons: u32) -> bool {
         fence(Ordering::SeqCst);
-        idx.store_u32(self.ring.cons, ix.cons.wrapping_add(n as u32));
-        fence(Ordering::SeqCst);
-        let prod = idx.load_u32(self.ring.prod);
-        Ok((n, prod.wrapping_sub(ix.cons) >= self.ring.size))
+        idx.load_u32(self.ring.prod).wrapping_sub(cons) >= self.ring.size
     }
 
     /// Copies up to `dst.len()` available bytes without consuming them.
@@ -351,16 +365,20 @@ mod tests {
     }
 
     #[test]
-    fn a_read_says_when_the_producer_may_have_found_the_ring_full() {
+    fn a_producer_that_filled_the_ring_while_we_read_is_seen() {
         let m = HostMem::pages(1);
         let (p, c) = (OUT.producer(), OUT.consumer());
         let mut buf = [0u8; 4096];
         // Half full before and after: nothing owed.
         assert_eq!(p.write(&m, &[1u8; 1024]), Ok(1024));
-        assert_eq!(c.read_split_and_check_notify(&m, &m, &mut buf[..10]), Ok((10, false)));
+        let t = c.read_split_counted(&m, &m, &mut buf[..10]).unwrap();
+        assert_eq!(t, Taken { n: 10, queued: 1024, cons: 0 });
+        assert!(!c.full_since(&m, t.cons));
         // Full when read.
         assert_eq!(p.write(&m, &[2u8; 2048]), Ok(1034));
-        assert_eq!(c.read_split_and_check_notify(&m, &m, &mut buf[..10]), Ok((10, true)));
+        let t = c.read_split_counted(&m, &m, &mut buf[..10]).unwrap();
+        assert_eq!((t.n, t.queued), (10, 2048));
+        assert!(c.full_since(&m, t.cons));
         // Filled after this read took its indexes (the producer saw the old
         // `cons`): a producer that copies between our loads and our store.
         struct FillsOnStore<'a>(&'a HostMem, core::cell::Cell<bool>);
@@ -387,10 +405,15 @@ mod tests {
         assert_eq!(c.read(&m, &mut buf), Ok(2038));
         assert_eq!(p.write(&m, &[4u8; 100]), Ok(100));
         let racing = FillsOnStore(&m, core::cell::Cell::new(false));
-        assert_eq!(c.read_split_and_check_notify(&racing, &m, &mut buf[..50]), Ok((50, true)));
-        // Nothing read, nothing owed.
+        let t = c.read_split_counted(&racing, &m, &mut buf).unwrap();
+        assert_eq!((t.n, t.queued), (100, 100), "the read saw a ring that was not full");
+        assert!(c.full_since(&m, t.cons), "the producer's fill is seen after the read");
+        // Nothing read.
         let empty = HostMem::pages(1);
-        assert_eq!(c.read_split_and_check_notify(&empty, &empty, &mut buf), Ok((0, false)));
+        assert_eq!(
+            c.read_split_counted(&empty, &empty, &mut buf),
+            Ok(Taken { n: 0, queued: 0, cons: 0 })
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ mod host;
 mod mem;
 pub mod sring;
 
-pub use byte::{ByteRing, Consumer, Producer, flex_ring_size};
+pub use byte::{ByteRing, Consumer, Producer, Taken, flex_ring_size};
 pub use error::RingError;
 #[cfg(any(test, feature = "host"))]
 pub use host::HostMem;
