@@ -480,8 +480,9 @@ impl<P: Platform> Frontend<P> {
 
     /// Allocates a data ring for a new active socket: `1 << order` data
     /// pages (with the order left to the frontend, no more than free memory
-    /// and grants allow, see [`RING_SHARE`] and [`GRANT_SHARE`]), or, when pages or grants run short, the
-    /// largest smaller ring (down to order 1) that can be had. A connection
+    /// and grants allow, see [`RING_SHARE`] and [`GRANT_SHARE`]), or, when
+    /// pages or grants run short, the largest smaller ring (down to order 1)
+    /// that can be had. A connection
     /// with a small ring is slower; one refused for want of memory is lost.
     pub(crate) fn new_ring(&mut self) -> Result<Box<DataRing<P::Pages>>, Errno> {
         let mut order = self.next_ring_order();

@@ -11,7 +11,7 @@ use std::thread;
 use common::*;
 use skiff_pvcalls::sim::{BackendConfig, SimConfig};
 use skiff_pvcalls::wire::{AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SOCK_STREAM};
-use skiff_pvcalls::{Errno, GRANT_SHARE, GoneReason, Options, RING_SHARE, handshake};
+use skiff_pvcalls::{Errno, GRANT_SHARE, GoneReason, Options, RING_SHARE, SocketId, handshake};
 use skiff_xen::pvcalls::{PVCALLS_ACCEPT, PVCALLS_RELEASE, PVCALLS_SOCKET};
 
 /// Sends `data` and reads the echo back, interleaving both directions.
@@ -111,6 +111,24 @@ fn short_of_pages_new_connections_get_smaller_rings() {
     assert_eq!(pages(&s.fe) - before, 9 + 17);
 }
 
+/// Opens `n` connections to `addr` one after the other; returns them and
+/// how much of `count` (pages, grants) each one took.
+fn connect_counting(
+    s: &mut Setup,
+    addr: std::net::SocketAddrV4,
+    n: usize,
+    count: impl Fn(&Fe) -> usize,
+) -> (Vec<SocketId>, Vec<usize>) {
+    let mut socks = Vec::new();
+    let mut sizes = Vec::new();
+    for _ in 0..n {
+        let before = count(&s.fe);
+        socks.push(connect(&mut s.fe, addr).unwrap());
+        sizes.push(count(&s.fe) - before);
+    }
+    (socks, sizes)
+}
+
 #[test]
 fn rings_shrink_as_free_pages_do() {
     let mut s = setup();
@@ -119,13 +137,7 @@ fn rings_shrink_as_free_pages_do() {
     // 16 * RING_SHARE pages free: room for the backend's largest ring.
     s.fe.platform_mut().page_limit = Some(live + 16 * RING_SHARE);
     let pages = |fe: &Fe| fe.resources().pages;
-    let mut sizes = Vec::new();
-    let mut socks = Vec::new();
-    for _ in 0..3 {
-        let before = pages(&s.fe);
-        socks.push(connect(&mut s.fe, addr).unwrap());
-        sizes.push(pages(&s.fe) - before);
-    }
+    let (mut socks, sizes) = connect_counting(&mut s, addr, 3, pages);
     // Order 4 (indexes page + 16); then fewer than 16 * RING_SHARE pages are free: order 3.
     assert_eq!(sizes, [17, 9, 9]);
     for (i, &sock) in socks.iter().enumerate() {
@@ -162,14 +174,7 @@ fn rings_shrink_as_free_grants_do() {
     let live = s.world.host().stats().grants;
     // 32 * GRANT_SHARE grants free: room for one ring of order 5.
     s.fe.platform_mut().grant_limit = Some(live + 32 * GRANT_SHARE);
-    let grants = |fe: &Fe| fe.resources().grants;
-    let mut sizes = Vec::new();
-    let mut socks = Vec::new();
-    for _ in 0..2 {
-        let before = grants(&s.fe);
-        socks.push(connect(&mut s.fe, addr).unwrap());
-        sizes.push(grants(&s.fe) - before);
-    }
+    let (socks, sizes) = connect_counting(&mut s, addr, 2, |fe| fe.resources().grants);
     // Order 5 (indexes page + 32); then fewer than 32 * GRANT_SHARE are free: order 4.
     assert_eq!(sizes, [33, 17]);
     for (i, &sock) in socks.iter().enumerate() {

@@ -108,11 +108,12 @@ fn a_read_from_a_full_ring_tells_the_backend_at_once() {
 }
 
 /// A simulated dom0 whose backend reads its sockets by itself and says so
-/// in xenstore (`feature-unprompted-read`), as Skiff's patched one.
-fn setup_unprompted_read() -> Setup {
+/// in xenstore (`feature-unprompted-read`), as Skiff's patched one; the
+/// frontend with `options`.
+fn setup_unprompted_read(options: Options) -> Setup {
     let mut cfg = SimConfig::default();
     cfg.agent.unprompted_read = Some("1".into());
-    setup_with(cfg, Default::default())
+    setup_with(cfg, handshake::Config { options, ..Default::default() })
 }
 
 /// Events the frontend sends over 200 request/response rounds of 64 bytes.
@@ -132,7 +133,7 @@ fn a_backend_that_reads_by_itself_gets_no_answers() {
     // One event of ours per round, the one that carries the request: an
     // answer to the backend's events would wake its worker for nothing
     // (Linux counts that as spurious and backs the channel off).
-    assert_eq!(events_for_200_rounds(&mut setup_unprompted_read()), 200);
+    assert_eq!(events_for_200_rounds(&mut setup_unprompted_read(Options::default())), 200);
     // A backend that does not say so gets answers as well: up to one for
     // each of its two events per round (the echo delivered, the request
     // taken), fewer when they come together.
@@ -142,7 +143,7 @@ fn a_backend_that_reads_by_itself_gets_no_answers() {
 
 #[test]
 fn without_answers_a_reset_still_reaches_a_caller_that_polls() {
-    let mut s = setup_unprompted_read();
+    let mut s = setup_unprompted_read(Options::default());
     let c = reset_by_peer(&mut s);
     assert_eq!(polled_until_ready(&mut s, c), Err(Errno::ECONNRESET));
 }
@@ -189,7 +190,7 @@ fn a_backend_that_reads_only_at_our_events_still_delivers_a_stream_and_its_end()
 
 #[test]
 fn without_answers_a_stream_and_its_end_still_arrive() {
-    trickled_stream_arrives_whole(setup_unprompted_read());
+    trickled_stream_arrives_whole(setup_unprompted_read(Options::default()));
 }
 
 #[test]
@@ -198,10 +199,7 @@ fn without_answers_a_stream_into_the_guest_never_stalls_on_a_full_ring() {
     // when it finds `in` full and goes on at our next event; it may find
     // it full just as we take the data in, so whether we owe it the event
     // is decided after our read is published, not before.
-    let mut cfg = SimConfig::default();
-    cfg.agent.unprompted_read = Some("1".into());
-    let options = Options { ring_order: Some(1), ..Options::default() };
-    let mut s = setup_with(cfg, handshake::Config { options, ..Default::default() });
+    let mut s = setup_unprompted_read(Options { ring_order: Some(1), ..Options::default() });
     for round in 0..4 {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();

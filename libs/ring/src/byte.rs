@@ -242,14 +242,7 @@ impl Consumer {
         I: SharedMem + ?Sized,
         D: SharedMem + ?Sized,
     {
-        let (ix, n) = self.copy(idx, data, dst)?;
-        if n == 0 {
-            return Ok(0);
-        }
-        // mb: data is read before the slots are handed back to the producer.
-        fence(Ordering::SeqCst);
-        idx.store_u32(self.ring.cons, ix.cons.wrapping_add(n as u32));
-        Ok(n)
+        Ok(self.read_split_counted(idx, data, dst)?.n)
     }
 
     /// [`read_split`](Self::read_split), saying also what was queued and
