@@ -18,8 +18,6 @@ SYSCALLS=${BENCH_SYSCALLS:-200000}
 MEM_MAX=${BENCH_MEM_MAX:-64}
 RUNS=${BENCH_RUNS:-3}
 
-now() { date +%s.%N; }
-secs() { awk -v a="$2" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; }
 
 # wait_port PORT SECS [DOMAIN]: until a connection to 127.0.0.1:PORT succeeds (bash's /dev/tcp, no
 # interpreter to start); fails after SECS, or at once when DOMAIN is given and no longer exists.
@@ -46,10 +44,11 @@ milestone() {
 boot_app() {
     local app=$1 port=$2 words=$3 t0
     shift 3
-    t0=$(now)
-    if skiff_create linux 'on_reboot="destroy"' "ramdisk=\"target/apps/$app\"" "extra=\"$words\"" "$@" \
-        && wait_port "$port" 120 linux; then
-        bench "boot_${app}_xl_create_to_connect_$run" "$(secs "$t0" "$(now)")" s
+    first_connect_watch 127.0.0.1 "$port" 120 || { fail "$app: dom0's connection poller"; return 1; }
+    t0=$EPOCHREALTIME
+    skiff_create linux 'on_reboot="destroy"' "ramdisk=\"target/apps/$app\"" "extra=\"$words\"" "$@"
+    if first_connect_secs "$t0" linux; then
+        bench "boot_${app}_xl_create_to_connect_$run" "$fc_secs" s
         pass "$app accepts on $port"
     else
         fail "$app accepts on $port"
@@ -71,11 +70,12 @@ stop_guest() {
 # for its start to the first connection.
 dom0_start() {
     local t0
-    t0=$(now)
+    first_connect_watch 127.0.0.1 "$2" 60 || { fail "$1: dom0's connection poller"; return 1; }
+    t0=$EPOCHREALTIME
     "$bin/$1" "$2" >"$RIG_TMP/dom0-$1.log" 2>&1 &
     dom0_pid=$!
-    if wait_port "$2" 60; then
-        bench "boot_$1_dom0_start_to_connect_$run" "$(secs "$t0" "$(now)")" s
+    if first_connect_secs "$t0"; then
+        bench "boot_$1_dom0_start_to_connect_$run" "$fc_secs" s
         pass "$1 in dom0 accepts on $2"
     else
         fail "$1 in dom0 accepts on $2: $(cat "$RIG_TMP/dom0-$1.log")"
@@ -136,9 +136,11 @@ for run in $(seq "$RUNS"); do
     stop_guest linux
 
     # The no_std echo guest (examples/echo.rs), the same clients.
-    t0=$(now)
-    if skiff_create echo 'on_reboot="destroy"' && wait_port 7 120 echo; then
-        bench "boot_echo_xl_create_to_connect_$run" "$(secs "$t0" "$(now)")" s
+    first_connect_watch 127.0.0.1 7 120 || fail "echo: dom0's connection poller"
+    t0=$EPOCHREALTIME
+    skiff_create echo 'on_reboot="destroy"'
+    if first_connect_secs "$t0" echo; then
+        bench "boot_echo_xl_create_to_connect_$run" "$fc_secs" s
         skiff_wait_console echo 'PVH entry to application main in' 10 || true
         milestone echo boot_echo_entry_to_main 'PVH entry to application main in'
         echo_pair echo_nostd 7

@@ -21,7 +21,6 @@ T=60
 MEM=160 # what linux.sh gives Skiff's linux image, and lguest.cfg the Linux guest
 GUEST=10.200.0.2 DOM0=10.200.0.1
 
-now() { date +%s.%N; }
 secs() { awk -v a="$2" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; }
 
 # wait_port HOST PORT SECS [DOMAIN]: until a connection to HOST:PORT succeeds; fails after SECS, or at
@@ -98,23 +97,24 @@ create_guest() {
 # create to the domain built and running). Sets $host to where the server is.
 start() {
     local side=$1 app=$2 port=$3 t0 dom=""
-    t0=$(now)
     case $side in
-        skiff)
-            host=127.0.0.1 dom=linux
-            create_guest skiff "$app" "$port" "$MEM" || { fail "$app on Skiff: xl create"; return 1; } ;;
-        linux)
-            host=$GUEST dom=lguest
-            create_guest linux "$app" "$port" "$MEM" || { fail "$app in the Linux guest: xl create"; return 1; } ;;
+        skiff) host=127.0.0.1 dom=linux ;;
+        linux) host=$GUEST dom=lguest ;;
+        dom0) host=127.0.0.1 ;;
+    esac
+    first_connect_watch "$host" "$port" 180 || { fail "$app on $side: dom0's connection poller"; return 1; }
+    t0=$EPOCHREALTIME
+    case $side in
+        skiff) create_guest skiff "$app" "$port" "$MEM" || fail "$app on Skiff: xl create" ;;
+        linux) create_guest linux "$app" "$port" "$MEM" || fail "$app in the Linux guest: xl create" ;;
         dom0)
-            host=127.0.0.1
             "$bin/$app" "$port" >"$RIG_TMP/lg-dom0-$app.log" 2>&1 &
             dom0_pid=$! ;;
     esac
     # xl create -F has built the domain and unpaused it.
-    [ -z "$dom" ] || bench "lg_boot_${app//-/_}_${side}_to_running_$run" "$(secs "$t0" "$(now)")" s
-    if wait_port "$host" "$port" 180 "$dom"; then
-        bench "lg_boot_${app//-/_}_${side}_to_connect_$run" "$(secs "$t0" "$(now)")" s
+    [ -z "$dom" ] || bench "lg_boot_${app//-/_}_${side}_to_running_$run" "$(secs "$t0" "$EPOCHREALTIME")" s
+    if first_connect_secs "$t0" "$dom"; then
+        bench "lg_boot_${app//-/_}_${side}_to_connect_$run" "$fc_secs" s
         pass "$app on $side accepts on $host:$port"
     else
         fail "$app on $side accepts on $host:$port"

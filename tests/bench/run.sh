@@ -141,7 +141,7 @@ stats() { # KEY_PREFIX: "min / mean / max over N" of KEY_PREFIX_1..N
     echo "| no_std \`echo\` | $(cell boot_echo_entry_to_main) | | |"
     echo
     echo "Boot as dom0 sees it: \`xl create\` (or, in dom0, starting the process) to the first connection"
-    echo "that succeeds (s):"
+    echo "that succeeds (s), tried every 10 ms by a dom0 poller started before it (peers.py firstconnect):"
     echo
     echo "| program | xl create on Skiff | process start in dom0 | Skiff / dom0 | no_std \`echo\` guest | Skiff / no_std |"
     echo "|---|---|---|---|---|---|"

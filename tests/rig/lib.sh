@@ -19,6 +19,12 @@
 # dom0 peers:
 #   skiff_wait_serving LOG [SECS]         wait (default 10 s) until a tests/xen/peers.py server started
 #                                         with output to LOG says "ok serving"; fails otherwise.
+#   first_connect_watch HOST PORT SECS    start a poller (peers.py firstconnect) trying HOST:PORT every
+#                                         10 ms for up to SECS; returns once it is ready
+#   first_connect_secs T0 [NAME]          wait for that poller; set fc_secs to the seconds from T0 (an
+#                                         $EPOCHREALTIME) to its first connection; fails if it gave up,
+#                                         or as soon as the "xl create -F" watching domain NAME ends.
+#                                         Not in $(...): the poller is this shell's child
 # Checks (one "RIG-CHECK PASS|FAIL <case>: <what>" line each; a case with a failed check, or with no
 # check at all, fails):
 #   pass WHAT / fail WHAT
@@ -193,6 +199,44 @@ skiff_wait_serving() {
         sleep 0.1
     done
     return 1
+}
+
+first_connect_watch() {
+    local i
+    _fc_out=$RIG_TMP/firstconnect.$2
+    SKIFF_PEER_HOST=$1 python3 "$SKIFF_ROOT/tests/xen/peers.py" firstconnect "$2" --timeout "$3" \
+        >"$_fc_out" 2>&1 &
+    _fc_pid=$!
+    for ((i = 0; i < 600; i++)); do
+        grep -q '^ready' "$_fc_out" && return 0
+        kill -0 "$_fc_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    _rig_log "firstconnect poller for $1:$2 did not start: $(cat "$_fc_out")"
+    kill "$_fc_pid" 2>/dev/null
+    return 1
+}
+
+first_connect_secs() {
+    local t0=$1 name=${2:-} at
+    fc_secs=""
+    # kill -0 on xl's monitor, not "xl domid": an xl process every half second would slow the boot timed.
+    while kill -0 "$_fc_pid" 2>/dev/null; do
+        if [ -n "$name" ] && ! _skiff_monitor_alive "$name"; then
+            kill "$_fc_pid" 2>/dev/null
+            wait "$_fc_pid" 2>/dev/null
+            _rig_log "domain $name ended before a connection succeeded"
+            return 1
+        fi
+        sleep 0.2
+    done
+    wait "$_fc_pid" 2>/dev/null
+    at=$(sed -n 's/^ok firstconnect at //p' "$_fc_out")
+    if [ -z "$at" ]; then
+        _rig_log "$(cat "$_fc_out")"
+        return 1
+    fi
+    fc_secs=$(awk -v a="$at" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
 }
 
 # _skiff_reason_of FILE: the reason word from "Domain N has shut down, reason code R 0x.." in xl's output.
