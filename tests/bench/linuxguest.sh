@@ -105,14 +105,18 @@ start() {
     first_connect_watch "$host" "$port" 180 || { fail "$app on $side: dom0's connection poller"; return 1; }
     t0=$EPOCHREALTIME
     case $side in
-        skiff) create_guest skiff "$app" "$port" "$MEM" || fail "$app on Skiff: xl create" ;;
-        linux) create_guest linux "$app" "$port" "$MEM" || fail "$app in the Linux guest: xl create" ;;
         dom0)
             "$bin/$app" "$port" >"$RIG_TMP/lg-dom0-$app.log" 2>&1 &
             dom0_pid=$! ;;
+        *)
+            # Once it returns, xl create -F has built the domain and unpaused it.
+            if create_guest "$side" "$app" "$port" "$MEM"; then
+                bench "lg_boot_${app//-/_}_${side}_to_running_$run" "$(secs "$t0" "$EPOCHREALTIME")" s
+            else
+                fail "$app on $side: xl create"
+            fi ;;
     esac
-    # xl create -F has built the domain and unpaused it.
-    [ -z "$dom" ] || bench "lg_boot_${app//-/_}_${side}_to_running_$run" "$(secs "$t0" "$EPOCHREALTIME")" s
+    # On a failed create, xl's monitor has ended and this fails at once (stopping the poller).
     if first_connect_secs "$t0" "$dom"; then
         bench "lg_boot_${app//-/_}_${side}_to_connect_$run" "$fc_secs" s
         pass "$app on $side accepts on $host:$port"
