@@ -58,6 +58,11 @@
 #   big-rings        xenbus_map_ring_valloc maps at most 16 pages, so a socket's ring is at most order 4
 #                    (32 KiB each way in flight). Offer order 5 and map each half of such a ring (`in`
 #                    and `out`, 16 pages each) on its own.
+#   map-fail         when mapping a new socket's rings or binding its event channel fails (a guest's
+#                    bad grant reference, or a ring order above max-page-order), the error path
+#                    list_del's a list head that was never added (zeroed: a BUG in dom0 with
+#                    CONFIG_DEBUG_LIST, a NULL dereference without) and then tears down what was
+#                    never set up. Undo only what was done.
 #   wq-leak          every connection allocates a workqueue for its I/O worker that is never
 #                    destroyed: dom0 loses memory with each connection a guest closes.
 #   warn-reset       WARN_ON(ret > wanted) compares an int with an unsigned int and fires (with a
@@ -178,6 +183,7 @@ if [ "$patched" = 1 ]; then
         s/(\tret = xenbus_map_ring_valloc\(fedata->dev, map->ring->ref,\n\t\t\t\t     \(1 << map->ring_order\), &page\);\n\tif \(ret < 0\)\n\t\tgoto out;\n\tmap->bytes = page;\n)/\t\/* skiff: big-rings: xenbus maps at most XENBUS_MAX_RING_GRANTS pages at a time *\/\n\tif (map->ring_order > XENBUS_MAX_RING_GRANT_ORDER) {\n\t\tunsigned int half = 1U << (map->ring_order - 1);\n\n\t\tret = xenbus_map_ring_valloc(fedata->dev, map->ring->ref, half, &page);\n\t\tif (ret < 0)\n\t\t\tgoto out;\n\t\tmap->bytes = page;\n\t\tret = xenbus_map_ring_valloc(fedata->dev, map->ring->ref + half, half, &page);\n\t\tif (ret < 0)\n\t\t\tgoto out;\n\t\tmap->bytes_out = page;\n\t} else {\n\t\tret = xenbus_map_ring_valloc(fedata->dev, map->ring->ref,\n\t\t\t\t\t     (1 << map->ring_order), &page);\n\t\tif (ret < 0)\n\t\t\tgoto out;\n\t\tmap->bytes = page;\n\t}\n/;
         s/\tmap->data.out = map->bytes \+ XEN_FLEX_RING_SIZE\(map->ring_order\);\n/\tmap->data.out = map->bytes_out ? map->bytes_out : \/* skiff: big-rings *\/\n\t\tmap->bytes + XEN_FLEX_RING_SIZE(map->ring_order);\n/;
         s/(\txenbus_unmap_ring_vfree\(dev, map->bytes\);\n)/$1\tif (map->bytes_out) \/* skiff: big-rings *\/\n\t\txenbus_unmap_ring_vfree(dev, map->bytes_out);\n/'
+    fix map-fail 1 's/out:\n\tdown\(&fedata->socket_lock\);\n\tlist_del\(&map->list\);\n\tpvcalls_back_release_active\(fedata->dev, fedata, map\);\n\tup\(&fedata->socket_lock\);\n\treturn NULL;\n\}\n/out:\n\t\/* skiff: map-fail: the map is in no list and the socket has none of its callbacks yet:\n\t * undo only what was done (release_active would list_del a zeroed list head) *\/\n\tif (map->irq > 0)\n\t\tunbind_from_irqhandler(map->irq, map);\n\tif (map->bytes_out)\n\t\txenbus_unmap_ring_vfree(fedata->dev, map->bytes_out);\n\tif (map->bytes)\n\t\txenbus_unmap_ring_vfree(fedata->dev, map->bytes);\n\tif (map->ring)\n\t\txenbus_unmap_ring_vfree(fedata->dev, (void *)map->ring);\n\tsock_release(map->sock);\n\tkfree(map);\n\treturn NULL;\n}\n/'
     fix warn-reset 1 's/\tWARN_ON\(ret > wanted\);/\tWARN_ON(ret > 0 && (unsigned int)ret > wanted); \/* skiff: warn-reset *\//'
 else
     say "building the source as it is (--unpatched)"
