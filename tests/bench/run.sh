@@ -26,13 +26,14 @@ else
         "$here/bench.sh" "$here/linux.sh" "$here/linuxguest.sh" 2>&1 | tee "$raw" || rc=$?
 fi
 
-# A boot that hung is booted again and runs every case anew: the log then holds the figures of two
-# boots. Only the last boot's count, so that every ratio still compares runs of one boot.
+# A boot that hung or reset is booted again and runs every case anew: the log then holds the figures
+# of two boots. Only the last boot's count, so that every ratio still compares runs of one boot.
+again='^rig: boot .*; booting again'
 log=$raw boots=1
-if grep -aq '^rig: boot hung' "$raw"; then
-    boots=$(($(grep -ac '^rig: boot hung' "$raw") + 1))
+if grep -aq "$again" "$raw"; then
+    boots=$(($(grep -ac "$again" "$raw") + 1))
     raw=$log.last-boot
-    tail -n +"$(($(grep -an '^rig: boot hung' "$log" | tail -n 1 | cut -d: -f1) + 1))" "$log" >"$raw"
+    tail -n +"$(($(grep -an "$again" "$log" | tail -n 1 | cut -d: -f1) + 1))" "$log" >"$raw"
 fi
 
 # runs KEY: the values of "BENCH KEY VALUE UNIT", or of KEY_1, KEY_2... (a figure measured in each
@@ -85,7 +86,7 @@ stats() { # KEY_PREFIX: "min / mean / max over N" of KEY_PREFIX_1..N
         echo "Commit: \`$(git -C "$repo" rev-parse --short HEAD)\`$(git -C "$repo" diff --quiet HEAD -- . ':!bench' || echo ' (with local changes)')."
     fi
     echo "Rig exit status: $([ -z "$from" ] && echo "$rc" || echo "not run here (results from $from)"). Raw log: \`${log#"$repo"/}\`."
-    [ "$boots" = 1 ] || echo "The rig booted $boots times (a boot hung and was booted again): figures from the last boot only."
+    [ "$boots" = 1 ] || echo "The rig booted $boots times (a boot hung or reset and was booted again): figures from the last boot only."
     echo
     echo "Everything runs under Xen inside QEMU TCG: absolute figures are slow and noisy."
     echo "Each Skiff figure has a baseline from the same boot (dom0 processes over dom0's"

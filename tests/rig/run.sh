@@ -11,7 +11,8 @@
 #       (e.g. --ship my-server --xl 'ramdisk="run/my-server"')
 #   tests/rig/run.sh --shell      boot to an interactive dom0 shell (QEMU: Ctrl-A x quits)
 # --stall SECS (240): in test mode a boot with no serial output for that long counts as hung, and a hung
-#   boot is booted again up to --retries N times (1); --timeout SECS (900) bounds each boot. A case that
+#   boot is booted again up to --retries N times (1), as is one whose emulated machine reset (QEMU runs
+#   with -no-reboot, so it quits); --timeout SECS (900) bounds each boot. A case that
 #   fails after a guest triple-faulted in a state the emulated SVM leaves when it loses guest state (see
 #   emulator_fault in dom0-init.sh) is run again in the same boot, at most twice; the summary says so and
 #   judges the last attempt.
@@ -256,7 +257,18 @@ boot() {
         sleep 1
         kill -9 "$qpid" 2>/dev/null || true
     fi
-    wait "$qpid" 2>/dev/null || true
+    local rc=0
+    wait "$qpid" 2>/dev/null || rc=$?
+    # QEMU ended by itself: dom0 powered off after its job (perhaps within the last second), or,
+    # before dom0 was done, the emulated machine reset (a triple fault outside any guest, or Xen
+    # rebooting) and with -no-reboot QEMU quit without a word.
+    if [ -z "$verdict" ]; then
+        if grep -q '^RIG-DONE' "$log"; then
+            verdict="done"
+        else
+            verdict="reset: QEMU exited (status $rc) before dom0 finished"
+        fi
+    fi
     qpid=""
     wait "$tpid" 2>/dev/null || true
     elapsed=$((SECONDS - start))
@@ -265,9 +277,9 @@ boot() {
 attempt=0
 while :; do
     boot
-    if [[ $verdict != hung* ]] || [ "$attempt" -ge "$retries" ]; then break; fi
+    if [[ $verdict != hung* && $verdict != reset* ]] || [ "$attempt" -ge "$retries" ]; then break; fi
     attempt=$((attempt + 1))
-    echo "rig: boot $verdict; booting again ($attempt/$retries) — hung log kept in ${log#"$repo"/}" >&2
+    echo "rig: boot $verdict; booting again ($attempt/$retries) — that boot's log kept in ${log#"$repo"/}" >&2
     log=${log%.log}-retry$attempt.log
     ln -sfn "$(basename "$log")" "$logdir/last.log"
 done
