@@ -28,7 +28,7 @@ bad() {
 }
 
 deadline=$((SECONDS + ${RUN_HTTPD_TIMEOUT:-600}))
-until grep -q 'httpd: listening on 0\.0\.0\.0:8080' "$log"; do
+until grep -qs 'httpd: listening on 0\.0\.0\.0:8080' "$log"; do
     if ! kill -0 "$run" 2>/dev/null; then
         bad "make run APP=httpd ended before httpd listened; its output:"
         sed 's/^/    | /' "$log"

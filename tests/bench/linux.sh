@@ -18,7 +18,6 @@ SYSCALLS=${BENCH_SYSCALLS:-200000}
 MEM_MAX=${BENCH_MEM_MAX:-64}
 RUNS=${BENCH_RUNS:-3}
 
-
 # wait_port PORT SECS [DOMAIN]: until a connection to 127.0.0.1:PORT succeeds (bash's /dev/tcp, no
 # interpreter to start); fails after SECS, or at once when DOMAIN is given and no longer exists.
 wait_port() {
