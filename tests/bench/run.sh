@@ -167,8 +167,8 @@ stats() { # KEY_PREFIX: "min / mean / max over N" of KEY_PREFIX_1..N
     echo "boot, driven by the same dom0 clients (peers.py, apps.py). Medians (range) over the runs."
     echo "Latency and boot: lower is better, so a ratio below 1 favours Skiff there. \"First connection\""
     echo "is timed by a dom0 poller started before \`xl create\` that tries every 10 ms; \"built and"
-    echo "running\" by the rig's shell loop that reads xl's output every 0.1 s, forking under an emulated"
-    echo "dom0, so it can come out later than the first connection."
+    echo "running\" by the rig's shell loop that reads xl's output every 0.1 s, so it can come out a"
+    echo "little later than the first connection."
     echo
     echo "| measurement | Skiff | Linux guest | Skiff / Linux guest | dom0 process | Skiff / dom0 |"
     echo "|---|---|---|---|---|---|"
