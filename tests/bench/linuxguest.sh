@@ -21,8 +21,6 @@ T=60
 MEM=160 # what linux.sh gives Skiff's linux image, and lguest.cfg the Linux guest
 GUEST=10.200.0.2 DOM0=10.200.0.1
 
-secs() { awk -v a="$2" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; }
-
 # wait_port HOST PORT SECS [DOMAIN]: until a connection to HOST:PORT succeeds; fails after SECS, or at
 # once when DOMAIN is given and no longer exists.
 wait_port() {

@@ -36,6 +36,7 @@
 #   bench KEY VALUE UNIT                  one "BENCH KEY VALUE UNIT" line for tests/bench/run.sh
 #   measure KEY CMD...                    run a peers.py/apps.py client; its "ok ... rate=X MB/s" as BENCH
 #                                         KEY (a check passes), or a failed check with its output
+#   secs T0 T1                            T1 - T0 in seconds, two decimals (times as $EPOCHREALTIME gives them)
 
 RIG_CASE=${RIG_CASE:-$(basename "$0" .sh)}
 SKIFF_ROOT=${SKIFF_ROOT:-/skiff}
@@ -85,6 +86,7 @@ check_eq() {
 }
 
 bench() { echo "BENCH $*"; }
+secs() { awk -v a="$2" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; }
 
 measure() {
     local key=$1 out
@@ -246,7 +248,7 @@ first_connect_secs() {
         _rig_log "no connection to port ${_fc_out##*.}${name:+ before domain $name ended}: $(cat "$_fc_out")"
         return 1
     fi
-    fc_secs=$(awk -v a="$at" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
+    fc_secs=$(secs "$t0" "$at")
 }
 
 # _skiff_reason_of FILE: the reason word from "Domain N has shut down, reason code R 0x.." in xl's output.
