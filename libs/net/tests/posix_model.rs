@@ -220,6 +220,10 @@ impl Run {
                 let ring = self.ring;
                 let want = match self.fds.get_mut(&fd) {
                     None => Err(Errno::EBADF),
+                    // A reset fails writes at once, as on Linux.
+                    Some(Kind::Connected(c)) if c.in_error != 0 && c.in_error != -107 => {
+                        Err(Errno::ECONNRESET)
+                    }
                     Some(_) if len == 0 => Ok(0),
                     Some(Kind::Connected(c)) => match len.min(ring - c.out_used) {
                         0 => Err(Errno::EAGAIN),
@@ -309,7 +313,7 @@ impl Run {
                     if !c.inq.is_empty() || c.in_error != 0 {
                         b |= POLLIN;
                     }
-                    if c.out_used < self.ring {
+                    if c.out_used < self.ring || reset {
                         b |= POLLOUT;
                     }
                     if reset {

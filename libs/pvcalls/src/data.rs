@@ -165,6 +165,14 @@ impl DataIo {
     /// Writes as much of `src` as fits. Returns the number written (the
     /// caller then notifies the backend), `Pending` if `out` is full, or
     /// the socket's error (`-ENOTCONN` from the backend becomes `EPIPE`).
+    ///
+    /// A receive error other than EOF (the connection failed) fails writes
+    /// too, with that error, as a reset fails `send` on Linux.
+    /// Without it a writer waiting for room in a full `out` would wait on
+    /// a dead connection for as long as the backend takes to report it on
+    /// `out_error`, which it may never do, while `poll` already reports the
+    /// error: an event loop would spin on a socket it can neither write
+    /// nor drop.
     pub fn send<I, D>(&mut self, idx: &I, data: &D, src: &[u8]) -> Poll<Result<usize, Errno>>
     where
         I: SharedMem + ?Sized,
@@ -177,6 +185,9 @@ impl DataIo {
         if self.out_error != 0 {
             return Poll::Ready(Err(self.out_errno()));
         }
+        if let Some(e) = self.connection_error() {
+            return Poll::Ready(Err(e));
+        }
         if src.is_empty() {
             return Poll::Ready(Ok(0));
         }
@@ -187,6 +198,16 @@ impl DataIo {
                 self.broken = true;
                 Poll::Ready(Err(Errno::EIO))
             }
+        }
+    }
+
+    /// The receive side's error if it is one that ends the connection
+    /// (anything but EOF: for TCP a reset or a timeout; the backend's
+    /// `recvmsg` reports nothing else).
+    fn connection_error(&self) -> Option<Errno> {
+        match self.in_error {
+            0 | EOF_ERROR => None,
+            e => Some(Self::map_error(e)),
         }
     }
 
@@ -254,14 +275,16 @@ impl DataIo {
     }
 
     /// Whether `out` needs no more waiting before RELEASE: everything was
-    /// consumed, or the backend reported an error (it will send no more),
-    /// or the ring is broken.
+    /// consumed, or the backend reported an error on `out` (it will send no
+    /// more) or a failed connection on `in`, or the ring is broken.
     pub fn out_settled<I: SharedMem + ?Sized>(&mut self, idx: &I) -> bool {
         if self.broken {
             return true;
         }
         self.refresh_errors(idx);
-        self.out_error != 0 || !matches!(self.tx.space(idx), Ok(s) if (s as usize) < self.size())
+        self.out_error != 0
+            || self.connection_error().is_some()
+            || !matches!(self.tx.space(idx), Ok(s) if (s as usize) < self.size())
     }
 
     /// Current readiness (reads the indexes page).
@@ -283,15 +306,12 @@ impl DataIo {
             return self.readiness(idx);
         }
         let (avail, space) = (avail.unwrap_or(0), space.unwrap_or(0));
-        let in_err = match self.in_error {
-            0 | EOF_ERROR => None,
-            e => Some(Self::map_error(e)),
-        };
+        let in_err = self.connection_error();
         let out_err = (self.out_error != 0).then(|| self.out_errno());
         let error = in_err.or(out_err);
         Readiness {
             readable: avail > 0 || self.in_error != 0,
-            writable: space > 0 || self.out_error != 0,
+            writable: space > 0 || error.is_some(),
             error,
             rdhup: self.in_error != 0,
             hup: error.is_some(),

@@ -58,9 +58,9 @@ fn errors_are_mapped_and_out_error_stops_writes() {
     assert_eq!(io.recv(&idx, &data, &mut [0; 8]), Pending);
     idx.store_u32(intf::IN_ERROR, (-104i32) as u32);
     assert_eq!(io.recv(&idx, &data, &mut [0; 8]), Ready(Err(Errno::ECONNRESET)));
-    assert_eq!(io.send(&idx, &data, b"x"), Ready(Ok(1)), "in_error alone does not stop writes");
+    assert_eq!(io.send(&idx, &data, b"x"), Ready(Err(Errno::ECONNRESET)), "a reset fails writes");
     idx.store_u32(intf::OUT_ERROR, (-32i32) as u32);
-    assert_eq!(io.send(&idx, &data, b"x"), Ready(Err(Errno::EPIPE)));
+    assert_eq!(io.send(&idx, &data, b"x"), Ready(Err(Errno::EPIPE)), "out_error comes first");
     let r = io.readiness(&idx);
     assert!(r.writable && r.error.is_some());
     let (idx2, data2) = mems(1);
@@ -69,6 +69,37 @@ fn errors_are_mapped_and_out_error_stops_writes() {
     assert_eq!(io2.send(&idx2, &data2, b"x"), Ready(Err(Errno::EOPNOTSUPP)));
     idx2.store_u32(intf::IN_ERROR, (-4000i32) as u32);
     assert_eq!(io2.recv(&idx2, &data2, &mut [0; 1]), Ready(Err(Errno::EIO)));
+}
+
+#[test]
+fn eof_does_not_stop_writes() {
+    let (idx, data) = mems(1);
+    let mut io = DataIo::new(1);
+    idx.store_u32(intf::IN_ERROR, (-107i32) as u32);
+    assert_eq!(io.recv(&idx, &data, &mut [0; 8]), Ready(Ok(0)));
+    assert_eq!(io.send(&idx, &data, b"reply"), Ready(Ok(5)), "a half-closed peer still reads");
+    assert!(!io.out_settled(&idx), "the reply is still to be sent");
+}
+
+/// A reset that lands while `out` is full and the backend has not (or
+/// never) reported it on `out_error`: the writer must hear of it, and a
+/// `poll` that reports the error must not leave it waiting for room.
+#[test]
+fn reset_fails_a_writer_waiting_for_room() {
+    let (idx, data) = mems(1);
+    let mut io = DataIo::new(1);
+    let big = vec![7u8; 10_000];
+    assert_eq!(io.send(&idx, &data, &big), Ready(Ok(4096)));
+    assert_eq!(io.send(&idx, &data, &big), Pending);
+    let r = io.readiness(&idx);
+    assert!(!r.writable && r.error.is_none());
+    assert!(!io.out_settled(&idx), "a close now lingers for the backend to drain out");
+    idx.store_u32(intf::IN_ERROR, (-104i32) as u32);
+    let r = io.readiness(&idx);
+    assert_eq!(r.error, Some(Errno::ECONNRESET));
+    assert!(r.writable, "a write fails at once, so the socket is writable");
+    assert_eq!(io.send(&idx, &data, &big), Ready(Err(Errno::ECONNRESET)));
+    assert!(io.out_settled(&idx), "nothing more will drain: release without lingering");
 }
 
 #[test]

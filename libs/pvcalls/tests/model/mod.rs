@@ -53,8 +53,16 @@ impl Conn {
         Conn { size, ..Conn::default() }
     }
 
+    /// The receive side's error when it ends the connection (not EOF).
+    fn failed(&self) -> Option<Errno> {
+        match self.in_error {
+            0 | EOF => None,
+            e => Some(map(e)),
+        }
+    }
+
     fn settled(&self) -> bool {
-        self.out_error != 0 || self.outq.is_empty()
+        self.out_error != 0 || self.failed().is_some() || self.outq.is_empty()
     }
 }
 
@@ -370,6 +378,9 @@ impl Model {
                     let e = if c.out_error == EOF { Errno::EPIPE } else { map(c.out_error) };
                     return Ready(Err(e));
                 }
+                if let Some(e) = c.failed() {
+                    return Ready(Err(e));
+                }
                 if len == 0 {
                     return Ready(Ok(0));
                 }
@@ -431,10 +442,7 @@ impl Model {
         Ok(match s.st {
             St::Connected => {
                 let c = s.conn.as_ref().expect("a connection has a ring");
-                let in_err = match c.in_error {
-                    0 | EOF => None,
-                    e => Some(map(e)),
-                };
+                let in_err = c.failed();
                 let out_err = match c.out_error {
                     0 => None,
                     EOF => Some(Errno::EPIPE),
@@ -443,7 +451,7 @@ impl Model {
                 let error = in_err.or(out_err);
                 Readiness {
                     readable: !c.inq.is_empty() || c.in_error != 0,
-                    writable: c.outq.len() < c.size || c.out_error != 0,
+                    writable: c.outq.len() < c.size || error.is_some(),
                     error,
                     rdhup: c.in_error != 0,
                     hup: error.is_some(),
