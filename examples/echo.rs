@@ -10,6 +10,8 @@
 //! Each time the last connection has closed and been released it prints
 //! `echo: idle after N connections: <what the sockets hold>` (see
 //! [`skiff::net::usage::Usage`]), so a run can be checked for leaks.
+//! `busy-poll` makes it poll without ever waiting, as a spinning event loop
+//! does (the rig checks that `xl shutdown` still reaches it).
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -19,6 +21,7 @@ extern crate alloc;
 use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::time::Duration;
 
 use skiff::net::server::{self, AcceptPause};
 use skiff::net::usage::{self, IdleReport};
@@ -67,6 +70,8 @@ fn main() -> Result<(), Errno> {
     let max_conns: usize =
         args.get("max-conns").map_or(Ok(1000), str::parse).map_err(|_| Errno::EINVAL)?;
 
+    let busy_poll = args.has_flag("busy-poll");
+
     let listener = server::listen("echo", port).map_err(errno)?;
     listener.set_nonblocking(true).map_err(errno)?;
     let mut poll = PollSet::default();
@@ -89,7 +94,11 @@ fn main() -> Result<(), Errno> {
             }
             listening = accepting;
         }
-        let timeout = idle.poll_timeout(conns.len(), pause.poll_timeout(now));
+        let timeout = if busy_poll {
+            Some(Duration::ZERO)
+        } else {
+            idle.poll_timeout(conns.len(), pause.poll_timeout(now))
+        };
         poll.wait(&mut events, timeout).map_err(errno)?;
 
         for ev in &events {

@@ -53,6 +53,9 @@ impl Stack for Kernel {
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Frontend<KernelPlatform>) -> R) -> R {
+        // A loop of calls that never wait (non-blocking I/O, a poll that
+        // finds something ready each time) still honours `xl shutdown`.
+        skiff_kernel::wait::run_hooks_if_due();
         // Sockets exist only after `open` succeeded, and the kernel's
         // frontend never goes back to "not connected" once it is up (a
         // departed backend fails each socket instead).

@@ -1,7 +1,8 @@
 //! Blocking: wait for a condition or a deadline with the vCPU blocked in Xen
 //! in between (`SCHEDOP_poll` on the open event channels), never
 //! busy-looping while idle; sleeping; and the idle hooks higher layers
-//! register to run whenever the kernel waits.
+//! register to run whenever the kernel waits (and now and then while an
+//! application never waits, [`run_hooks_if_due`]).
 //!
 //! The kernel runs with interrupts disabled: the upcall vector is routed
 //! but taken only where code opens a window for it, and waits do not need
@@ -10,6 +11,7 @@
 //! were scanned stays pending, so no wake-up is lost for listed ports.
 #![forbid(unsafe_code)]
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
 use spin::Mutex;
@@ -36,6 +38,30 @@ pub fn add_idle_hook(hook: fn()) {
     let mut hooks = HOOKS.lock();
     let slot = hooks.iter_mut().find(|h| h.is_none()).expect("too many idle hooks");
     *slot = Some(hook);
+}
+
+/// Longest time the idle hooks go without a turn while the application
+/// keeps the vCPU without waiting (see [`run_hooks_if_due`]).
+const HOOK_PERIOD_NS: u64 = 10_000_000;
+
+/// When [`run_hooks_if_due`] last ran the hooks (monotonic ns).
+static HOOKS_DUE_FROM: AtomicU64 = AtomicU64::new(0);
+
+/// Runs the idle hooks, after collecting pending events, if this has not
+/// happened for 10 ms. For the paths an application can loop on without
+/// ever waiting (socket calls that find something ready at once, system
+/// calls): a busy poll loop still hears `xl shutdown`. Otherwise it costs
+/// one clock read. Call it where no kernel lock is held.
+pub fn run_hooks_if_due() {
+    let now = time::now_ns();
+    if now.wrapping_sub(HOOKS_DUE_FROM.load(Ordering::Relaxed)) < HOOK_PERIOD_NS {
+        return;
+    }
+    // Before the hooks run: a hook that comes back here is not due.
+    HOOKS_DUE_FROM.store(now, Ordering::Relaxed);
+    cpu::disable_interrupts();
+    evtchn::handle_upcall();
+    run_hooks();
 }
 
 fn run_hooks() {

@@ -147,6 +147,9 @@ pub fn start(p: Process, entry: u64, sp: u64) -> ! {
 
 /// Every `syscall` of the application.
 fn on_syscall(frame: &mut TrapFrame) {
+    // A process that never blocks (a busy epoll_wait(0) loop) still
+    // honours `xl shutdown`.
+    skiff_kernel::wait::run_hooks_if_due();
     let tid = thread::current();
     let mut regs = regs_of(frame);
     loop {

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Rig case: a waiting guest obeys "xl shutdown" (powers itself off) and "xl reboot" (reason reboot).
+# Rig case: a waiting guest obeys "xl shutdown" (powers itself off) and "xl reboot" (reason reboot), and
+# a guest that never waits obeys "xl shutdown" too.
 set -u
 # shellcheck source=tests/rig/lib.sh
 . "$(dirname "$0")/../rig/lib.sh"
@@ -28,3 +29,19 @@ try_request() {
 
 try_request shutdown poweroff
 try_request reboot reboot
+
+# A guest that never waits: echo polling its sockets in a loop that never blocks (as a spinning event
+# loop does) still serves, and still hears "xl shutdown".
+if skiff_create echo 'extra="port=7 busy-poll"' 'on_reboot="destroy"'; then
+    if skiff_wait_console echo 'echo: listening on 0.0.0.0:7' 60; then
+        pass "busy-polling echo listens"
+        check "busy-polling echo: 50 round trips of 64 bytes" \
+            python3 "$(dirname "$0")/peers.py" pingpong 7 --cycles 50 --bytes 64
+    else
+        fail "busy-polling echo listens"
+    fi
+    xl shutdown echo >/dev/null 2>&1
+    check_eq "busy-polling echo powers off on xl shutdown within 60 s" poweroff "$(skiff_shutdown_reason echo 60)"
+else
+    fail "busy-polling echo created"
+fi
