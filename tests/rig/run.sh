@@ -307,7 +307,29 @@ last_attempt() {
     awk -v start="RIG-CASE-START $1" '$0 == start { n = 0 } { buf[++n] = $0 }
         END { for (i = 1; i <= n; i++) print buf[i] }' "$clean"
 }
-failed_checks=()
+# What a failed case left in its last attempt, for a summary read without the log (a CI page shows
+# the end of the output): each failed check with its first detail lines, and for a guest that had to
+# be destroyed, where its vCPU was (xenctx) and the end of its console.
+case_diagnostics() {
+    awk -v c="$1" '
+        function out(l) { if (n++ < 60) print "rig:     " l }
+        /^RIG-CHECK FAIL / { out($0); details = 6; next }
+        details > 0 && /^    \| / { out($0); details--; next }
+        { details = 0 }
+        index($0, "rig[" c "]: ") == 1 && /still running|did not|failed|destroying/ { out($0); next }
+        /^----- xenctx of / { out($0); ctx = 1; trace = 0; next }
+        ctx && /^rip: / { out("| " $0); next }
+        ctx && /^Call Trace:/ { trace = 6; next }
+        ctx && trace > 0 && NF { out("| " $0); trace--; next }
+        ctx && /^----- console of / { ctx = 0; incons = 1; nc = 0; next }
+        incons && /^----- end of console/ {
+            for (i = (nc > 8 ? nc - 7 : 1); i <= nc; i++) out("| console: " cons[i])
+            incons = 0; next
+        }
+        incons { cons[++nc] = $0 }
+    '
+}
+failed_cases=()
 for c in "${cases[@]}"; do
     attempt=$(last_attempt "$c")
     end=$(grep -E "^RIG-CASE-END $c rc=" <<<"$attempt" | tail -n 1 || true)
@@ -327,10 +349,9 @@ for c in "${cases[@]}"; do
         *) status+=" after $retried retries: each earlier attempt met an emulator fault" ;;
     esac
     echo "rig: case $c: $status"
-    if [[ $status == PASS* ]]; then npass=$((npass + 1)); else nfail=$((nfail + 1)); fi
-    while IFS= read -r l; do failed_checks+=("$l"); done < <(grep -E "RIG-CHECK FAIL $c:" <<<"$attempt" || true)
+    if [[ $status == PASS* ]]; then npass=$((npass + 1)); else nfail=$((nfail + 1)); failed_cases+=("$c"); fi
 done
-for l in "${failed_checks[@]}"; do echo "rig:   RIG-CHECK ${l#*RIG-CHECK }"; done
+for c in "${failed_cases[@]}"; do last_attempt "$c" | case_diagnostics "$c"; done
 for p in "${problems[@]}"; do
     echo "rig: $p"
 done
