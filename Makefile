@@ -110,8 +110,13 @@ fuzz:
 test-images: images
 	tests/images.sh
 
+# QEMU's accelerator for the rig cases of `make test`: one TCG thread. With a thread per vCPU the
+# emulated SVM now and then loses a guest's state (docs/known-problems.md); one thread ran the soak's
+# 100,000 cycles without it, and runs these cases in about the same time (fewer retries).
+TEST_ACCEL ?= tcg,thread=single
+
 test-xen: images apps test-embedded-image
-	tests/rig/run.sh $(RIG_FLAGS) $(CASES)
+	RIG_ACCEL=$(TEST_ACCEL) tests/rig/run.sh $(RIG_FLAGS) $(CASES)
 
 # The image with a program embedded that the rig case `linux` boots without ramdisk=.
 test-embedded-image: apps
@@ -125,7 +130,7 @@ test-run: images
 ALL_CASES = $(filter-out soak,$(basename $(notdir $(wildcard tests/xen/*.sh))))
 
 test-xen-all: images apps test-embedded-image
-	tests/rig/run.sh $(RIG_FLAGS) $(ALL_CASES)
+	RIG_ACCEL=$(TEST_ACCEL) tests/rig/run.sh $(RIG_FLAGS) $(ALL_CASES)
 
 # Connect-echo-close cycles `make soak` runs against echo.
 SOAK_CYCLES ?= 100000
