@@ -51,7 +51,8 @@ static HOOKS_DUE_FROM: AtomicU64 = AtomicU64::new(0);
 /// happened for 10 ms. For the paths an application can loop on without
 /// ever waiting (socket calls that find something ready at once, system
 /// calls): a busy poll loop still hears `xl shutdown`. Otherwise it costs
-/// one clock read. Call it where no kernel lock is held.
+/// one clock read. It may be called wherever a wait may be: hooks take
+/// their locks with `try_lock` ([`add_idle_hook`]).
 pub fn run_hooks_if_due() {
     let now = time::now_ns();
     if now.wrapping_sub(HOOKS_DUE_FROM.load(Ordering::Relaxed)) < HOOK_PERIOD_NS {
