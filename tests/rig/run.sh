@@ -307,16 +307,24 @@ last_attempt() {
     awk -v start="RIG-CASE-START $1" '$0 == start { n = 0 } { buf[++n] = $0 }
         END { for (i = 1; i <= n; i++) print buf[i] }' "$clean"
 }
-# What a failed case left in its last attempt, for a summary read without the log (a CI page shows
-# the end of the output): each failed check with its first detail lines, and for a guest that had to
-# be destroyed, where its vCPU was (xenctx) and the end of its console.
+# What a failed case left in its last attempt (from its RIG-CASE-START to its RIG-CASE-END), for a
+# summary read without the log (a CI page shows the end of the output): each failed check with its
+# first detail lines, and for a guest that had to be destroyed, where its vCPU was (xenctx) and the
+# end of its console.
 case_diagnostics() {
     awk -v c="$1" '
         function out(l) { if (n++ < 60) print "rig:     " l }
-        /^RIG-CHECK FAIL / { out($0); details = 6; next }
+        $0 == "RIG-CASE-START " c { on = 1; next }
+        !on { next }
+        index($0, "RIG-CASE-END " c " ") == 1 { exit }
+        (i = index($0, "RIG-CHECK FAIL " c ":")) > 0 { out(substr($0, i)); details = 6; next }
         details > 0 && /^    \| / { out($0); details--; next }
         { details = 0 }
-        index($0, "rig[" c "]: ") == 1 && /still running|did not|failed|destroying/ { out($0); next }
+        index($0, "rig[" c "]: ") == 1 && /still running|did not|failed|destroying/ {
+            out($0)
+            if (/still running/) { ctx = 1; trace = 0 }
+            next
+        }
         /^----- xenctx of / { out($0); ctx = 1; trace = 0; next }
         ctx && /^rip: / { out("| " $0); next }
         ctx && /^Call Trace:/ { trace = 6; next }
