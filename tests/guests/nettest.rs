@@ -359,8 +359,9 @@ fn poll_many(ctx: &mut Ctx) -> Check {
 /// Check 13: connection 4 is reset by the peer while the guest has nothing to
 /// read on it: the poll that waits on it reports the end of the connection
 /// (`POLLIN|POLLERR|POLLHUP|POLLRDHUP`, as Linux), recv gives
-/// `ECONNRESET`, and so does send (Linux fails sends on a reset connection
-/// at once; the backend itself may never report it on `out`). The backend reports a reset only by notifying the
+/// `ECONNRESET`, and so does send (the backend itself may never report the
+/// reset on `out`; Linux reports it once, so its send would give `EPIPE`
+/// here). The backend reports a reset only by notifying the
 /// frontend; it reads the socket, and finds the error, once the frontend
 /// answers (`Options::answer_events`).
 fn peer_reset(ctx: &mut Ctx) -> Check {

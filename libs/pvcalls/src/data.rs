@@ -167,7 +167,8 @@ impl DataIo {
     /// the socket's error (`-ENOTCONN` from the backend becomes `EPIPE`).
     ///
     /// A receive error other than EOF (the connection failed) fails writes
-    /// too, with that error, as a reset fails `send` on Linux.
+    /// too, with that error, every time (Linux fails the next `send` after a
+    /// reset with it once, then with `EPIPE`).
     /// Without it a writer waiting for room in a full `out` would wait on
     /// a dead connection for as long as the backend takes to report it on
     /// `out_error`, which it may never do, while `poll` already reports the
