@@ -20,6 +20,17 @@ fn mems(order: u32) -> (HostMem, HostMem) {
     (HostMem::pages(1), HostMem::pages(1 << order))
 }
 
+/// A ring of order 1 whose `out` the frontend has filled (a second send
+/// would block), and `big`, the buffer it sent from.
+fn full_out() -> (HostMem, HostMem, DataIo, Vec<u8>) {
+    let (idx, data) = mems(1);
+    let mut io = DataIo::new(1);
+    let big = vec![5u8; 10_000];
+    assert_eq!(io.send(&idx, &data, &big), Ready(Ok(4096)));
+    assert_eq!(io.send(&idx, &data, &big), Pending);
+    (idx, data, io, big)
+}
+
 #[test]
 fn init_writes_order_and_refs() {
     let (idx, _) = mems(2);
@@ -86,11 +97,7 @@ fn eof_does_not_stop_writes() {
 /// `poll` that reports the error must not leave it waiting for room.
 #[test]
 fn reset_fails_a_writer_waiting_for_room() {
-    let (idx, data) = mems(1);
-    let mut io = DataIo::new(1);
-    let big = vec![7u8; 10_000];
-    assert_eq!(io.send(&idx, &data, &big), Ready(Ok(4096)));
-    assert_eq!(io.send(&idx, &data, &big), Pending);
+    let (idx, data, mut io, big) = full_out();
     let r = io.readiness(&idx);
     assert!(!r.writable && r.error.is_none());
     assert!(!io.out_settled(&idx), "a close now lingers for the backend to drain out");
@@ -104,11 +111,7 @@ fn reset_fails_a_writer_waiting_for_room() {
 
 #[test]
 fn full_ring_would_block() {
-    let (idx, data) = mems(1);
-    let mut io = DataIo::new(1);
-    let big = vec![5u8; 10_000];
-    assert_eq!(io.send(&idx, &data, &big), Ready(Ok(4096)));
-    assert_eq!(io.send(&idx, &data, &big), Pending);
+    let (idx, data, mut io, big) = full_out();
     assert!(!io.readiness(&idx).writable);
     let (_, out) = back_ends(1);
     let mut sink = vec![0u8; 100];
