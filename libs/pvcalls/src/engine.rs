@@ -353,7 +353,6 @@ impl<P: Platform> Frontend<P> {
                 _ => {}
             }
         }
-        self.check_draining();
         self.check_stuck();
         progressed
     }
@@ -401,7 +400,8 @@ impl<P: Platform> Frontend<P> {
         self.platform.now_ns()
     }
 
-    /// Handles every command response available now.
+    /// Handles every command response available now, and releases the
+    /// lingering connections that are done.
     pub(crate) fn poll_cmd(&mut self) -> bool {
         if self.gone.is_some() {
             return false;
@@ -423,6 +423,9 @@ impl<P: Platform> Frontend<P> {
                 }
             }
         }
+        // Here rather than only in `process`: an application that never
+        // waits still has its drained connections released.
+        self.check_draining();
         self.flush_releases();
         self.flush_notify();
         self.check_stuck();

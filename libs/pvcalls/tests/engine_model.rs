@@ -349,3 +349,37 @@ fn a_connection_lingers_until_the_backend_drains_it() {
     let last = run.w.backend().inbox().last().map(|r| (r.cmd, r.id));
     assert_eq!(last, Some((PVCALLS_RELEASE, 1)), "released once drained");
 }
+
+/// An application that never waits (a poll loop with timeout zero) never
+/// calls `process`: its other socket calls release what has drained.
+#[test]
+fn a_drained_connection_is_released_by_the_next_call_without_a_wait() {
+    let mut run = Run::new();
+    let setup = [
+        Op::Socket,
+        Op::Socket,
+        Op::Connect(0),
+        Op::Answer(0, Outcome::Ok),
+        Op::Answer(0, Outcome::Ok),
+        Op::Connect(0),
+        Op::Send(0, 100),
+        Op::Close(0),
+        Op::Poll(1),
+        Op::Out(0, 60),
+        Op::Poll(1),
+    ];
+    for op in setup {
+        run.step(op).unwrap();
+        run.check().unwrap();
+    }
+    let closed = run.ids[0];
+    let released = |run: &Run| {
+        run.w.backend().inbox().iter().any(|r| (r.cmd, r.id) == (PVCALLS_RELEASE, closed))
+    };
+    assert!(!released(&run), "40 bytes of out still unsent: no RELEASE yet");
+    for op in [Op::Out(0, 60), Op::Poll(1)] {
+        run.step(op).unwrap();
+        run.check().unwrap();
+    }
+    assert!(released(&run), "released by a poll once out drained, with no process or wait");
+}

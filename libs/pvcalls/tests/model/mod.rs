@@ -5,7 +5,7 @@
 //! effect when the engine next polls the command ring (every call but
 //! `socket`, `send`, `recv`), closed sockets are released once nothing is
 //! in flight for them, and a closed connection lingers until `out` is
-//! drained. Command slots never run short here (the tests make few
+//! drained (noticed at the same points). Command slots never run short here (the tests make few
 //! sockets) and virtual time does not move (no call waits).
 
 use std::collections::{BTreeMap, VecDeque};
@@ -146,9 +146,19 @@ impl Model {
     }
 
     /// What the engine does first in most calls: take every answer.
+    /// Answers, then the lingering connections whose `out` settled.
     fn poll_cmd(&mut self) {
         while let Some((cmd, id, id_new, r)) = self.published.pop_front() {
             self.complete(cmd, id, id_new, r);
+        }
+        let draining: Vec<u64> = self
+            .socks
+            .iter()
+            .filter(|(_, s)| s.st == St::Draining && s.conn.as_ref().is_some_and(Conn::settled))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in draining {
+            self.release(id);
         }
     }
 
@@ -476,18 +486,9 @@ impl Model {
         })
     }
 
-    /// `process`: answers, then the lingering connections whose `out` settled.
+    /// `process`: what every call but `socket`, `send` and `recv` does first.
     pub fn process(&mut self) {
         self.poll_cmd();
-        let draining: Vec<u64> = self
-            .socks
-            .iter()
-            .filter(|(_, s)| s.st == St::Draining && s.conn.as_ref().is_some_and(Conn::settled))
-            .map(|(&id, _)| id)
-            .collect();
-        for id in draining {
-            self.release(id);
-        }
     }
 
     /// The backend wrote up to `len` bytes into `in` of `id`: how many fit.
