@@ -90,6 +90,7 @@ pub(crate) fn run_main() -> ! {
 /// Ends the program: exit code 0 powers the domain off, anything else
 /// crashes it (so the toolstack sees the failure). The code is printed.
 pub fn exit(code: i32) -> ! {
+    crate::usage::print();
     crate::println!("skiff: exit code {code}");
     let dropped = crate::xen::console::dropped();
     if dropped > 0 {

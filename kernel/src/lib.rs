@@ -12,6 +12,7 @@ pub mod logger;
 pub mod mm;
 pub mod net;
 pub mod time;
+pub mod usage;
 pub mod user;
 pub mod wait;
 pub mod xen;

@@ -114,6 +114,18 @@ pub fn sleep(d: Duration) {
     block_until(Some(deadline), || false);
 }
 
+/// Time the vCPU spent blocked in `SCHEDOP_poll` since boot (ns).
+static BLOCKED_NS: AtomicU64 = AtomicU64::new(0);
+/// Number of those blocks.
+static BLOCKS: AtomicU64 = AtomicU64::new(0);
+
+/// Time the vCPU spent blocked in Xen since boot, and how many blocks that
+/// was: the rest of the time since entry went to the kernel's and the
+/// application's own work.
+pub fn blocked() -> (Duration, u64) {
+    (Duration::from_nanos(BLOCKED_NS.load(Ordering::Relaxed)), BLOCKS.load(Ordering::Relaxed))
+}
+
 /// Longest single block when more ports are open than one `SCHEDOP_poll`
 /// can list: events on unlisted ports are then noticed within this time.
 const UNLISTED_PORT_LATENCY_NS: u64 = 10_000_000;
@@ -134,8 +146,11 @@ fn halt_until_event(seen: u64, deadline: Option<Instant>) {
         let cap = time::now_ns().saturating_add(UNLISTED_PORT_LATENCY_NS);
         timeout = if timeout == 0 { cap } else { timeout.min(cap) };
     }
+    let from = time::now_ns();
     if let Err(e) = hypercall::sched_poll(&ports[..listed], timeout) {
         crate::crash::fatal(format_args!("SCHEDOP_poll failed: {e}"));
     }
+    BLOCKED_NS.fetch_add(time::now_ns().saturating_sub(from), Ordering::Relaxed);
+    BLOCKS.fetch_add(1, Ordering::Relaxed);
     evtchn::handle_upcall();
 }

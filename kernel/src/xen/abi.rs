@@ -22,6 +22,18 @@ use skiff_xen::version::{Extraversion, Version, XENVER_EXTRAVERSION, XENVER_VERS
 
 use super::hypercall::{Args, HypercallArg};
 
+/// The hypercalls the table issues, named as in Xen's public headers (for
+/// the usage counts of [`hypercall::calls`](super::hypercall::calls)).
+pub const NAMES: [(usize, &str); 7] = [
+    (SCHED_OP, "sched_op"),
+    (EVENT_CHANNEL_OP, "event_channel_op"),
+    (VCPU_OP, "vcpu_op"),
+    (GRANT_TABLE_OP, "grant_table_op"),
+    (MEMORY_OP, "memory_op"),
+    (HVM_OP, "hvm_op"),
+    (XEN_VERSION, "xen_version"),
+];
+
 macro_rules! table {
     ($($ty:ty => $hc:expr, $cmd:expr, $args:expr, $safe:ident;)*) => {
         $(

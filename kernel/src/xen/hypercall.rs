@@ -3,7 +3,7 @@
 //! the table in `abi.rs`, which pairs each argument structure with its
 //! hypercall and command numbers once.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use skiff_xen::hypercall as hc;
 
@@ -26,6 +26,18 @@ unsafe extern "C" {
 }
 
 static READY: AtomicBool = AtomicBool::new(false);
+
+/// Number of stubs in the hypercall page.
+const STUBS: usize = 4096 / hc::STUB_SIZE;
+
+/// Hypercalls issued since boot, by hypercall number.
+static CALLS: [AtomicU64; STUBS] = [const { AtomicU64::new(0) }; STUBS];
+
+/// How many hypercalls numbered `nr` were issued since boot (each is an
+/// exit to Xen: under emulation, tens of microseconds).
+pub fn calls(nr: usize) -> u64 {
+    CALLS.get(nr).map_or(0, |c| c.load(Ordering::Relaxed))
+}
 
 /// Why the hypervisor could not be set up.
 #[derive(Debug)]
@@ -66,7 +78,7 @@ pub fn is_ready() -> bool {
 /// Address of the stub for hypercall `nr` in the hypercall page.
 pub(crate) fn stub(nr: usize) -> usize {
     assert!(READY.load(Ordering::Acquire), "hypercall before the hypercall page was set up");
-    assert!(nr < 4096 / hc::STUB_SIZE, "no hypercall {nr}");
+    assert!(nr < STUBS, "no hypercall {nr}");
     &raw const skiff_hypercall_page as usize + nr * hc::STUB_SIZE
 }
 
@@ -162,6 +174,7 @@ unsafe fn issue<A: HypercallArg>(arg: &mut A) -> Result<usize, XenError> {
 /// be valid for the reads and writes Xen will perform on them.
 unsafe fn raw(nr: usize, a1: usize, a2: usize, a3: usize) -> isize {
     let entry = stub(nr);
+    CALLS[nr].fetch_add(1, Ordering::Relaxed);
     let snapshot = crate::mm::scribble::snapshot_stack(cpu::stack_pointer() as usize);
     let mut ret: isize = 0;
     // SAFETY: `entry` is the stub for `nr` in the page Xen filled in; the

@@ -91,5 +91,6 @@ fn act(request: &str) {
     // Acknowledge, then go.
     let _ = xenstore::write("control/shutdown", "");
     crate::println!("skiff: {request} requested by the toolstack");
+    crate::usage::print();
     shutdown(reason);
 }
