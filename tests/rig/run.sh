@@ -348,6 +348,8 @@ for c in "${cases[@]}"; do
         status="FAIL (no result)"
     elif [ "${end##*rc=}" != 0 ] || [ "$fails" -gt 0 ]; then
         status="FAIL (rc=${end##*rc=}, $passes checks passed, $fails failed)"
+    elif [ "$passes" -eq 0 ]; then
+        status="FAIL (no check ran)"
     else
         status="PASS ($passes checks)"
     fi
