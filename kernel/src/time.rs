@@ -1,17 +1,16 @@
 //! Time: the pvclock (monotonic nanoseconds from `vcpu_time_info` and the
-//! TSC), the wall clock, and the one-shot timer (`VCPUOP_set_singleshot_timer`
-//! delivering `VIRQ_TIMER`) that bounds every wait. A clock only: sleeping
-//! is `wait::sleep`.
+//! TSC), the wall clock, and the `VIRQ_TIMER` port. A clock only: waits are
+//! bounded by `SCHEDOP_poll`'s own timeout (`wait`), sleeping is
+//! `wait::sleep`.
 #![forbid(unsafe_code)]
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
 
 use skiff_xen::event_channel::VIRQ_TIMER;
-use skiff_xen::vcpu::SingleshotTimer;
 
 use crate::arch::cpu;
-use crate::xen::hypercall::{XenError, op};
+use crate::xen::hypercall::XenError;
 use crate::xen::{evtchn, shared_info};
 
 pub use skiff_xen::time::Instant;
@@ -60,10 +59,4 @@ pub fn init() -> Result<(), XenError> {
 /// The port `VIRQ_TIMER` is bound to.
 pub fn timer_port() -> u32 {
     TIMER_PORT.load(Ordering::Acquire)
-}
-
-/// Arms the one-shot timer for `deadline` (fires at once if it has passed).
-pub fn arm(deadline: Instant) -> Result<(), XenError> {
-    let mut t = SingleshotTimer { timeout_abs_ns: deadline.as_nanos(), flags: 0, pad: 0 };
-    op(&mut t).map(drop)
 }
