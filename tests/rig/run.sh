@@ -316,7 +316,9 @@ case_diagnostics() {
         function out(l) { if (n++ < 60) print "rig:     " l }
         $0 == "RIG-CASE-START " c { on = 1; next }
         !on { next }
-        index($0, "RIG-CASE-END " c " ") == 1 { exit }
+        # Reads on to the end rather than exit: an early exit would kill the writer of the pipe
+        # (SIGPIPE), which under pipefail ends this script before the rest of the summary.
+        index($0, "RIG-CASE-END " c " ") == 1 { on = 0; next }
         (i = index($0, "RIG-CHECK FAIL " c ":")) > 0 { out(substr($0, i)); details = 6; next }
         details > 0 && /^    \| / { out($0); details--; next }
         { details = 0 }
