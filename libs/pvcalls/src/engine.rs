@@ -390,9 +390,15 @@ impl<P: Platform> Frontend<P> {
     }
 
     /// When the engine next needs [`process`](Self::process) without an
-    /// event (a command due to be called stuck), in platform nanoseconds.
+    /// event, in platform nanoseconds: a command due to be called stuck, or
+    /// a closed connection whose linger time runs out (the backend may
+    /// never send the event that says `out` drained).
     pub fn next_timer_ns(&self) -> Option<u64> {
-        self.watchdog.next_deadline(&self.cmd)
+        let linger = self.draining.iter().filter_map(|id| match self.sockets.get(id)?.state {
+            State::Draining(_, deadline) => Some(deadline),
+            _ => None,
+        });
+        linger.chain(self.watchdog.next_deadline(&self.cmd)).min()
     }
 
     /// Monotonic time from the platform.

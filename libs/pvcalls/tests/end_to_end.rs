@@ -282,6 +282,42 @@ fn close_gives_up_draining_after_the_linger_time() {
     assert!(reader.join().unwrap().is_empty(), "RELEASE discards what was not sent");
 }
 
+/// The engine's timer covers a lingering close: a caller that waits with
+/// no deadline of its own (an application blocked on nothing else) still
+/// releases the connection when the linger time runs out, although the
+/// paused backend never says that `out` drained.
+#[test]
+fn a_lingering_close_sets_the_engines_timer() {
+    let linger_ns = 100_000_000;
+    let hs = handshake::Config {
+        options: Options { linger_ns, ..Options::default() },
+        ..Default::default()
+    };
+    let mut s = setup_with(SimConfig::default(), hs);
+    let (c, reader) = connect_to_reader(&mut s);
+    let paused = s.world.backend();
+    let Ready(Ok(n)) = s.fe.send(c, &pattern(20_000, 9)) else { panic!("room in the ring") };
+    assert!(n > 0);
+    let before = s.fe.now_ns();
+    s.fe.close(c).unwrap();
+    let after = s.fe.now_ns();
+    assert!(s.fe.is_draining());
+    let timer = s.fe.next_timer_ns().expect("a timer for the linger time");
+    assert!(
+        (before + linger_ns..=after + linger_ns).contains(&timer),
+        "timer at {timer}, closed between {before} and {after}"
+    );
+    while s.fe.is_draining() {
+        assert!(s.fe.now_ns() < before + 10_000_000_000, "still draining after 10 s");
+        s.fe.wait(None);
+    }
+    assert!(s.fe.now_ns() >= before + linger_ns, "released before the linger time");
+    drop(paused);
+    settle(&mut s.fe);
+    assert_eq!(s.world.backend_stats().active, 0);
+    assert!(reader.join().unwrap().is_empty(), "RELEASE discards what was not sent");
+}
+
 #[test]
 fn many_concurrent_connections() {
     let mut s = setup();
