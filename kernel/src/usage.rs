@@ -1,23 +1,58 @@
-//! What the vCPU spent its time on since boot, printed when the domain stops.
+//! What the vCPU spent its time on since it was created (Xen's runstate) and which hypercalls it made.
 #![forbid(unsafe_code)]
 
 use core::fmt;
+use core::time::Duration;
 
+use skiff_xen::vcpu::{RUNSTATE_BLOCKED, RUNSTATE_RUNNABLE, RUNSTATE_RUNNING};
+
+use crate::xen::hypercall::XenError;
 use crate::xen::{abi, hypercall};
 
-/// Prints the time since the PVH entry point, how much of it the vCPU was
-/// busy (not blocked in Xen) and how many hypercalls of each kind it made.
-/// Each hypercall is an exit to Xen, which under emulation costs tens of
-/// microseconds: these show where a guest's own time goes.
+/// The vCPU's time since Xen created it, by state.
+#[derive(Clone, Copy, Debug)]
+pub struct Usage {
+    /// Running: the kernel's and the application's own work, and the
+    /// hypercalls and exits Xen handled for them.
+    pub running: Duration,
+    /// Ready to run but waiting for a physical CPU (other domains ran).
+    pub runnable: Duration,
+    /// Blocked, waiting for an event or a deadline.
+    pub blocked: Duration,
+}
+
+/// The vCPU's times now, from Xen (`VCPUOP_get_runstate_info`).
+pub fn now() -> Result<Usage, XenError> {
+    let info = hypercall::runstate()?;
+    let now = crate::time::now_ns();
+    let at = |state| Duration::from_nanos(info.time_at(state, now));
+    Ok(Usage {
+        running: at(RUNSTATE_RUNNING),
+        runnable: at(RUNSTATE_RUNNABLE),
+        blocked: at(RUNSTATE_BLOCKED),
+    })
+}
+
+/// Prints one line: the vCPU's running, runnable and blocked time, how
+/// often it blocked, and how many hypercalls of each kind it made. Each
+/// hypercall is an exit to Xen, which under emulation costs tens of
+/// microseconds: the line shows where a guest's own time went.
 pub fn print() {
-    let (blocked, blocks) = crate::wait::blocked();
-    let up = crate::time::since_entry();
-    crate::println!(
-        "skiff: vCPU busy {} ms of {} ms since PVH entry (blocked {blocks} times); hypercalls:{}",
-        up.saturating_sub(blocked).as_millis(),
-        up.as_millis(),
-        Counts
-    );
+    let polls = crate::wait::polls();
+    match now() {
+        Ok(u) => crate::println!(
+            "skiff: vCPU ran {} ms, waited {} ms for a CPU, blocked {} ms ({polls} polls); \
+             hypercalls:{}",
+            u.running.as_millis(),
+            u.runnable.as_millis(),
+            u.blocked.as_millis(),
+            Counts
+        ),
+        Err(e) => crate::println!(
+            "skiff: no runstate from Xen ({e}); {polls} polls; hypercalls:{}",
+            Counts
+        ),
+    }
 }
 
 /// " name count," for each hypercall of the table made at least once.

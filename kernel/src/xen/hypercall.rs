@@ -223,6 +223,13 @@ pub fn sched_poll(ports: &[u32], timeout_ns: u64) -> Result<(), XenError> {
     op(&mut arg).map(drop)
 }
 
+/// `VCPUOP_get_runstate_info` for vCPU 0: the time it spent running,
+/// waiting for a physical CPU and blocked, as Xen accounts it.
+pub fn runstate() -> Result<skiff_xen::vcpu::RunstateInfo, XenError> {
+    let mut info = skiff_xen::vcpu::RunstateInfo::default();
+    op(&mut info).map(|_| info)
+}
+
 /// `SCHEDOP_yield`: lets another vCPU run.
 pub fn sched_yield() {
     // Cannot fail.
