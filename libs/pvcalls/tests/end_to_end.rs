@@ -257,10 +257,17 @@ fn close_right_after_writing_delivers_everything() {
     assert_eq!(s.world.backend_stats().active, 0);
 }
 
-#[test]
-fn close_gives_up_draining_after_the_linger_time() {
+/// Linger time of the two tests below.
+const LINGER_NS: u64 = 100_000_000;
+
+/// Closes a connection with bytes still in `out` while the backend is
+/// paused (it will never say that `out` drained), calls `drain(fe, before,
+/// after)` (the close was made between those two times) to wait out the
+/// linger, then checks that RELEASE ended the socket and discarded what was
+/// not sent.
+fn close_unsent_while_paused(drain: impl FnOnce(&mut Fe, u64, u64)) {
     let hs = handshake::Config {
-        options: Options { linger_ns: 100_000_000, ..Options::default() },
+        options: Options { linger_ns: LINGER_NS, ..Options::default() },
         ..Default::default()
     };
     let mut s = setup_with(SimConfig::default(), hs);
@@ -268,54 +275,46 @@ fn close_gives_up_draining_after_the_linger_time() {
     let paused = s.world.backend();
     let Ready(Ok(n)) = s.fe.send(c, &pattern(20_000, 8)) else { panic!("room in the ring") };
     assert!(n > 0);
-    let closed_at = s.fe.now_ns();
+    let before = s.fe.now_ns();
     s.fe.close(c).unwrap();
-    while s.fe.is_draining() {
-        let now = s.fe.now_ns();
-        assert!(now < closed_at + 10_000_000_000, "still draining after 10 s");
-        s.fe.wait(Some(now + 10_000_000));
-    }
-    assert!(s.fe.now_ns() >= closed_at + 100_000_000, "gave up before the linger time");
+    let after = s.fe.now_ns();
+    drain(&mut s.fe, before, after);
     drop(paused);
     settle(&mut s.fe);
     assert_eq!(s.world.backend_stats().active, 0);
     assert!(reader.join().unwrap().is_empty(), "RELEASE discards what was not sent");
 }
 
+#[test]
+fn close_gives_up_draining_after_the_linger_time() {
+    close_unsent_while_paused(|fe, closed_at, _| {
+        while fe.is_draining() {
+            let now = fe.now_ns();
+            assert!(now < closed_at + 10_000_000_000, "still draining after 10 s");
+            fe.wait(Some(now + 10_000_000));
+        }
+        assert!(fe.now_ns() >= closed_at + LINGER_NS, "gave up before the linger time");
+    });
+}
+
 /// The engine's timer covers a lingering close: a caller that waits with
 /// no deadline of its own (an application blocked on nothing else) still
-/// releases the connection when the linger time runs out, although the
-/// paused backend never says that `out` drained.
+/// releases the connection when the linger time runs out.
 #[test]
 fn a_lingering_close_sets_the_engines_timer() {
-    let linger_ns = 100_000_000;
-    let hs = handshake::Config {
-        options: Options { linger_ns, ..Options::default() },
-        ..Default::default()
-    };
-    let mut s = setup_with(SimConfig::default(), hs);
-    let (c, reader) = connect_to_reader(&mut s);
-    let paused = s.world.backend();
-    let Ready(Ok(n)) = s.fe.send(c, &pattern(20_000, 9)) else { panic!("room in the ring") };
-    assert!(n > 0);
-    let before = s.fe.now_ns();
-    s.fe.close(c).unwrap();
-    let after = s.fe.now_ns();
-    assert!(s.fe.is_draining());
-    let timer = s.fe.next_timer_ns().expect("a timer for the linger time");
-    assert!(
-        (before + linger_ns..=after + linger_ns).contains(&timer),
-        "timer at {timer}, closed between {before} and {after}"
-    );
-    while s.fe.is_draining() {
-        assert!(s.fe.now_ns() < before + 10_000_000_000, "still draining after 10 s");
-        s.fe.wait(None);
-    }
-    assert!(s.fe.now_ns() >= before + linger_ns, "released before the linger time");
-    drop(paused);
-    settle(&mut s.fe);
-    assert_eq!(s.world.backend_stats().active, 0);
-    assert!(reader.join().unwrap().is_empty(), "RELEASE discards what was not sent");
+    close_unsent_while_paused(|fe, before, after| {
+        assert!(fe.is_draining());
+        let timer = fe.next_timer_ns().expect("a timer for the linger time");
+        assert!(
+            (before + LINGER_NS..=after + LINGER_NS).contains(&timer),
+            "timer at {timer}, closed between {before} and {after}"
+        );
+        while fe.is_draining() {
+            assert!(fe.now_ns() < before + 10_000_000_000, "still draining after 10 s");
+            fe.wait(None);
+        }
+        assert!(fe.now_ns() >= before + LINGER_NS, "released before the linger time");
+    });
 }
 
 #[test]

@@ -131,6 +131,15 @@ impl Run {
         (!both.is_empty()).then(|| both[usize::from(p) % both.len()])
     }
 
+    /// Steps through `ops`, checking the engine against the model after
+    /// each (for the scripted tests).
+    fn steps(&mut self, ops: &[Op]) {
+        for op in ops {
+            self.step(op.clone()).unwrap();
+            self.check().unwrap();
+        }
+    }
+
     fn step(&mut self, op: Op) -> Result<(), TestCaseError> {
         self.m.sent.clear();
         let sid = |id| SocketId(id);
@@ -325,27 +334,23 @@ proptest! {
     }
 }
 
+/// After the sockets are made: connects socket 0 (its SOCKET and CONNECT
+/// answered), sends 100 bytes and closes it with them still in `out`.
+const CLOSE_WITH_100_UNSENT: [Op; 6] = [
+    Op::Connect(0),
+    Op::Answer(0, Outcome::Ok),
+    Op::Answer(0, Outcome::Ok),
+    Op::Connect(0),
+    Op::Send(0, 100),
+    Op::Close(0),
+];
+
 #[test]
 fn a_connection_lingers_until_the_backend_drains_it() {
     let mut run = Run::new();
-    let steps = [
-        Op::Socket,
-        Op::Connect(0),
-        Op::Answer(0, Outcome::Ok),
-        Op::Answer(0, Outcome::Ok),
-        Op::Connect(0),
-        Op::Send(0, 100),
-        Op::Close(0),
-        Op::Process,
-        Op::Out(0, 60),
-        Op::Process,
-        Op::Out(0, 60),
-        Op::Process,
-    ];
-    for op in steps {
-        run.step(op).unwrap();
-        run.check().unwrap();
-    }
+    run.steps(&[Op::Socket]);
+    run.steps(&CLOSE_WITH_100_UNSENT);
+    run.steps(&[Op::Process, Op::Out(0, 60), Op::Process, Op::Out(0, 60), Op::Process]);
     let last = run.w.backend().inbox().last().map(|r| (r.cmd, r.id));
     assert_eq!(last, Some((PVCALLS_RELEASE, 1)), "released once drained");
 }
@@ -355,31 +360,14 @@ fn a_connection_lingers_until_the_backend_drains_it() {
 #[test]
 fn a_drained_connection_is_released_by_the_next_call_without_a_wait() {
     let mut run = Run::new();
-    let setup = [
-        Op::Socket,
-        Op::Socket,
-        Op::Connect(0),
-        Op::Answer(0, Outcome::Ok),
-        Op::Answer(0, Outcome::Ok),
-        Op::Connect(0),
-        Op::Send(0, 100),
-        Op::Close(0),
-        Op::Poll(1),
-        Op::Out(0, 60),
-        Op::Poll(1),
-    ];
-    for op in setup {
-        run.step(op).unwrap();
-        run.check().unwrap();
-    }
+    run.steps(&[Op::Socket, Op::Socket]);
+    run.steps(&CLOSE_WITH_100_UNSENT);
+    run.steps(&[Op::Poll(1), Op::Out(0, 60), Op::Poll(1)]);
     let closed = run.ids[0];
     let released = |run: &Run| {
         run.w.backend().inbox().iter().any(|r| (r.cmd, r.id) == (PVCALLS_RELEASE, closed))
     };
     assert!(!released(&run), "40 bytes of out still unsent: no RELEASE yet");
-    for op in [Op::Out(0, 60), Op::Poll(1)] {
-        run.step(op).unwrap();
-        run.check().unwrap();
-    }
+    run.steps(&[Op::Out(0, 60), Op::Poll(1)]);
     assert!(released(&run), "released by a poll once out drained, with no process or wait");
 }

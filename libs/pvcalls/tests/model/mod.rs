@@ -5,8 +5,9 @@
 //! effect when the engine next polls the command ring (every call but
 //! `socket`, `send`, `recv`), closed sockets are released once nothing is
 //! in flight for them, and a closed connection lingers until `out` is
-//! drained (noticed at the same points). Command slots never run short here (the tests make few
-//! sockets) and virtual time does not move (no call waits).
+//! drained (noticed at the same points). Command slots never run short
+//! here (the tests make few sockets) and virtual time does not move (no
+//! call waits).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::task::Poll::{self, Pending, Ready};
@@ -145,8 +146,8 @@ impl Model {
         self.published.push_back((cmd, id, id_new, r));
     }
 
-    /// What the engine does first in most calls: take every answer.
-    /// Answers, then the lingering connections whose `out` settled.
+    /// What the engine does first in most calls: take every answer, then
+    /// release the lingering connections whose `out` settled.
     fn poll_cmd(&mut self) {
         while let Some((cmd, id, id_new, r)) = self.published.pop_front() {
             self.complete(cmd, id, id_new, r);
