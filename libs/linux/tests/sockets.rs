@@ -378,3 +378,59 @@ fn an_arrival_during_poll_is_not_slept_through() {
         (nr::poll, vec![pfd, 1, u64::MAX])
     });
 }
+
+/// An accepted, non-blocking connection and an epoll instance watching it edge-triggered for
+/// `events`; the first report (the connection is ready) is taken. Returns the fd, its engine
+/// handle, the epoll fd and an event buffer.
+fn watched_connection(h: &mut H, events: u32) -> (u64, skiff_linux::env::SocketHandle, u64, u64) {
+    let (l, handle) = listener_7(h);
+    let conn = h.env.net.incoming(handle);
+    let c = h.sys(nr::accept4, &[l, 0, 0, u64::from(SOCK_NONBLOCK)]) as u64;
+    let ep = h.sys(nr::epoll_create1, &[0]) as u64;
+    let ev = h.put_val(&EpollEvent { events: events | EPOLLET, data: 5 });
+    assert_eq!(h.sys(nr::epoll_ctl, &[ep, EPOLL_CTL_ADD as u64, c, ev]), 0);
+    (c, conn, ep, h.buf(12 * 4))
+}
+
+/// Bytes the reads and writes below ask for: more than one call moves.
+const BIG: usize = 256 * 1024;
+
+/// tokio takes a read that returns less than its buffer for "drained" and waits for the next
+/// edge. One call moves at most 64 KiB, so a read of a larger buffer can come back short while
+/// more is queued: the edge must be re-armed then too, or the rest is never reported (an axum
+/// upload larger than a data ring of order 5 stalled so).
+#[test]
+fn a_read_cut_short_by_the_per_call_limit_rearms_the_edge() {
+    let mut h = H::new();
+    let (c, conn, ep, evs) = watched_connection(&mut h, EPOLLIN);
+    h.env.net.push_rx(conn, &vec![7u8; BIG]);
+    assert_eq!(h.sys(nr::epoll_wait, &[ep, evs, 4, 0]), 1, "readable");
+    let buf = h.buf(BIG);
+    let n = h.sys(nr::read, &[c, buf, BIG as u64]);
+    assert!(n > 0 && (n as usize) < BIG, "a short read: {n}");
+    assert_eq!(h.sys(nr::epoll_wait, &[ep, evs, 4, 0]), 1, "reported again after the short read");
+    let mut total = n as usize;
+    loop {
+        match h.sys(nr::read, &[c, buf, BIG as u64]) {
+            n if n > 0 => total += n as usize,
+            n => {
+                assert_eq!(n, err(Errno::EAGAIN));
+                break;
+            }
+        }
+    }
+    assert_eq!(total, BIG, "everything queued is read");
+}
+
+/// Likewise for writes: tokio takes a short write for "full" and waits for the next writable edge.
+#[test]
+fn a_write_cut_short_by_the_per_call_limit_rearms_the_edge() {
+    let mut h = H::new();
+    let (c, conn, ep, evs) = watched_connection(&mut h, EPOLLOUT);
+    h.env.net.sock(conn).tx_room = 4 * BIG;
+    assert_eq!(h.sys(nr::epoll_wait, &[ep, evs, 4, 0]), 1, "writable");
+    let data = h.put(&vec![9u8; BIG]);
+    let n = h.sys(nr::write, &[c, data, BIG as u64]);
+    assert!(n > 0 && (n as usize) < BIG, "a short write: {n}");
+    assert_eq!(h.sys(nr::epoll_wait, &[ep, evs, 4, 0]), 1, "reported again after the short write");
+}

@@ -155,7 +155,8 @@ impl Process {
         if f.flags & O_ACCMODE == O_WRONLY {
             return Err(Errno::EBADF);
         }
-        let want = total(iov, MAX_IO);
+        let asked = total(iov, usize::MAX);
+        let want = asked.min(MAX_IO);
         let nonblock = f.nonblocking() || flags.msg & MSG_DONTWAIT != 0;
         let mut buf = core::mem::take(&mut self.scratch);
         buf.clear();
@@ -169,7 +170,9 @@ impl Process {
         self.scratch = buf;
         match out {
             Ok(n) => {
-                if n < want {
+                // Short of what the caller asked (not of MAX_IO): tokio then
+                // waits for the next edge, so re-arm it.
+                if n < asked {
                     self.bump_rx(id);
                 }
                 val(n)
@@ -252,13 +255,15 @@ impl Process {
             return Err(Errno::EBADF);
         }
         let nonblock = f.nonblocking() || flags.msg & MSG_DONTWAIT != 0;
-        let want = total(iov, MAX_IO);
+        let asked = total(iov, usize::MAX);
+        let want = asked.min(MAX_IO);
         let mut buf = core::mem::take(&mut self.scratch);
         let r = gather(mem, iov, want, &mut buf).and_then(|()| self.write_kind(id, &buf, env));
         self.scratch = buf;
         match r {
             Ok(Poll::Ready(n)) => {
-                if n < want {
+                // As for reads: short of what the caller asked re-arms the edge.
+                if n < asked {
                     self.bump_tx(id);
                 }
                 val(n)
