@@ -56,8 +56,9 @@
 #                    (feature-unprompted-read = 1): Skiff then sends no answers, which Linux counts
 #                    as spurious events and holds the channel back for (lateeoi back-off).
 #   big-rings        xenbus_map_ring_valloc maps at most 16 pages, so a socket's ring is at most order 4
-#                    (32 KiB each way in flight). Offer order 5 and map each half of such a ring (`in`
-#                    and `out`, 16 pages each) on its own.
+#                    (32 KiB each way in flight). Offer the protocol's limit, order 9 (1 MiB each way),
+#                    and map a ring above order 4 in segments of 16 pages; the I/O worker reads and
+#                    writes the ring halves through one kvec per segment.
 #   map-fail         when mapping a new socket's rings or binding its event channel fails (a guest's
 #                    bad grant reference, or a ring order above max-page-order), the error path
 #                    list_del's a list head that was never added (zeroed: a BUG in dom0 with
@@ -178,12 +179,97 @@ if [ "$patched" = 1 ]; then
     fix silent-reset 1 's/(static void pvcalls_sk_state_change\(struct sock \*sock\)\n\{\n\tstruct sock_mapping \*map = sock->sk_user_data;\n\n\tif \(map == NULL\)\n\t\treturn;\n\n\tatomic_inc\(&map->read\);\n)/$1\t\/* skiff: silent-reset: let the worker read the end and retry a send that waits for space *\/\n\tatomic_inc(&map->write);\n\tatomic_inc(&map->io);\n\tqueue_work(map->ioworker.wq, &map->ioworker.register_work);\n/'
     fix read-on 2 's/(RCV_SHUTDOWN\)\)\)) (\/\* skiff: lost-eof \*\/)\n\t\tatomic_inc\(&map->read\);\n/$1 { $2\n\t\tatomic_inc(&map->read);\n\t\tatomic_inc(&map->io); \/* skiff: read-on: read again, not at the guest'"'"'s next event *\/\n\t}\n/;
         s/(\terr = xenbus_printf\(xbt, dev->nodename, "function-calls",\n\t\t\t    XENBUS_FUNCTIONS_CALLS\);\n\tif \(err\) \{\n[^}]*\}\n)/$1\n\t\/* skiff: read-on: say so; the frontend need not answer events to have its socket read *\/\n\terr = xenbus_printf(xbt, dev->nodename, "feature-unprompted-read", "1");\n\tif (err)\n\t\tgoto abort;\n/'
-    fix big-rings 5 's/#define MAX_RING_ORDER XENBUS_MAX_RING_GRANT_ORDER\n/#define MAX_RING_ORDER (XENBUS_MAX_RING_GRANT_ORDER + 1) \/* skiff: big-rings: each half mapped on its own *\/\n/;
-        s/(\n\tvoid \*bytes;\n)/$1\tvoid *bytes_out; \/* skiff: big-rings: out, when mapped on its own *\/\n/;
-        s/(\tret = xenbus_map_ring_valloc\(fedata->dev, map->ring->ref,\n\t\t\t\t     \(1 << map->ring_order\), &page\);\n\tif \(ret < 0\)\n\t\tgoto out;\n\tmap->bytes = page;\n)/\t\/* skiff: big-rings: xenbus maps at most XENBUS_MAX_RING_GRANTS pages at a time *\/\n\tif (map->ring_order > XENBUS_MAX_RING_GRANT_ORDER) {\n\t\tunsigned int half = 1U << (map->ring_order - 1);\n\n\t\tret = xenbus_map_ring_valloc(fedata->dev, map->ring->ref, half, &page);\n\t\tif (ret < 0)\n\t\t\tgoto out;\n\t\tmap->bytes = page;\n\t\tret = xenbus_map_ring_valloc(fedata->dev, map->ring->ref + half, half, &page);\n\t\tif (ret < 0)\n\t\t\tgoto out;\n\t\tmap->bytes_out = page;\n\t} else {\n\t\tret = xenbus_map_ring_valloc(fedata->dev, map->ring->ref,\n\t\t\t\t\t     (1 << map->ring_order), &page);\n\t\tif (ret < 0)\n\t\t\tgoto out;\n\t\tmap->bytes = page;\n\t}\n/;
-        s/\tmap->data.out = map->bytes \+ XEN_FLEX_RING_SIZE\(map->ring_order\);\n/\tmap->data.out = map->bytes_out ? map->bytes_out : \/* skiff: big-rings *\/\n\t\tmap->bytes + XEN_FLEX_RING_SIZE(map->ring_order);\n/;
-        s/(\txenbus_unmap_ring_vfree\(dev, map->bytes\);\n)/$1\tif (map->bytes_out) \/* skiff: big-rings *\/\n\t\txenbus_unmap_ring_vfree(dev, map->bytes_out);\n/'
-    fix map-fail 1 's/out:\n\tdown\(&fedata->socket_lock\);\n\tlist_del\(&map->list\);\n\tpvcalls_back_release_active\(fedata->dev, fedata, map\);\n\tup\(&fedata->socket_lock\);\n\treturn NULL;\n\}\n/out:\n\t\/* skiff: map-fail: the map is in no list and the socket has none of its callbacks yet:\n\t * undo only what was done (release_active would list_del a zeroed list head) *\/\n\tif (map->irq > 0)\n\t\tunbind_from_irqhandler(map->irq, map);\n\tif (map->bytes_out)\n\t\txenbus_unmap_ring_vfree(fedata->dev, map->bytes_out);\n\tif (map->bytes)\n\t\txenbus_unmap_ring_vfree(fedata->dev, map->bytes);\n\tif (map->ring)\n\t\txenbus_unmap_ring_vfree(fedata->dev, (void *)map->ring);\n\tsock_release(map->sock);\n\tkfree(map);\n\treturn NULL;\n}\n/'
+    # big-rings: the C the substitutions below add (perl reads it from the environment).
+    SKIFF_BIG_RINGS_DEFS=$(cat <<'EOF'
+/* skiff: big-rings: the protocol's limit. xenbus_map_ring_valloc maps at most
+ * XENBUS_MAX_RING_GRANTS pages at a time, so a ring of a larger order is mapped in segments of
+ * that many pages, each half (in, then out) on its own; map->segs says where each segment is.
+ * A ring of a smaller order is one mapping (map->bytes), each half one segment of it. */
+#define MAX_RING_ORDER 9
+#define SKIFF_SEG_PAGES XENBUS_MAX_RING_GRANTS
+#define SKIFF_SEG_SIZE ((RING_IDX)(SKIFF_SEG_PAGES * XEN_PAGE_SIZE))
+#define SKIFF_MAX_SEGS ((1U << (MAX_RING_ORDER - 1)) / SKIFF_SEG_PAGES)
+EOF
+)
+    SKIFF_BIG_RINGS_HELPERS=$(cat <<'EOF'
+/* skiff: big-rings: the kvecs for len bytes (at most array_size) of a ring half from index idx:
+ * one per segment touched, and one more at the wrap, so at most SKIFF_MAX_SEGS + 1 */
+static unsigned int skiff_ring_kvecs(void **segs, RING_IDX idx, RING_IDX len,
+				     RING_IDX array_size, struct kvec *vec)
+{
+	unsigned int n = 0;
+
+	while (len > 0) {
+		RING_IDX off = pvcalls_mask(idx, array_size);
+		RING_IDX in_seg = off % SKIFF_SEG_SIZE;
+		RING_IDX chunk = min_t(RING_IDX, len,
+				       min_t(RING_IDX, array_size - off, SKIFF_SEG_SIZE - in_seg));
+
+		vec[n].iov_base = segs[off / SKIFF_SEG_SIZE] + in_seg;
+		vec[n].iov_len = chunk;
+		n++;
+		idx += chunk;
+		len -= chunk;
+	}
+	return n;
+}
+
+/* skiff: big-rings: unmaps what pvcalls_new_active_socket mapped of a data ring */
+static void skiff_unmap_data(struct xenbus_device *dev, struct sock_mapping *map)
+{
+	unsigned int h, s;
+
+	if (map->bytes) {
+		xenbus_unmap_ring_vfree(dev, map->bytes);
+		return;
+	}
+	for (h = 0; h < 2; h++)
+		for (s = 0; s < SKIFF_MAX_SEGS; s++)
+			if (map->segs[h][s])
+				xenbus_unmap_ring_vfree(dev, map->segs[h][s]);
+}
+EOF
+)
+    SKIFF_BIG_RINGS_MAP=$(cat <<'EOF'
+	/* skiff: big-rings: in segments above XENBUS_MAX_RING_GRANT_ORDER */
+	if (map->ring_order <= XENBUS_MAX_RING_GRANT_ORDER) {
+		ret = xenbus_map_ring_valloc(fedata->dev, map->ring->ref,
+					     (1 << map->ring_order), &page);
+		if (ret < 0)
+			goto out;
+		map->bytes = page;
+		map->segs[0][0] = page;
+		map->segs[1][0] = page + XEN_FLEX_RING_SIZE(map->ring_order);
+	} else {
+		unsigned int half = 1U << (map->ring_order - 1), h, s;
+
+		for (h = 0; h < 2; h++) {
+			for (s = 0; s < half / SKIFF_SEG_PAGES; s++) {
+				ret = xenbus_map_ring_valloc(fedata->dev,
+						map->ring->ref + h * half + s * SKIFF_SEG_PAGES,
+						SKIFF_SEG_PAGES, &page);
+				if (ret < 0)
+					goto out;
+				map->segs[h][s] = page;
+			}
+		}
+	}
+EOF
+)
+    export SKIFF_BIG_RINGS_DEFS SKIFF_BIG_RINGS_HELPERS SKIFF_BIG_RINGS_MAP
+    fix big-rings 14 's/#define MAX_RING_ORDER XENBUS_MAX_RING_GRANT_ORDER\n/$ENV{SKIFF_BIG_RINGS_DEFS}\n/;
+        s/(\n\tvoid \*bytes;\n)/$1\tvoid *segs[2][SKIFF_MAX_SEGS]; \/* skiff: big-rings: in, then out *\/\n/;
+        # before the helpers are added: skiff_unmap_data has the same call
+        s/\txenbus_unmap_ring_vfree\(dev, map->bytes\);\n/\tskiff_unmap_data(dev, map); \/* skiff: big-rings *\/\n/;
+        s/(static bool pvcalls_conn_back_read\(void \*opaque\)\n)/$ENV{SKIFF_BIG_RINGS_HELPERS}\n\n$1/;
+        s/\tstruct kvec vec\[2\];\n/\tstruct kvec vec[SKIFF_MAX_SEGS + 1]; \/* skiff: big-rings *\/\n/g;
+        s/\tstruct pvcalls_data \*data = &map->data;\n/\t\/* skiff: big-rings: the data is in map->segs *\/\n/g;
+        s/(wanted, array_size), masked_prod, masked_cons;\n/$1; \/* skiff: big-rings *\/\n/;
+        s/\tmasked_prod = pvcalls_mask\(prod, array_size\);\n\tmasked_cons = pvcalls_mask\(cons, array_size\);\n\n\tmemset\(&msg, 0, sizeof\(msg\)\);\n\tif \(masked_prod < masked_cons\) \{\n.*?ITER_DEST, vec, 2, wanted\);\n\t\}\n/\n\tmemset(&msg, 0, sizeof(msg));\n\t\/* skiff: big-rings *\/\n\tiov_iter_kvec(&msg.msg_iter, ITER_DEST, vec,\n\t\t      skiff_ring_kvecs(map->segs[0], prod, wanted, array_size, vec), wanted);\n/s;
+        s/\tif \(pvcalls_mask\(prod, array_size\) > pvcalls_mask\(cons, array_size\)\) \{\n.*?ITER_SOURCE, vec, 2, size\);\n\t\}\n/\t\/* skiff: big-rings *\/\n\tiov_iter_kvec(&msg.msg_iter, ITER_SOURCE, vec,\n\t\t      skiff_ring_kvecs(map->segs[1], cons, size, array_size, vec), size);\n/s;
+        s/\tret = xenbus_map_ring_valloc\(fedata->dev, map->ring->ref,\n\t\t\t\t     \(1 << map->ring_order\), &page\);\n\tif \(ret < 0\)\n\t\tgoto out;\n\tmap->bytes = page;\n/$ENV{SKIFF_BIG_RINGS_MAP}\n/;
+        s/\tmap->data.in = map->bytes;\n\tmap->data.out = map->bytes \+ XEN_FLEX_RING_SIZE\(map->ring_order\);\n/\t\/* skiff: big-rings: map->segs, set above, stand for map->data *\/\n/'
+    fix map-fail 1 's/out:\n\tdown\(&fedata->socket_lock\);\n\tlist_del\(&map->list\);\n\tpvcalls_back_release_active\(fedata->dev, fedata, map\);\n\tup\(&fedata->socket_lock\);\n\treturn NULL;\n\}\n/out:\n\t\/* skiff: map-fail: the map is in no list and the socket has none of its callbacks yet:\n\t * undo only what was done (release_active would list_del a zeroed list head) *\/\n\tif (map->irq > 0)\n\t\tunbind_from_irqhandler(map->irq, map);\n\tskiff_unmap_data(fedata->dev, map);\n\tif (map->ring)\n\t\txenbus_unmap_ring_vfree(fedata->dev, (void *)map->ring);\n\tsock_release(map->sock);\n\tkfree(map);\n\treturn NULL;\n}\n/'
     fix warn-reset 1 's/\tWARN_ON\(ret > wanted\);/\tWARN_ON(ret > 0 && (unsigned int)ret > wanted); \/* skiff: warn-reset *\//'
 else
     say "building the source as it is (--unpatched)"
