@@ -115,21 +115,39 @@ pub enum GoneReason {
 
 /// With the ring order left to the frontend ([`Options::ring_order`] `None`),
 /// a new socket's data pages are at most this fraction (1 / `RING_SHARE`) of
-/// the pages the platform says are free, and its ring at least of order 1.
-/// Rings are then as large as the backend allows while memory is plentiful
-/// (order 4 takes 16 pages: 64 MiB free), and shrink as connections fill it:
-/// with `memory=64`, 1000 connections of a tokio server fit (each also
-/// costs the application several pages), where rings of order 4 (68 KiB
-/// each) would run out at about 600.
+/// the pages the platform says are free, and its ring at least of order 1
+/// (but see [`FIRST_RINGS`]). Rings are then as large as the backend allows
+/// while memory is plentiful (order 4 takes 16 pages: 64 MiB free), and
+/// shrink as connections fill it: with `memory=64`, 1000 connections of a
+/// tokio server fit (each also costs the application several pages), where
+/// rings of order 4 (68 KiB each) would run out at about 600.
 pub const RING_SHARE: usize = 1024;
 
 /// Likewise for grant entries: with the ring order left to the frontend, a
 /// new socket's data pages are at most 1 / `GRANT_SHARE` of the grant
 /// entries the platform says are free. Skiff's kernel has 16,384: rings of
-/// order 5 (33 grants, the largest Skiff's patched backend maps) while half
-/// of them are free, then smaller ones, so some 1,200 connections fit where
-/// rings of order 5 alone would stop at about 490.
+/// order 5 (33 grants) while half of them are free, then smaller ones, so
+/// some 1,200 connections fit where rings of order 5 alone would stop at
+/// about 490.
 pub const GRANT_SHARE: usize = 256;
+
+/// While fewer than this many data rings are live, a new one may take a
+/// larger share: 1 / [`FIRST_RING_SHARE`] of the free pages and
+/// 1 / [`FIRST_GRANT_SHARE`] of the free grant entries. One stream moves
+/// at most a ring's half per round of events between the two domains, so
+/// the bandwidth of a connection grows with its ring; a server with a few
+/// busy connections gets large rings for them (order 8, 512 KiB each way, in
+/// a guest with 160 MiB), and one with many gets the small ones above for
+/// all but its first few. The first rings take at most
+/// `FIRST_RINGS / FIRST_RING_SHARE` (1/16) of the free pages together.
+pub const FIRST_RINGS: usize = 8;
+
+/// The page share of the first [`FIRST_RINGS`] rings (see [`RING_SHARE`]).
+pub const FIRST_RING_SHARE: usize = 128;
+
+/// The grant share of the first [`FIRST_RINGS`] rings (see
+/// [`GRANT_SHARE`]): with Skiff's 16,384 entries, rings of order 8.
+pub const FIRST_GRANT_SHARE: usize = 32;
 
 /// The PV Calls frontend: command ring + socket table. See the module docs.
 #[derive(Debug)]
@@ -506,14 +524,19 @@ impl<P: Platform> Frontend<P> {
     /// The order the next new socket's data ring gets if its pages can be
     /// had: [`Options::ring_order`], or with that left to the frontend, the
     /// backend's maximum lowered by free memory and free grant entries (see
-    /// [`RING_SHARE`] and [`GRANT_SHARE`]).
+    /// [`RING_SHARE`], [`GRANT_SHARE`] and [`FIRST_RINGS`]).
     pub fn next_ring_order(&self) -> u32 {
         if !self.auto_order {
             return self.order;
         }
-        let pages = self.platform.free_pages().map_or(self.order, |f| share_order(f, RING_SHARE));
+        let (page_share, grant_share) = if self.acct.rings < FIRST_RINGS {
+            (FIRST_RING_SHARE, FIRST_GRANT_SHARE)
+        } else {
+            (RING_SHARE, GRANT_SHARE)
+        };
+        let pages = self.platform.free_pages().map_or(self.order, |f| share_order(f, page_share));
         let grants =
-            self.platform.free_grants().map_or(self.order, |f| share_order(f, GRANT_SHARE));
+            self.platform.free_grants().map_or(self.order, |f| share_order(f, grant_share));
         self.order.min(pages).min(grants)
     }
 

@@ -40,7 +40,10 @@ mod watchdog;
 pub mod wire;
 
 pub use data::Readiness;
-pub use engine::{Frontend, GRANT_SHARE, GoneReason, Options, RING_SHARE};
+pub use engine::{
+    FIRST_GRANT_SHARE, FIRST_RING_SHARE, FIRST_RINGS, Frontend, GRANT_SHARE, GoneReason, Options,
+    RING_SHARE,
+};
 pub use errno::{BACKEND_ENOTSUPP, Errno};
 pub use platform::{EndGrantError, PageBlock, Platform, PlatformError, Resources};
 pub use socket::{Peer, SocketId};

@@ -13,6 +13,8 @@ pub(crate) struct Accounting {
     pub grants: usize,
     pub pages: usize,
     pub ports: usize,
+    /// Data rings allocated and not yet released or leaked.
+    pub rings: usize,
     pub leaked_pages: usize,
     pub leaked_grants: usize,
 }
@@ -157,6 +159,7 @@ impl<B: PageBlock> DataRing<B> {
         };
         let io = DataIo::new(order);
         io.init_intf(&idx.mem, &data.refs);
+        acct.rings += 1;
         Ok(DataRing { idx, data, port, io, notify_due: false })
     }
 
@@ -184,6 +187,7 @@ impl<B: PageBlock> DataRing<B> {
     /// (RELEASE answered, or a CONNECT/ACCEPT that failed), or when it is
     /// gone; a page it still maps is leaked.
     pub fn release<P: Platform<Pages = B>>(self, p: &mut P, acct: &mut Accounting) {
+        acct.rings -= 1;
         self.data.release(p, acct);
         self.idx.release(p, acct);
         close_port(p, acct, self.port);
@@ -192,6 +196,7 @@ impl<B: PageBlock> DataRing<B> {
     /// Gives the ring up for good, grants left active: for a ring the
     /// backend may still map (its CONNECT or ACCEPT is unanswered).
     pub fn leak<P: Platform<Pages = B>>(self, p: &mut P, acct: &mut Accounting) {
+        acct.rings -= 1;
         self.data.leak(p, acct);
         self.idx.leak(p, acct);
         close_port(p, acct, self.port);

@@ -11,7 +11,10 @@ use std::thread;
 use common::*;
 use skiff_pvcalls::sim::{BackendConfig, SimConfig};
 use skiff_pvcalls::wire::{AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SOCK_STREAM};
-use skiff_pvcalls::{Errno, GRANT_SHARE, GoneReason, Options, RING_SHARE, SocketId, handshake};
+use skiff_pvcalls::{
+    Errno, FIRST_GRANT_SHARE, FIRST_RING_SHARE, FIRST_RINGS, GRANT_SHARE, GoneReason, Options,
+    RING_SHARE, SocketId, handshake,
+};
 use skiff_xen::pvcalls::{PVCALLS_ACCEPT, PVCALLS_RELEASE, PVCALLS_SOCKET};
 
 /// Sends `data` and reads the echo back, interleaving both directions.
@@ -137,10 +140,13 @@ fn rings_shrink_as_free_pages_do() {
     // 16 * RING_SHARE pages free: room for the backend's largest ring.
     s.fe.platform_mut().page_limit = Some(live + 16 * RING_SHARE);
     let pages = |fe: &Fe| fe.resources().pages;
-    let (mut socks, sizes) = connect_counting(&mut s, addr, 3, pages);
-    // Order 4 (indexes page + 16); then fewer than 16 * RING_SHARE pages are free: order 3.
-    assert_eq!(sizes, [17, 9, 9]);
-    for (i, &sock) in socks.iter().enumerate() {
+    let (mut socks, sizes) = connect_counting(&mut s, addr, FIRST_RINGS + 2, pages);
+    // The first rings take the larger share: order 4 (indexes page + 16), the backend's largest;
+    // then fewer than 16 * RING_SHARE pages are free: order 3.
+    let mut want = vec![17; FIRST_RINGS];
+    want.extend([9, 9]);
+    assert_eq!(sizes, want);
+    for (i, &sock) in socks.iter().enumerate().skip(FIRST_RINGS - 1) {
         let data = pattern(200_000, i as u64);
         assert!(echo_through(&mut s.fe, sock, &data) == data, "connection {i} echoes");
     }
@@ -152,38 +158,78 @@ fn rings_shrink_as_free_pages_do() {
     socks.push(connect(&mut s.fe, addr).unwrap());
     assert_eq!(pages(&s.fe) - before, 3);
     let data = pattern(100_000, 9);
-    assert!(echo_through(&mut s.fe, socks[3], &data) == data, "the order-1 connection echoes");
+    assert!(echo_through(&mut s.fe, *socks.last().unwrap(), &data) == data, "order 1 echoes");
     // An unknown amount of free memory: the backend's maximum.
     s.fe.platform_mut().page_limit = None;
     assert_eq!(s.fe.next_ring_order(), 4);
 }
 
-#[test]
-fn rings_shrink_as_free_grants_do() {
-    // A backend that maps rings of order 5, as Skiff's patched one does.
-    let cfg = SimConfig {
-        backend: BackendConfig { max_ring_order: 5, ..Default::default() },
+/// A backend that maps rings up to `max_order`, as Skiff's patched one does (up to 9).
+fn big_ring_backend(max_order: u32) -> SimConfig {
+    SimConfig {
+        backend: BackendConfig { max_ring_order: max_order, ..Default::default() },
         agent: skiff_pvcalls::sim::AgentConfig {
-            max_page_order: Some("5".into()),
+            max_page_order: Some(max_order.to_string()),
             ..Default::default()
         },
         ..Default::default()
-    };
-    let mut s = setup_with(cfg, Default::default());
+    }
+}
+
+#[test]
+fn rings_shrink_as_free_grants_do() {
+    let mut s = setup_with(big_ring_backend(5), Default::default());
     let addr = echo_server();
     let live = s.world.host().stats().grants;
-    // 32 * GRANT_SHARE grants free: room for one ring of order 5.
+    // 32 * GRANT_SHARE grants free: room for one ring of order 5 at the common share.
     s.fe.platform_mut().grant_limit = Some(live + 32 * GRANT_SHARE);
-    let (socks, sizes) = connect_counting(&mut s, addr, 2, |fe| fe.resources().grants);
-    // Order 5 (indexes page + 32); then fewer than 32 * GRANT_SHARE are free: order 4.
-    assert_eq!(sizes, [33, 17]);
-    for (i, &sock) in socks.iter().enumerate() {
+    let (socks, sizes) =
+        connect_counting(&mut s, addr, FIRST_RINGS + 1, |fe| fe.resources().grants);
+    // The first rings: order 5 (indexes page + 32); then fewer than 32 * GRANT_SHARE are free:
+    // order 4.
+    let mut want = vec![33; FIRST_RINGS];
+    want.push(17);
+    assert_eq!(sizes, want);
+    for (i, &sock) in socks.iter().enumerate().skip(FIRST_RINGS - 1) {
         let data = pattern(300_000, i as u64);
         assert!(echo_through(&mut s.fe, sock, &data) == data, "connection {i} echoes");
     }
     // No limit known: the backend's maximum.
     s.fe.platform_mut().grant_limit = None;
     assert_eq!(s.fe.next_ring_order(), 5);
+}
+
+#[test]
+fn the_first_rings_take_a_larger_share() {
+    let mut s = setup_with(big_ring_backend(9), Default::default());
+    let addr = echo_server();
+    let (frames, grants) = (s.world.host().stats().frames, s.world.host().stats().grants);
+    // Free: room for eight rings of order 7 at the first rings' share, and after them for order 4
+    // at the common one; grants enough for order 9 at either share.
+    s.fe.platform_mut().page_limit = Some(frames + 192 * FIRST_RING_SHARE);
+    s.fe.platform_mut().grant_limit = Some(grants + 512 * RING_SHARE.max(GRANT_SHARE));
+    assert_eq!(s.fe.next_ring_order(), 7);
+    let pages = |fe: &Fe| fe.resources().pages;
+    let (socks, sizes) = connect_counting(&mut s, addr, FIRST_RINGS + 1, pages);
+    let mut want = vec![129; FIRST_RINGS];
+    want.push(17);
+    assert_eq!(sizes, want, "order 7 for the first rings, then order 4");
+    // A large ring carries a stream (its halves wrap more than once).
+    let data = pattern(1 << 20, 5);
+    assert!(echo_through(&mut s.fe, socks[0], &data) == data, "the order-7 ring echoes");
+    // Fewer than FIRST_RINGS rings live again: the next new one takes the larger share again.
+    assert_eq!(s.fe.next_ring_order(), 4);
+    s.fe.close(socks[1]).unwrap();
+    settle(&mut s.fe);
+    assert_eq!(s.fe.next_ring_order(), 4, "{} rings live", FIRST_RINGS);
+    s.fe.close(socks[FIRST_RINGS]).unwrap();
+    settle(&mut s.fe);
+    assert_eq!(s.fe.next_ring_order(), 7);
+    // Without a page limit, grants decide: 1 / FIRST_GRANT_SHARE of them for the first rings.
+    s.fe.platform_mut().page_limit = None;
+    let left = s.fe.resources().grants;
+    s.fe.platform_mut().grant_limit = Some(s.world.host().stats().grants + 128 * FIRST_GRANT_SHARE);
+    assert_eq!(s.fe.next_ring_order(), 7, "with {left} grants held");
 }
 
 #[test]
