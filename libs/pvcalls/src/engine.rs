@@ -140,6 +140,12 @@ pub const GRANT_SHARE: usize = 256;
 /// a guest with 160 MiB), and one with many gets the small ones above for
 /// all but its first few. The first rings take at most
 /// `FIRST_RINGS / FIRST_RING_SHARE` (1/16) of the free pages together.
+///
+/// A listener's ACCEPT carries the next connection's ring, so that ring
+/// is sized when the application asks for the next connection, not when
+/// it comes: asked for while `FIRST_RINGS` or more connections were live,
+/// it is of the common share even if they have closed by then, and the
+/// next one is large again.
 pub const FIRST_RINGS: usize = 8;
 
 /// The page share of the first [`FIRST_RINGS`] rings (see [`RING_SHARE`]).
