@@ -193,7 +193,8 @@ EOF
 )
     SKIFF_BIG_RINGS_HELPERS=$(cat <<'EOF'
 /* skiff: big-rings: the kvecs for len bytes (at most array_size) of a ring half from index idx:
- * one per segment touched, and one more at the wrap, so at most SKIFF_MAX_SEGS + 1 */
+ * one per segment touched, the first one twice when the span wraps around into it, so at most
+ * SKIFF_MAX_SEGS + 1 */
 static unsigned int skiff_ring_kvecs(void **segs, RING_IDX idx, RING_IDX len,
 				     RING_IDX array_size, struct kvec *vec)
 {

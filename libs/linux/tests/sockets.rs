@@ -398,7 +398,7 @@ const BIG: usize = 256 * 1024;
 /// tokio takes a read that returns less than its buffer for "drained" and waits for the next
 /// edge. One call moves at most 64 KiB, so a read of a larger buffer can come back short while
 /// more is queued: the edge must be re-armed then too, or the rest is never reported (an axum
-/// upload larger than a data ring of order 5 stalled so).
+/// upload of 200 kB over a data ring of order 5 stalled so).
 #[test]
 fn a_read_cut_short_by_the_per_call_limit_rearms_the_edge() {
     let mut h = H::new();

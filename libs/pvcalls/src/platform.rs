@@ -124,6 +124,10 @@ pub struct Resources {
     pub pages: usize,
     /// Event channels open.
     pub ports: usize,
+    /// Data rings allocated and not released or leaked: connected sockets',
+    /// closing ones', and the one each listener's outstanding ACCEPT carries
+    /// (what [`FIRST_RINGS`](crate::FIRST_RINGS) counts).
+    pub rings: usize,
     /// Command `req_id`s outstanding (at most 32).
     pub req_ids: usize,
     /// Sockets in the table (including ones closing in the background).

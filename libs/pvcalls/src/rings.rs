@@ -25,6 +25,7 @@ impl Accounting {
             grants: self.grants,
             pages: self.pages,
             ports: self.ports,
+            rings: self.rings,
             req_ids,
             sockets,
             orphans,

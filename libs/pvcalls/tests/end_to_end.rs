@@ -253,11 +253,15 @@ fn listen_and_accept_from_a_host_client() {
     });
     // Readable via the pending ACCEPT's response.
     block(&mut s.fe, |fe| if fe.poll(l)?.readable { Ready(Ok(())) } else { Pending }).unwrap();
+    let rings = |fe: &Fe| fe.resources().rings;
+    assert_eq!(rings(&s.fe), 1, "the ring the ACCEPT carries");
     let a = block(&mut s.fe, |fe| fe.accept(l)).unwrap();
+    assert_eq!(rings(&s.fe), 1, "now the accepted connection's");
     assert_eq!(recv_exact(&mut s.fe, a, 11), b"hello guest");
     send_all(&mut s.fe, a, b"hello host");
     s.fe.close(a).unwrap();
     settle(&mut s.fe);
+    assert_eq!(rings(&s.fe), 0, "the closed connection's ring is released");
     let (reply, rest) = client.join().unwrap();
     assert_eq!(&reply, b"hello host");
     assert!(rest.is_empty());
