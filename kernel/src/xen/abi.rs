@@ -17,9 +17,7 @@ use skiff_xen::memory::{AddToPhysmap, XENMEM_ADD_TO_PHYSMAP};
 use skiff_xen::sched::{
     SCHEDOP_POLL, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD, SchedPoll, SchedShutdown, Yield,
 };
-use skiff_xen::vcpu::{
-    RunstateInfo, SingleshotTimer, VCPUOP_GET_RUNSTATE_INFO, VCPUOP_SET_SINGLESHOT_TIMER,
-};
+use skiff_xen::vcpu::{RunstateInfo, VCPUOP_GET_RUNSTATE_INFO};
 use skiff_xen::version::{Extraversion, Version, XENVER_EXTRAVERSION, XENVER_VERSION};
 
 use super::hypercall::{Args, HypercallArg};
@@ -60,9 +58,7 @@ table! {
     // Xen reads the port array `ports` names; it writes nothing.
     SchedPoll => SCHED_OP, SCHEDOP_POLL, Args::CmdPtr, safe;
     Yield => SCHED_OP, SCHEDOP_YIELD, Args::CmdNull, safe;
-    // vcpu.h: vCPU 0, the only one Skiff runs.
-    SingleshotTimer => VCPU_OP, VCPUOP_SET_SINGLESHOT_TIMER, Args::CmdVcpuPtr(0), safe;
-    // Xen writes the 48-byte structure and nothing else.
+    // vcpu.h: vCPU 0, the only one Skiff runs; Xen writes the 48-byte structure and nothing else.
     RunstateInfo => VCPU_OP, VCPUOP_GET_RUNSTATE_INFO, Args::CmdVcpuPtr(0), safe;
     // grant_table.h: an array of one.
     QuerySize => GRANT_TABLE_OP, GNTTABOP_QUERY_SIZE, Args::CmdPtrCount(1), safe;

@@ -19,9 +19,10 @@ use crate::vfs::Node;
 /// sockets and pipes may give anyway.
 pub(crate) const MAX_IO: usize = 64 * 1024;
 
-/// Bytes of `iov` covered by the first `limit` bytes.
-fn total(iov: &[IoVec], limit: usize) -> usize {
-    iov.iter().map(|v| v.len).fold(0u64, u64::saturating_add).min(limit as u64) as usize
+/// Bytes the buffers of `iov` hold together (saturating).
+fn total(iov: &[IoVec]) -> usize {
+    let sum = iov.iter().map(|v| v.len).fold(0u64, u64::saturating_add);
+    usize::try_from(sum).unwrap_or(usize::MAX)
 }
 
 /// Copies `data` into the buffers of `iov` in order.
@@ -155,7 +156,7 @@ impl Process {
         if f.flags & O_ACCMODE == O_WRONLY {
             return Err(Errno::EBADF);
         }
-        let asked = total(iov, usize::MAX);
+        let asked = total(iov);
         let want = asked.min(MAX_IO);
         let nonblock = f.nonblocking() || flags.msg & MSG_DONTWAIT != 0;
         let mut buf = core::mem::take(&mut self.scratch);
@@ -255,7 +256,7 @@ impl Process {
             return Err(Errno::EBADF);
         }
         let nonblock = f.nonblocking() || flags.msg & MSG_DONTWAIT != 0;
-        let asked = total(iov, usize::MAX);
+        let asked = total(iov);
         let want = asked.min(MAX_IO);
         let mut buf = core::mem::take(&mut self.scratch);
         let r = gather(mem, iov, want, &mut buf).and_then(|()| self.write_kind(id, &buf, env));
