@@ -18,18 +18,6 @@ SYSCALLS=${BENCH_SYSCALLS:-200000}
 MEM_MAX=${BENCH_MEM_MAX:-64}
 RUNS=${BENCH_RUNS:-3}
 
-# wait_port PORT SECS [DOMAIN]: until a connection to 127.0.0.1:PORT succeeds (bash's /dev/tcp, no
-# interpreter to start); fails after SECS, or at once when DOMAIN is given and no longer exists.
-wait_port() {
-    local port=$1 end=$((SECONDS + $2)) dom=${3:-}
-    while [ "$SECONDS" -lt "$end" ]; do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-        if [ -n "$dom" ] && ! xl domid "$dom" >/dev/null 2>&1; then return 1; fi
-        sleep 0.05
-    done
-    return 1
-}
-
 # Keys of figures measured in each run end in "_$run".
 # milestone NAME KEY TEXT: the "X ms" of console line TEXT of domain NAME as BENCH KEY_<run> (ms).
 milestone() {
@@ -162,7 +150,7 @@ done
 serves_in() { # APP PORT MIB
     local app=$1 port=$2 mem=$3 ok=1
     if skiff_create linux 'on_reboot="destroy"' "ramdisk=\"target/apps/$app\"" "extra=\"-- $app $port\"" \
-        "memory=$mem" 2>/dev/null && wait_port "$port" 60 linux; then
+        "memory=$mem" 2>/dev/null && wait_local_port "$port" 60 linux; then
         if [ "$app" = axum-server ]; then
             python3 "$peers" fetch "$port" --conns 1 --bytes 100000 --timeout 30
         else

@@ -12,15 +12,6 @@ peers=$(dirname "$0")/peers.py
 BIG=${BENCH_BYTES:-16000000}
 T=60
 
-wait_port() { # PORT SECS
-    local end=$((SECONDS + $2))
-    while [ "$SECONDS" -lt "$end" ]; do
-        timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
 port=7400
 for run in $(seq "${RINGORDER_RUNS:-2}"); do
     for order in ${RINGORDER_ORDERS:-5 6 7 8 9 auto}; do
@@ -31,7 +22,7 @@ for run in $(seq "${RINGORDER_RUNS:-2}"); do
             fail "order $order: xl create"
             continue
         fi
-        if ! wait_port "$port" 60; then
+        if ! wait_local_port "$port" 60 linux; then
             fail "order $order: bulk accepts on $port"
             xl destroy linux >/dev/null 2>&1
             continue

@@ -214,6 +214,18 @@ skiff_wait_serving() {
     return 1
 }
 
+# wait_local_port PORT SECS [DOMAIN]: until a connection to 127.0.0.1:PORT succeeds (bash's /dev/tcp,
+# no interpreter to start); fails after SECS, or at once when DOMAIN is given and no longer exists.
+wait_local_port() {
+    local port=$1 end=$((SECONDS + $2)) dom=${3:-}
+    while [ "$SECONDS" -lt "$end" ]; do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        if [ -n "$dom" ] && ! xl domid "$dom" >/dev/null 2>&1; then return 1; fi
+        sleep 0.05
+    done
+    return 1
+}
+
 first_connect_watch() {
     local i
     _fc_out=$RIG_TMP/firstconnect.$2
